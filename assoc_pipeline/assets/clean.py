@@ -1,0 +1,102 @@
+"""Clean layer: cleaned events, the item catalogue and baskets (the mining/model input)."""
+
+from collections.abc import Iterator
+
+import dagster as dg
+import pandas as pd
+
+from assoc_pipeline.assets.metadata import event_table_metadata, preview, time_range
+from assoc_pipeline.assets.partitions import monthly_partitions
+from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
+from assoc_pipeline.core.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.catalog import build_item_catalog
+from assoc_pipeline.core.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
+from assoc_pipeline.core.cleaning import clean_events as clean
+from assoc_pipeline.core.errors import InputError
+
+
+class CleaningConfig(dg.Config):
+    """Cleaning thresholds (Launchpad-editable). See core/cleaning.py for the rules."""
+
+    product_code_pattern: str = ONLINE_RETAIL_PRODUCT_CODE
+    max_quantity: int = 10_000
+
+
+@dg.asset(
+    partitions_def=monthly_partitions,
+    group_name="ingest",
+    owners=["team:data-engineering"],
+    kinds={"pandas", "parquet"},
+    check_specs=[contract_check_spec("clean_events")],
+    description="Purchases of real products only: cancellations, returns, non-product codes, bad prices, "
+    "extreme quantities and duplicates removed and counted per reason (raw = kept + dropped).",
+)
+def clean_events(
+    context: dg.AssetExecutionContext, config: CleaningConfig, raw_events: pd.DataFrame
+) -> Iterator:
+    rules = CleaningRules(product_code_pattern=config.product_code_pattern, max_quantity=config.max_quantity)
+    kept, report = clean(raw_events, rules)
+    dropped = {k: v for k, v in report.dropped.items() if v}
+    if kept.empty:
+        raise InputError(
+            f"clean_events: every one of the {report.raw_rows:,} rows of partition {context.partition_key} "
+            f"was dropped ({', '.join(f'{k}: {v:,}' for k, v in dropped.items())}); nothing written"
+        )
+    context.log.info(f"clean_events[{context.partition_key}]: kept {report.kept_rows:,}, dropped {dropped}")
+    yield dg.Output(
+        kept,
+        metadata={
+            **event_table_metadata(kept),
+            **{f"dropped/{k}": v for k, v in report.dropped.items()},
+            "raw_rows": report.raw_rows,
+            "missing_user_id": report.missing_user_id,
+            "names_normalised": report.names_normalised,
+            "reconciles": report.reconciles(),
+        },
+    )
+    yield contract_check_result("clean_events", kept)
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=["team:data-engineering"],
+    kinds={"pandas", "parquet"},
+    description="One row per product: most common name, events, baskets, units, revenue, first/last seen.",
+)
+def item_catalog(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg.Output[pd.DataFrame]:
+    catalog = build_item_catalog(clean_events)
+    return dg.Output(
+        catalog,
+        metadata={
+            "dagster/row_count": len(catalog),
+            "top_items": preview(catalog.sort_values("n_baskets", ascending=False), 10),
+        },
+    )
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=["team:data-engineering"],
+    kinds={"scipy", "parquet"},
+    description="Baskets (an invoice's distinct products) as a sparse basket x item matrix with its "
+    "vocabulary, stored as Parquet (item lists + vocabulary table). Input of mining and models.",
+)
+def baskets(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg.Output[BasketSet]:
+    bs = basket_set_from_events(clean_events)
+    sizes = bs.baskets["n_items"]
+    context.log.info(f"baskets: {bs.n_baskets:,} baskets x {bs.n_items:,} items, {bs.matrix.nnz:,} entries")
+    return dg.Output(
+        bs,
+        metadata={
+            "dagster/row_count": bs.n_baskets,
+            "items": bs.n_items,
+            "users": int(bs.baskets["user_id"].nunique()),
+            "anonymous_baskets": int(bs.baskets["user_id"].isna().sum()),
+            "nonzeros": int(bs.matrix.nnz),
+            "density": float(bs.matrix.nnz / max(1, bs.n_baskets * bs.n_items)),
+            "mean_basket_size": float(sizes.mean()),
+            "max_basket_size": int(sizes.max()),
+            **time_range(bs.baskets["basket_time"]),
+            "preview": preview(bs.baskets),
+        },
+    )

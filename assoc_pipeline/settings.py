@@ -1,0 +1,55 @@
+"""Typed project settings with embedded defaults, overridable by environment variables.
+
+Everything runs with nothing to start by hand: tables under ``.assoc_data/`` (Parquet), the
+Dagster instance under ``.dagster_home/`` (SQLite) and MLflow in a SQLite file, all inside the
+project. Dagster run config overrides the per-asset values (thresholds, cutoffs) on top.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+ENV_PREFIX = "ASSOC_"
+
+
+def project_root() -> Path:
+    """The checkout this package lives in (editable install), else the working directory."""
+    here = Path(__file__).resolve().parents[1]
+    return here if (here / "pyproject.toml").exists() else Path.cwd()
+
+
+def _env(name: str, default: str) -> str:
+    return os.environ.get(ENV_PREFIX + name, default)
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    source_path: Path
+    source_format: str
+    partition_start: str
+    partition_end: str | None
+    mlflow_tracking_uri: str
+    mlflow_artifact_root: Path
+    mlflow_experiment: str
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        root = project_root()
+        data_dir = Path(_env("DATA_DIR", str(root / ".assoc_data"))).resolve()
+        return cls(
+            data_dir=data_dir,
+            source_path=Path(_env("SOURCE", str(root / "data" / "sample" / "online_retail.csv.gz"))),
+            source_format=_env("SOURCE_FORMAT", "auto"),
+            partition_start=_env("PARTITION_START", "2010-12-01"),
+            partition_end=os.environ.get(ENV_PREFIX + "PARTITION_END") or None,
+            mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir / 'mlflow.db'}"),
+            mlflow_artifact_root=Path(_env("MLFLOW_ARTIFACT_ROOT", str(data_dir / "mlartifacts"))),
+            mlflow_experiment=_env("MLFLOW_EXPERIMENT", "assoc-pipeline"),
+        )
+
+
+def get_settings() -> Settings:
+    return Settings.from_env()

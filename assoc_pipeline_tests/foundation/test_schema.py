@@ -1,0 +1,126 @@
+"""Adapters to the canonical schema, and the errors bad files get."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.schema import CANONICAL_COLUMNS, read_events
+
+RETAIL_CSV = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
+536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom
+536365,71053,WHITE METAL LANTERN,6,2010-12-01 08:26:00,3.39,17850,United Kingdom
+C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527,United Kingdom
+536380,22961,JAM MAKING SET PRINTED,-24,2010-12-01 09:41:00,1.45,,France
+"""
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    if name.endswith(".gz"):
+        with gzip.open(path, "wt") as fh:
+            fh.write(text)
+    else:
+        path.write_text(text)
+    return path
+
+
+def test_online_retail_adapter_maps_every_column(tmp_path: Path) -> None:
+    events = read_events(write(tmp_path, "retail.csv.gz", RETAIL_CSV))
+    assert list(events.columns) == list(CANONICAL_COLUMNS)
+    assert len(events) == 4
+    assert events["basket_id"].tolist() == ["536365", "536365", "C536379", "536380"]
+    assert events["event_type"].tolist() == ["purchase", "purchase", "cancellation", "return"]
+    assert events["user_id"].iloc[0] == "17850" and pd.isna(events["user_id"].iloc[3])
+    assert events["event_time"].iloc[2] == pd.Timestamp("2010-12-01 09:41")
+    assert events["quantity"].dtype == "int64" and events["unit_price"].iloc[1] == pytest.approx(3.39)
+
+
+def test_xlsx_is_read_like_csv(tmp_path: Path) -> None:
+    csv = read_events(write(tmp_path, "retail.csv", RETAIL_CSV))
+    raw = pd.read_csv(tmp_path / "retail.csv", dtype={"InvoiceNo": str, "StockCode": str})
+    raw.to_excel(tmp_path / "retail.xlsx", index=False)
+    xlsx = read_events(tmp_path / "retail.xlsx")
+    pd.testing.assert_frame_equal(csv, xlsx)
+
+
+def test_generic_event_log_with_column_mapping(tmp_path: Path) -> None:
+    df = pd.DataFrame(
+        {
+            "ts": ["2024-01-02 10:00", "2024-01-02 10:00", "2024-01-03 11:00"],
+            "order": [1, 1, 2],
+            "sku": ["A", "B", "A"],
+            "customer": ["u1", "u1", None],
+        }
+    )
+    df.to_parquet(tmp_path / "log.parquet")
+    mapping = {"event_time": "ts", "basket_id": "order", "item_id": "sku", "user_id": "customer"}
+    events = read_events(tmp_path / "log.parquet", "events", mapping)
+    assert events["basket_id"].tolist() == ["1", "1", "2"]
+    assert events["quantity"].tolist() == [1, 1, 1]
+    assert events["item_name"].tolist() == ["A", "B", "A"]  # names default to ids
+    assert events["event_type"].unique().tolist() == ["purchase"]
+    assert pd.isna(events["user_id"].iloc[2])
+
+
+def test_basket_lines_and_fimi_become_events(tmp_path: Path) -> None:
+    groceries = read_events(write(tmp_path, "baskets.csv", "milk,bread\nbread\nmilk,eggs,bread\n"))
+    assert groceries.groupby("basket_id")["item_id"].apply(sorted).tolist() == [
+        ["bread", "milk"],
+        ["bread"],
+        ["bread", "eggs", "milk"],
+    ]
+    fimi = read_events(write(tmp_path, "t.dat", "1 2 3\n2 3\n"))
+    assert sorted(fimi["item_id"].tolist()) == ["1", "2", "2", "3", "3"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "fmt", "message"),
+    [
+        ("nothere.csv", None, "auto", "file not found"),
+        ("events.json", "{}", "auto", "unknown format"),
+        ("empty.csv", "", "auto", "file is empty"),
+        ("header.csv", RETAIL_CSV.splitlines()[0] + "\n", "online_retail", "no rows"),
+        ("x.csv", RETAIL_CSV, "orc", "source format 'orc'"),
+    ],
+)
+def test_bad_files_get_clear_errors(
+    tmp_path: Path, name: str, content: str | None, fmt: str, message: str
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputError, match=message) as err:
+        read_events(path, fmt)
+    if content is not None and fmt != "orc":
+        assert str(path) in str(err.value)
+
+
+def test_misnamed_column_is_named_with_a_hint(tmp_path: Path) -> None:
+    path = write(tmp_path, "retail.csv", RETAIL_CSV.replace("InvoiceDate", "Invoice_Date"))
+    with pytest.raises(
+        InputError, match=r"missing column\(s\) 'InvoiceDate' \(found 'Invoice_Date': misnamed\?\)"
+    ):
+        read_events(path, "online_retail")
+
+
+def test_unparsable_date_names_column_and_row(tmp_path: Path) -> None:
+    path = write(tmp_path, "retail.csv", RETAIL_CSV.replace("2010-12-01 09:41:00,27.5", "yesterday,27.5"))
+    with pytest.raises(InputError, match=r"column 'InvoiceDate' .* data row 3: 'yesterday'"):
+        read_events(path)
+
+
+def test_non_numeric_quantity_is_named(tmp_path: Path) -> None:
+    path = write(tmp_path, "retail.csv", RETAIL_CSV.replace(",6,2010", ",six,2010", 1))
+    with pytest.raises(InputError, match=r"column 'Quantity' must hold whole numbers; data row 1: 'six'"):
+        read_events(path)
+
+
+def test_unknown_mapping_column_is_a_setting_error(tmp_path: Path) -> None:
+    path = write(tmp_path, "log.csv", "event_time,basket_id,item_id\n2024-01-01,1,A\n")
+    with pytest.raises(InputError, match=r"column_mapping: unknown canonical column\(s\) \['sku'\]"):
+        read_events(path, "events", {"sku": "item_id"})
