@@ -1,0 +1,124 @@
+"""Parquet round-trips for our tables, keeping what plain Parquet loses.
+
+Columns of tuples (itemsets, rule sides) are stored as ``list<int>`` and restored as tuples;
+:class:`FrequentItemsets` keeps its threshold and basket count in the file's schema metadata.
+Writes go to a temp file renamed into place, so readers never see half a table.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from assoc_pipeline.core.mining import FrequentItemsets
+
+TUPLE_COLUMNS_KEY = b"assoc_pipeline.tuple_columns"
+ITEMSETS_KEY = b"assoc_pipeline.itemsets"
+BORDER_KEY = b"assoc_pipeline.border_token"
+
+
+def _tuple_columns(df: pd.DataFrame) -> list[str]:
+    return [
+        str(c) for c in df.columns if df[c].dtype == object and len(df) and isinstance(df[c].iloc[0], tuple)
+    ]
+
+
+def write_atomic(path: Path, write: Callable[[str], None]) -> None:
+    """Run ``write(tmp_path)`` then rename the temp file over ``path``: all or nothing."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _write(table: pa.Table, path: Path) -> None:
+    write_atomic(path, lambda tmp: pq.write_table(table, tmp))
+
+
+def write_json(obj: dict, path: str | os.PathLike) -> None:
+    write_atomic(Path(path), lambda tmp: Path(tmp).write_text(json.dumps(obj, indent=2, default=str)))
+
+
+def to_arrow(df: pd.DataFrame, extra: dict[bytes, bytes] | None = None) -> pa.Table:
+    cols = _tuple_columns(df)
+    out = df.copy()
+    for c in cols:
+        out[c] = out[c].map(list)
+    table = pa.Table.from_pandas(out, preserve_index=False)
+    meta = dict(table.schema.metadata or {})
+    meta[TUPLE_COLUMNS_KEY] = json.dumps(cols).encode()
+    meta.update(extra or {})
+    return table.replace_schema_metadata(meta)
+
+
+def border_path(path: str | os.PathLike) -> Path:
+    """Where the negative border of the itemsets at ``path`` lives: ``<stem>.border.parquet``."""
+    path = Path(path)
+    return path.with_name(f"{path.stem}.border{path.suffix}")
+
+
+def write_table(obj: pd.DataFrame | FrequentItemsets, path: str | os.PathLike) -> None:
+    """Atomically write a DataFrame or FrequentItemsets as one Parquet file.
+
+    The negative border of a FrequentItemsets (when it has one) goes to :func:`border_path`,
+    written first; both files carry the same random token, so a border left over from another
+    write (a crash between the two renames) is recognised and ignored.
+    """
+    path = Path(path)
+    if isinstance(obj, FrequentItemsets):
+        info: dict = {
+            "n_baskets": obj.n_baskets,
+            "min_count": obj.min_count,
+            "target": obj.target,
+            "min_len": obj.min_len,
+            "max_len": obj.max_len,
+        }
+        if obj.provenance is not None:
+            info["provenance"] = obj.provenance
+        extra: dict[bytes, bytes] = {}
+        if obj.border is not None:
+            token = uuid.uuid4().hex
+            _write(to_arrow(obj.border, {BORDER_KEY: token.encode()}), border_path(path))
+            extra[BORDER_KEY] = token.encode()
+        else:
+            border_path(path).unlink(missing_ok=True)
+        _write(to_arrow(obj.table, {ITEMSETS_KEY: json.dumps(info).encode(), **extra}), path)
+    else:
+        _write(to_arrow(obj), path)
+
+
+def _from_arrow(table: pa.Table) -> pd.DataFrame:
+    meta = table.schema.metadata or {}
+    df = table.to_pandas()
+    for c in json.loads(meta.get(TUPLE_COLUMNS_KEY, b"[]")):
+        df[c] = pd.Series([tuple(v.tolist()) for v in df[c]], index=df.index, dtype=object)
+    return df
+
+
+def read_table(path: str | os.PathLike) -> pd.DataFrame | FrequentItemsets:
+    table = pq.read_table(path)
+    meta = table.schema.metadata or {}
+    df = _from_arrow(table)
+    if ITEMSETS_KEY in meta:
+        fi = FrequentItemsets(df, **json.loads(meta[ITEMSETS_KEY]))
+        token = meta.get(BORDER_KEY)
+        side = border_path(path)
+        if token is not None and side.exists():
+            border = pq.read_table(side)
+            if (border.schema.metadata or {}).get(BORDER_KEY) == token:
+                fi = fi.with_border(_from_arrow(border))
+        return fi
+    return df

@@ -1,0 +1,84 @@
+"""One-basket-per-line readers and the synthetic generator."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assoc_pipeline.core.basket_files import read_basket_csv, read_baskets, read_fimi
+from assoc_pipeline.core.mining import mine_itemsets
+from assoc_pipeline.core.synthetic_baskets import quest_baskets
+
+from .conftest import dataset
+
+
+def test_fimi_parses_whitespace_gzip_and_blank_lines(tmp_path: Path) -> None:
+    text = b"3 10 7 \n10 3\r\n\n  42\n7"  # trailing spaces, CRLF, blank line, no final newline
+    plain = tmp_path / "x.dat"
+    plain.write_bytes(text)
+    zipped = tmp_path / "x.dat.gz"
+    zipped.write_bytes(gzip.compress(text))
+    for path in (plain, zipped):
+        bs = read_baskets(path)
+        assert bs.vocabulary["item_id"].tolist() == ["3", "7", "10", "42"]
+        assert [b.tolist() for b in bs.item_lists()] == [[0, 1, 2], [0, 2], [3], [1]]
+        assert bs.vocabulary["n_baskets"].tolist() == [2, 2, 2, 1]
+
+
+def test_csv_strips_names_and_sorts_items(tmp_path: Path) -> None:
+    path = tmp_path / "b.csv"
+    path.write_text("milk,bread \nbeer\n\ncream cheese ,milk,milk\n", encoding="utf-8")
+    bs = read_basket_csv(path)
+    assert bs.vocabulary["item_name"].tolist() == ["beer", "bread", "cream cheese", "milk"]
+    assert [b.tolist() for b in bs.item_lists()] == [[1, 3], [0], [2, 3]]
+    quoted = tmp_path / "q.csv"
+    quoted.write_text('"a, b",c\n', encoding="utf-8")
+    assert read_basket_csv(quoted).vocabulary["item_name"].tolist() == ["a, b", "c"]
+
+
+@pytest.mark.parametrize(("name", "content"), [("e.dat", b""), ("e.csv", b"\n\n"), ("e.dat", b"  \n")])
+def test_empty_files_name_the_file(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=r"e\.(dat|csv).*empty"):
+        read_baskets(path)
+
+
+def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
+    with pytest.raises(FileNotFoundError, match=r"nope\.dat"):
+        read_baskets(tmp_path / "nope.dat")
+    bad = tmp_path / "bad.dat"
+    bad.write_bytes(b"1 2 x\n")
+    with pytest.raises(ValueError, match=r"bad\.dat.*line 1"):
+        read_fimi(bad)
+    broken = tmp_path / "broken.dat.gz"
+    broken.write_bytes(gzip.compress(b"1 2 3\n")[:-6])
+    with pytest.raises(ValueError, match=r"broken\.dat\.gz"):
+        read_fimi(broken)
+    latin = tmp_path / "latin.csv"
+    latin.write_bytes("caf\xe9\n".encode("latin-1"))
+    with pytest.raises(ValueError, match=r"latin\.csv.*UTF-8"):
+        read_basket_csv(latin)
+
+
+def test_fimi_shared_files() -> None:
+    retail = read_fimi(dataset("fimi/retail.dat.gz"))
+    assert retail.matrix.shape == (88162, 16470)
+    t10 = read_fimi(dataset("fimi/T10I4D100K.dat.gz"))
+    assert t10.matrix.shape == (100000, 870)
+    assert t10.matrix.nnz / 100000 == pytest.approx(10.102, abs=1e-3)
+
+
+def test_quest_baskets_is_seeded_and_quest_like() -> None:
+    a = quest_baskets(5000, n_items=200, avg_len=8, n_patterns=100, seed=1)
+    b = quest_baskets(5000, n_items=200, avg_len=8, n_patterns=100, seed=1)
+    c = quest_baskets(5000, n_items=200, avg_len=8, n_patterns=100, seed=2)
+    assert (a.matrix != b.matrix).nnz == 0 and (a.matrix != c.matrix).nnz > 0
+    assert a.matrix.shape == (5000, 200) and a.vocabulary["item_name"].iat[0] == "item0"
+    lens = np.diff(a.matrix.indptr)
+    assert lens.min() >= 1 and 6 <= lens.mean() <= 10
+    # planted patterns give long frequent itemsets that independent items would not
+    assert max(mine_itemsets(a.matrix, 0.01).table["length"]) >= 4

@@ -1,0 +1,111 @@
+"""Property tests: on random small basket sets the native backend equals mlxtend and the definitions."""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from assoc_pipeline.core.mining import derive_rules, is_redundant, mine_itemsets
+from assoc_pipeline.core.mining.mlxtend_backend import mlxtend_rules
+
+from .helpers import as_dict, brute_itemsets, brute_redundant, matrix_of
+
+N_ITEMS = 8
+baskets = st.lists(st.lists(st.integers(0, N_ITEMS - 1), min_size=0, max_size=7), min_size=1, max_size=40)
+SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@SETTINGS
+@given(lists=baskets, min_count=st.integers(1, 6), max_len=st.none() | st.integers(1, 4))
+def test_native_equals_mlxtend_and_brute_force(
+    lists: list[list[int]], min_count: int, max_len: int | None
+) -> None:
+    x = matrix_of(lists, N_ITEMS)
+    native = mine_itemsets(x, min_count, max_len=max_len)
+    ref = mine_itemsets(x, min_count, max_len=max_len, backend="mlxtend")
+    assert as_dict(native) == as_dict(ref) == brute_itemsets(lists, min_count, max_len)
+    assert native.digest() == ref.digest()
+
+
+@SETTINGS
+@given(lists=baskets, min_count=st.integers(1, 5), conf=st.sampled_from([0.0, 0.3, 0.5, 2 / 3, 0.8, 1.0]))
+def test_rules_equal_mlxtend_association_rules(lists: list[list[int]], min_count: int, conf: float) -> None:
+    fi = mine_itemsets(matrix_of(lists, N_ITEMS), min_count)
+    ours = derive_rules(fi, conf, max_consequent_len=None)
+    theirs = mlxtend_rules(fi, conf)
+    cols = ["antecedent", "consequent", "count", "confidence", "lift"]
+    a = sorted(zip(*(ours[c].tolist() for c in cols), strict=True))
+    b = sorted(zip(*(theirs[c].tolist() for c in cols), strict=True))
+    assert [r[:3] for r in a] == [r[:3] for r in b]
+    assert np.allclose([r[3:] for r in a], [r[3:] for r in b]) if a else not b
+    single = derive_rules(fi, conf)
+    assert len(single) == int((ours["consequent"].map(len) == 1).sum())
+
+
+@SETTINGS
+@given(lists=baskets, min_count=st.integers(1, 4), conf=st.sampled_from([0.0, 0.4, 0.7]))
+def test_redundancy_equals_definition(lists: list[list[int]], min_count: int, conf: float) -> None:
+    rules = derive_rules(mine_itemsets(matrix_of(lists, N_ITEMS), min_count), conf, max_consequent_len=None)
+    assert is_redundant(rules).tolist() == brute_redundant(rules)
+
+
+@SETTINGS
+@given(lists=baskets, min_count=st.integers(1, 5))
+def test_closed_and_maximal_equal_definition(lists: list[list[int]], min_count: int) -> None:
+    x = matrix_of(lists, N_ITEMS)
+    full = brute_itemsets(lists, min_count)
+    closed = {s for s, c in full.items() if not any(set(s) < set(t) and c2 == c for t, c2 in full.items())}
+    maximal = {s for s in full if not any(set(s) < set(t) for t in full)}
+    assert set(mine_itemsets(x, min_count, target="closed").table["items"]) == closed
+    assert set(mine_itemsets(x, min_count, target="maximal").table["items"]) == maximal
+
+
+@SETTINGS
+@given(lists=baskets, min_count=st.integers(1, 4))
+def test_native_chunking_and_sparse_paths_agree(lists: list[list[int]], min_count: int) -> None:
+    """Tiny memory bounds force every chunked / large-vocabulary code path."""
+    from assoc_pipeline.core.mining import native_backend as nb
+
+    x = matrix_of(lists, N_ITEMS)
+    expected = brute_itemsets(lists, min_count)
+    saved = (nb.CHUNK_BYTES, nb.BUCKET_BYTES, nb.PAIR_CHUNK, nb.DENSE_PAIR_CELLS)
+    try:
+        nb.CHUNK_BYTES, nb.BUCKET_BYTES, nb.PAIR_CHUNK, nb.DENSE_PAIR_CELLS = 8, 8, 1, 0
+        assert as_dict(mine_itemsets(x, min_count)) == expected
+    finally:
+        nb.CHUNK_BYTES, nb.BUCKET_BYTES, nb.PAIR_CHUNK, nb.DENSE_PAIR_CELLS = saved
+
+
+@SETTINGS
+@given(lists=baskets, min_count=st.integers(1, 4))
+def test_torch_kernel_agrees_with_numpy(lists: list[list[int]], min_count: int) -> None:
+    """The CUDA code path, run on torch's CPU device (no GPU needed to check its arithmetic)."""
+    import pytest
+
+    pytest.importorskip("torch")
+    from assoc_pipeline.core.mining import native_backend as nb
+
+    x = matrix_of(lists, N_ITEMS)
+    ops = nb._TorchOps("cpu")
+    ops.min_bytes = 0
+    saved = nb._ops_for
+    try:
+        nb._ops_for = lambda device: ops
+        got = mine_itemsets(x, min_count)
+    finally:
+        nb._ops_for = saved
+    assert as_dict(got) == brute_itemsets(lists, min_count)
+
+
+def test_popcount64_on_extremes() -> None:
+    import pytest
+
+    torch = pytest.importorskip("torch")
+    from assoc_pipeline.core.mining.native_backend import popcount64
+
+    vals = np.array(
+        [0, 1, -1, np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0x5555555555555555], dtype=np.int64
+    )
+    expected = [int(np.bitwise_count(v.view(np.uint64))) for v in vals]
+    assert popcount64(torch.from_numpy(vals)).tolist() == expected
