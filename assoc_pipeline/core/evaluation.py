@@ -1,0 +1,298 @@
+"""Ranking metrics and the one evaluation loop every method goes through.
+
+Definitions follow Microsoft Recommenders' ``python_evaluation.py`` (binary relevance), written
+as vectorised numpy over a top-K index matrix so thousands of queries cost milliseconds:
+
+* precision@k = hits in the top k / k (k, not the list length, as there);
+* recall@k    = hits in the top k / |targets|;
+* NDCG@k      = DCG / IDCG with gain 1 and discount 1/log(1 + rank); IDCG over
+  min(|targets|, k) ideal hits (the log base cancels, so log2 here = ``loge`` there);
+* MAP@k       = sum over hit ranks r of (hits up to r / r), divided by min(|targets|, k)
+  (their ``map_at_k``);
+* hit rate@k  = 1 if any target is in the top k (not in that module; the usual definition);
+* MRR@k       = 1 / rank of the first hit within the top k, else 0 (likewise);
+* catalogue coverage = distinct recommended items / candidate items (their ``catalog_coverage``);
+* novelty     = mean over all recommended items of -log2(count_i / n_interactions), counts =
+  baskets holding item i in the history period (their ``novelty``; not bounded by 1).
+
+Every metric is the mean over queries. Targets that cannot be recommended (items unseen in
+training) still count in |targets|: a method is not excused for the cold-start gap.
+Next-basket recall is also split by repeat (target items the user bought before) and explore
+items, each averaged over the users who have such items (Li et al. 2023), with the repeat ratio
+of the recommended lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+import numpy as np
+import pandas as pd
+
+from assoc_pipeline.core.recommender import Recommender
+from assoc_pipeline.core.split import CompletionTask, NextBasketTask
+
+DEFAULT_KS = (5, 10, 20)
+RANKING_METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "mrr")
+REPORT_COLUMNS = ["method", "task", "metric", "k", "value"]
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """(n, min(k, n_items)) item indices, best first; -inf/NaN scores are never preferred.
+
+    Within the top k, ties are broken by lower item index; a tie straddling the k-th place is
+    resolved deterministically by ``argpartition``.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if scores.ndim != 2:
+        raise ValueError(f"top_k: scores must be 2-D (queries x items), got shape {scores.shape}")
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    n_items = scores.shape[1]
+    kk = min(k, n_items)
+    if kk <= 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    if kk < n_items:
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    else:
+        part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=-1)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+def hits_matrix(
+    topk: np.ndarray, targets: Sequence[np.ndarray], valid: np.ndarray | None = None
+) -> np.ndarray:
+    """(n, K) bool: is the item at each rank a target? ``valid`` (n, K) marks real recommendations."""
+    n, kk = topk.shape
+    hits = np.zeros((n, kk), dtype=bool)
+    for i, t in enumerate(targets):
+        if len(t):
+            hits[i] = np.isin(topk[i], t)
+    if valid is not None:
+        hits &= valid
+    return hits
+
+
+def metric_rows(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-query precision, recall, NDCG, hit rate, MAP and MRR at ``k`` from a hits matrix."""
+    h = hits[:, :k].astype(np.float64)
+    n_rel = np.asarray(n_relevant, dtype=np.float64)
+    ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
+    n_hits = h.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(n_rel > 0, n_hits / n_rel, 0.0)
+        discount = 1.0 / np.log2(ranks + 1.0)
+        dcg = (h * discount).sum(axis=1)
+        ideal_n = np.minimum(n_rel, k).astype(np.int64)
+        cum_disc = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1.0))])
+        idcg = cum_disc[ideal_n]
+        ndcg = np.where(idcg > 0, dcg / idcg, 0.0)
+        prec_at_hit = np.cumsum(h, axis=1) / ranks
+        ap = np.where(ideal_n > 0, (prec_at_hit * h).sum(axis=1) / np.maximum(ideal_n, 1), 0.0)
+    any_hit = h.any(axis=1)
+    first = np.argmax(h, axis=1)
+    mrr = np.where(any_hit, 1.0 / (first + 1.0), 0.0)
+    return {
+        "precision": n_hits / k,
+        "recall": recall,
+        "ndcg": ndcg,
+        "hit_rate": any_hit.astype(np.float64),
+        "map": ap,
+        "mrr": mrr,
+    }
+
+
+def catalog_coverage(topk: np.ndarray, n_candidates: int, valid: np.ndarray | None = None) -> float:
+    """Share of the candidate catalogue that appears in at least one top-K list."""
+    items = topk[valid] if valid is not None else topk.ravel()
+    return float(len(np.unique(items)) / max(n_candidates, 1))
+
+
+def novelty(topk: np.ndarray, item_counts: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Mean self-information -log2(p_i) of recommended items, p_i = count_i / sum(counts)."""
+    items = topk[valid] if valid is not None else topk.ravel()
+    counts = np.asarray(item_counts, dtype=np.float64)
+    total = counts.sum()
+    if len(items) == 0 or total <= 0:
+        return float("nan")
+    c = counts[items]
+    info = np.where(c > 0, -np.log2(np.where(c > 0, c, 1.0) / total), 0.0)  # unseen items: as MS, 0
+    return float(info.mean())
+
+
+def ndcg_at_k(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int = 10,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Mean NDCG@k of score rows against target item sets (for early stopping in training loops).
+
+    ``exclude`` (per row item indices, e.g. a partial basket) is masked before ranking.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None:
+        _mask_rows(scores, exclude)
+    topk = top_k(scores, k)
+    valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
+    hits = hits_matrix(topk, targets, valid)
+    n_rel = np.array([len(t) for t in targets])
+    return float(metric_rows(hits, n_rel, k)["ndcg"].mean())
+
+
+def recall_at_k(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int = 10,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Mean recall@k of score rows against target item sets (companion of :func:`ndcg_at_k`)."""
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None:
+        _mask_rows(scores, exclude)
+    topk = top_k(scores, k)
+    valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
+    hits = hits_matrix(topk, targets, valid)
+    n_rel = np.array([len(t) for t in targets])
+    return float(metric_rows(hits, n_rel, k)["recall"].mean())
+
+
+def _mask_rows(scores: np.ndarray, items: Sequence[np.ndarray]) -> None:
+    rows = np.repeat(np.arange(len(items)), [len(b) for b in items])
+    if len(rows):
+        scores[rows, np.concatenate([np.asarray(b, dtype=np.int64) for b in items])] = -np.inf
+
+
+def evaluate(
+    recommender: Recommender,
+    task: NextBasketTask | CompletionTask,
+    ks: Iterable[int] = DEFAULT_KS,
+    batch_size: int = 1024,
+    *,
+    method: str | None = None,
+) -> pd.DataFrame:
+    """Score ``task`` with ``recommender`` in batches; long-form (method, task, metric, k, value).
+
+    Candidates are the task's (items seen in training). Completion masks the partial basket's own
+    items; next-basket masks nothing (repeat purchases are legitimate recommendations).
+    """
+    ks = sorted({int(k) for k in ks})
+    if not ks or ks[0] <= 0:
+        raise ValueError(f"evaluate: ks must be positive integers, got {ks}")
+    if batch_size <= 0:
+        raise ValueError(f"evaluate: batch_size must be positive, got {batch_size}")
+    method = method or recommender.name
+    is_next = isinstance(task, NextBasketTask)
+    k_max = ks[-1]
+    n = len(task)
+    sums = {(m, k): 0.0 for m in RANKING_METRICS for k in ks}
+    extra_sums: dict[tuple[str, int], float] = {}
+    extra_counts: dict[tuple[str, int], int] = {}
+    all_topk, all_valid = [], []
+    not_candidate = ~np.asarray(task.candidates, dtype=bool)
+    for start in range(0, n, batch_size):
+        stop = min(start + batch_size, n)
+        if is_next:
+            scores = recommender.score_next_basket(list(task.user_ids[start:stop]))
+        else:
+            scores = recommender.score_completion(task.partial_baskets[start:stop])
+        scores = np.array(scores, dtype=np.float32, copy=True)
+        if scores.shape != (stop - start, task.n_items):
+            raise ValueError(
+                f"evaluate: {method} returned scores of shape {scores.shape}, "
+                f"expected {(stop - start, task.n_items)}"
+            )
+        scores[:, not_candidate] = -np.inf
+        if not is_next:
+            _mask_rows(scores, task.partial_baskets[start:stop])
+        topk = top_k(scores, k_max)
+        valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
+        targets = task.targets[start:stop]
+        hits = hits_matrix(topk, targets, valid)
+        n_rel = np.array([len(t) for t in targets])
+        for k in ks:
+            for m, v in metric_rows(hits, n_rel, k).items():
+                sums[(m, k)] += float(v.sum())
+        if is_next:
+            _repeat_explore(task, start, stop, topk, valid, ks, extra_sums, extra_counts)
+        all_topk.append(topk)
+        all_valid.append(valid)
+    rows = [(method, task.name, m, k, sums[(m, k)] / n if n else float("nan")) for (m, k) in sums]
+    for key, total in extra_sums.items():
+        cnt = extra_counts[key]
+        rows.append((method, task.name, key[0], key[1], total / cnt if cnt else float("nan")))
+    topk_all = np.concatenate(all_topk) if all_topk else np.zeros((0, k_max), dtype=np.int64)
+    valid_all = np.concatenate(all_valid) if all_valid else np.zeros((0, k_max), dtype=bool)
+    n_cand = int((~not_candidate).sum())
+    for k in ks:
+        rows.append(
+            (method, task.name, "coverage", k, catalog_coverage(topk_all[:, :k], n_cand, valid_all[:, :k]))
+        )
+        if task.item_counts is not None:
+            rows.append(
+                (
+                    method,
+                    task.name,
+                    "novelty",
+                    k,
+                    novelty(topk_all[:, :k], task.item_counts, valid_all[:, :k]),
+                )
+            )
+    out = pd.DataFrame(rows, columns=REPORT_COLUMNS)
+    out["k"] = out["k"].astype(np.int64)
+    out.attrs["n_queries"] = n
+    return out
+
+
+def _repeat_explore(
+    task: NextBasketTask,
+    start: int,
+    stop: int,
+    topk: np.ndarray,
+    valid: np.ndarray,
+    ks: list[int],
+    sums: dict[tuple[str, int], float],
+    counts: dict[tuple[str, int], int],
+) -> None:
+    """Accumulate recall on repeat / explore targets and the repeat ratio of the lists."""
+    rep_hits = hits_matrix(topk, task.repeat_targets[start:stop], valid)
+    exp_hits = hits_matrix(topk, task.explore_targets[start:stop], valid)
+    in_hist = hits_matrix(topk, task.history_items[start:stop], valid)
+    n_rep = np.array([len(t) for t in task.repeat_targets[start:stop]], dtype=np.float64)
+    n_exp = np.array([len(t) for t in task.explore_targets[start:stop]], dtype=np.float64)
+    n_valid = valid.cumsum(axis=1)
+    for k in ks:
+        kk = min(k, topk.shape[1])
+        for name, h, nr in (("recall_repeat", rep_hits, n_rep), ("recall_explore", exp_hits, n_exp)):
+            has = nr > 0
+            key = (name, k)
+            sums[key] = sums.get(key, 0.0) + float((h[has, :kk].sum(axis=1) / nr[has]).sum())
+            counts[key] = counts.get(key, 0) + int(has.sum())
+        nv = n_valid[:, kk - 1] if kk else np.zeros(len(topk))
+        ok = nv > 0
+        key = ("repeat_ratio", k)
+        sums[key] = sums.get(key, 0.0) + float((in_hist[ok, :kk].sum(axis=1) / nv[ok]).sum())
+        counts[key] = counts.get(key, 0) + int(ok.sum())
+
+
+def evaluate_all(
+    recommenders: Iterable[Recommender],
+    tasks: Iterable[NextBasketTask | CompletionTask],
+    ks: Iterable[int] = DEFAULT_KS,
+    batch_size: int = 1024,
+) -> pd.DataFrame:
+    """Every recommender on every task it supports, one long-form table."""
+    tasks = list(tasks)
+    ks = tuple(ks)
+    frames = []
+    for rec in recommenders:
+        for task in tasks:
+            if isinstance(task, NextBasketTask) and not rec.supports_next_basket:
+                continue
+            if isinstance(task, CompletionTask) and not rec.supports_completion:
+                continue
+            frames.append(evaluate(rec, task, ks, batch_size))
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=REPORT_COLUMNS)

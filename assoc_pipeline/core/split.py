@@ -1,0 +1,352 @@
+"""Leakage-free temporal split and the two evaluation tasks built on it.
+
+Protocol (issue 4 item 1, issue 5 "default protocol"):
+
+* Baskets are cut by time, never at random, so no model sees the future it is scored on:
+
+  - ``train``       = baskets with ``basket_time <  validation_cutoff`` (fit here while tuning);
+  - ``validation``  = baskets with ``validation_cutoff <= basket_time < test_cutoff`` (tune here);
+  - ``train_full``  = baskets with ``basket_time <  test_cutoff`` (= train + validation; refit here
+    with the tuned hyper-parameters for the final test);
+  - ``test``        = baskets with ``basket_time >= test_cutoff`` (touched once, for the report).
+
+  Defaults (set in settings, repeated here for notebooks): validation cutoff 2011-06-01, test
+  cutoff 2011-09-01.
+* **Next-basket** (user-level): a user qualifies when they have >= 1 basket in the history period
+  and >= 1 in the future period; the target is the set of distinct items of their *first* future
+  basket (later baskets would reward recommending to the same user twice). Target items the user
+  bought before are *repeats*, the rest *explore* items (Li et al. 2023); both count. Scores come
+  from the user's history only; candidates are the items seen in the history period.
+* **Basket completion** (item-to-item): every future basket with >= 2 items, including anonymous
+  ones; one item is hidden, chosen with a fixed-seed RNG so every method faces the same queries,
+  and the catalogue is ranked from the remaining items (which evaluation masks out).
+* Anonymous baskets (null ``user_id``) have no history to speak of, so they serve completion only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from assoc_pipeline.core.baskets import BasketSet
+
+DEFAULT_VALIDATION_CUTOFF = "2011-06-01"
+DEFAULT_TEST_CUTOFF = "2011-09-01"
+
+
+@dataclass(frozen=True)
+class BasketSplit:
+    """Row positions of each period in ``baskets`` (a contiguous, time-ordered BasketSet)."""
+
+    baskets: BasketSet
+    validation_cutoff: pd.Timestamp
+    test_cutoff: pd.Timestamp
+    train_rows: np.ndarray
+    validation_rows: np.ndarray
+    train_full_rows: np.ndarray
+    test_rows: np.ndarray
+
+    @property
+    def train(self) -> BasketSet:
+        return self.baskets.subset(self.train_rows)
+
+    @property
+    def validation(self) -> BasketSet:
+        return self.baskets.subset(self.validation_rows)
+
+    @property
+    def train_full(self) -> BasketSet:
+        return self.baskets.subset(self.train_full_rows)
+
+    @property
+    def test(self) -> BasketSet:
+        return self.baskets.subset(self.test_rows)
+
+    def summary(self) -> dict[str, int | str]:
+        """Sizes per period, for asset metadata and logs."""
+        return {
+            "validation_cutoff": str(self.validation_cutoff.date()),
+            "test_cutoff": str(self.test_cutoff.date()),
+            "n_train": len(self.train_rows),
+            "n_validation": len(self.validation_rows),
+            "n_train_full": len(self.train_full_rows),
+            "n_test": len(self.test_rows),
+        }
+
+
+def temporal_split(
+    bs: BasketSet,
+    validation_cutoff: str | pd.Timestamp = DEFAULT_VALIDATION_CUTOFF,
+    test_cutoff: str | pd.Timestamp = DEFAULT_TEST_CUTOFF,
+) -> BasketSplit:
+    """Split baskets by ``basket_time`` at two cutoffs (see the module docstring)."""
+    val_cut, test_cut = (
+        _timestamp(validation_cutoff, "validation_cutoff"),
+        _timestamp(test_cutoff, "test_cutoff"),
+    )
+    if not val_cut < test_cut:
+        raise ValueError(f"temporal_split: validation_cutoff {val_cut} must be before test_cutoff {test_cut}")
+    times = pd.to_datetime(bs.baskets["basket_time"])
+    if times.isna().any():
+        raise ValueError(f"temporal_split: {int(times.isna().sum())} baskets have no basket_time")
+    if times.dt.tz is not None:  # compare like with like: naive cutoffs are read in the data's zone
+        val_cut = val_cut.tz_localize(times.dt.tz) if val_cut.tzinfo is None else val_cut
+        test_cut = test_cut.tz_localize(times.dt.tz) if test_cut.tzinfo is None else test_cut
+    before_val = (times < val_cut).to_numpy()
+    before_test = (times < test_cut).to_numpy()
+    split = BasketSplit(
+        baskets=bs,
+        validation_cutoff=val_cut,
+        test_cutoff=test_cut,
+        train_rows=np.flatnonzero(before_val),
+        validation_rows=np.flatnonzero(~before_val & before_test),
+        train_full_rows=np.flatnonzero(before_test),
+        test_rows=np.flatnonzero(~before_test),
+    )
+    for name in ("train_rows", "test_rows"):
+        if len(getattr(split, name)) == 0:
+            raise ValueError(
+                f"temporal_split: the {name[:-5]} period is empty "
+                f"(data spans {times.min()} .. {times.max()}, cutoffs {val_cut.date()} / {test_cut.date()})"
+            )
+    return split
+
+
+def _timestamp(value: str | pd.Timestamp, name: str) -> pd.Timestamp:
+    try:
+        ts = pd.Timestamp(value)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"temporal_split: {name}={value!r} is not a date") from exc
+    if ts is pd.NaT:
+        raise ValueError(f"temporal_split: {name} is missing")
+    return ts
+
+
+def item_counts(bs: BasketSet) -> np.ndarray:
+    """Number of baskets of ``bs`` holding each item (popularity, novelty, candidate mask)."""
+    return np.asarray(bs.matrix.getnnz(axis=0)).ravel().astype(np.int64)
+
+
+@dataclass(frozen=True)
+class NextBasketTask:
+    """Users to score and the items of their first future basket."""
+
+    user_ids: np.ndarray  # str, one per query
+    targets: list[np.ndarray]  # item indices of the first future basket
+    repeat_targets: list[np.ndarray]  # targets the user bought in the history period
+    explore_targets: list[np.ndarray]  # targets new to the user
+    history_items: list[np.ndarray]  # distinct items of the user's history (for repeat ratio)
+    candidates: np.ndarray  # bool (n_items,): items seen in the history period
+    item_counts: np.ndarray  # baskets per item in the history period (for novelty)
+    n_items: int
+    name: str = field(default="next_basket")
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+@dataclass(frozen=True)
+class CompletionTask:
+    """Partial baskets with one hidden item each."""
+
+    basket_ids: np.ndarray
+    partial_baskets: list[np.ndarray]
+    hidden: np.ndarray  # int, one hidden item per basket
+    candidates: np.ndarray  # bool (n_items,): items that may be recommended
+    item_counts: np.ndarray | None  # baskets per item in the history period (None: no novelty)
+    n_items: int
+    name: str = field(default="completion")
+
+    def __len__(self) -> int:
+        return len(self.hidden)
+
+    @property
+    def targets(self) -> list[np.ndarray]:
+        return [self.hidden[i : i + 1] for i in range(len(self.hidden))]
+
+
+def _user_item_matrix(bs: BasketSet) -> tuple[pd.Index, np.ndarray]:
+    """Known users of ``bs`` and, per basket, the user row (-1 for anonymous)."""
+    users = bs.baskets["user_id"]
+    known = users.notna().to_numpy()
+    codes = np.full(len(users), -1, dtype=np.int64)
+    code_vals, uniq = pd.factorize(users[known], sort=True)
+    codes[known] = code_vals
+    return pd.Index(uniq.astype(str)), codes
+
+
+def next_basket_task(history: BasketSet, future: BasketSet, *, drop_cold: bool = True) -> NextBasketTask:
+    """Users with >= 1 basket in ``history`` and >= 1 in ``future``; target = first future basket.
+
+    ``drop_cold`` removes target items never seen in ``history`` (no method can rank them; the
+    protocol ranks "every item seen in training") and users left with no target.
+    """
+    if history.n_items != future.n_items:
+        raise ValueError("next_basket_task: history and future must share one vocabulary")
+    hist_users, hist_codes = _user_item_matrix(history)
+    fb = future.baskets
+    known = fb["user_id"].notna().to_numpy()
+    order = np.lexsort((fb["basket_id"].astype(str).to_numpy(), pd.to_datetime(fb["basket_time"]).to_numpy()))
+    order = order[known[order]]
+    fut_users = fb["user_id"].astype(str).to_numpy()[order]
+    _, first = np.unique(fut_users, return_index=True)
+    first_rows = order[np.sort(first)]
+    first_users = fb["user_id"].astype(str).to_numpy()[first_rows]
+    keep = hist_users.get_indexer(first_users) >= 0
+    first_rows, first_users = first_rows[keep], first_users[keep]
+    # sort queries by user id so tasks are reproducible regardless of basket order
+    srt = np.argsort(first_users, kind="stable")
+    first_rows, first_users = first_rows[srt], first_users[srt]
+
+    # user x item history matrix (any purchase in history)
+    m = history.matrix.tocsr()
+    rows = hist_codes >= 0
+    assign = sp.csr_matrix(
+        (np.ones(int(rows.sum()), dtype=np.float32), (hist_codes[rows], np.flatnonzero(rows))),
+        shape=(len(hist_users), history.n_baskets),
+    )
+    user_items = (assign @ m.astype(np.float32)).tocsr()
+    user_items.sort_indices()
+    urows = hist_users.get_indexer(first_users)
+
+    counts = item_counts(history)
+    fm = future.matrix
+    targets, repeats, explores, hist_items = [], [], [], []
+    keep_users = np.ones(len(first_rows), dtype=bool)
+    for i, (r, u) in enumerate(zip(first_rows, urows, strict=True)):
+        t = fm.indices[fm.indptr[r] : fm.indptr[r + 1]].astype(np.int64)
+        if drop_cold:
+            t = t[counts[t] > 0]
+            if len(t) == 0:
+                keep_users[i] = False
+                continue
+        h = user_items.indices[user_items.indptr[u] : user_items.indptr[u + 1]].astype(np.int64)
+        is_rep = np.isin(t, h, assume_unique=True)
+        targets.append(t)
+        repeats.append(t[is_rep])
+        explores.append(t[~is_rep])
+        hist_items.append(h)
+    return NextBasketTask(
+        user_ids=first_users[keep_users].astype(object),
+        targets=targets,
+        repeat_targets=repeats,
+        explore_targets=explores,
+        history_items=hist_items,
+        candidates=counts > 0,
+        item_counts=counts,
+        n_items=history.n_items,
+    )
+
+
+def completion_task(
+    future: BasketSet, seed: int = 0, *, history: BasketSet | None = None, drop_cold: bool = True
+) -> CompletionTask:
+    """Every ``future`` basket with >= 2 items, one item hidden (fixed-seed RNG).
+
+    With ``history`` given, candidates are the items seen there (the protocol: rank every item
+    seen in training), otherwise the whole vocabulary; with ``drop_cold`` the queries whose hidden
+    item was never seen in history are dropped (no method could rank it; ~10% of test baskets on
+    Online Retail). The draw itself does not depend on ``history``, so tasks stay comparable.
+    """
+    m = future.matrix
+    sizes = np.diff(m.indptr)
+    rows = np.flatnonzero(sizes >= 2)
+    rng = np.random.default_rng(seed)
+    pick = (rng.random(len(rows)) * sizes[rows]).astype(np.int64)
+    hidden = m.indices[m.indptr[rows] + pick].astype(np.int64)
+    partial = []
+    for r, p in zip(rows, pick, strict=True):
+        items = m.indices[m.indptr[r] : m.indptr[r + 1]].astype(np.int64)
+        partial.append(np.delete(items, p))
+    counts = item_counts(history) if history is not None else None
+    candidates = counts > 0 if counts is not None else np.ones(future.n_items, dtype=bool)
+    if counts is not None and drop_cold:
+        warm = candidates[hidden]
+        rows, hidden = rows[warm], hidden[warm]
+        partial = [b for b, w in zip(partial, warm, strict=True) if w]
+    return CompletionTask(
+        basket_ids=future.baskets["basket_id"].astype(str).to_numpy()[rows].astype(object),
+        partial_baskets=partial,
+        hidden=hidden,
+        candidates=candidates,
+        item_counts=counts,
+        n_items=future.n_items,
+    )
+
+
+def split_record(split: BasketSplit) -> dict:
+    """The persisted form of a split (the ``split`` asset): cutoffs plus sizes, a few bytes of JSON.
+
+    The row positions are not stored: :func:`split_from_record` recomputes them from the baskets
+    in milliseconds (one comparison of ``basket_time`` against two dates), and the sizes stored
+    here guard against pairing the record with baskets it was not made from.
+    """
+    users = split.baskets.baskets["user_id"]
+    return {
+        **split.summary(),
+        "n_baskets": int(split.baskets.n_baskets),
+        "users_train": int(users.iloc[split.train_rows].nunique()),
+        "users_validation": int(users.iloc[split.validation_rows].nunique()),
+        "users_train_full": int(users.iloc[split.train_full_rows].nunique()),
+        "users_test": int(users.iloc[split.test_rows].nunique()),
+    }
+
+
+def split_from_record(bs: BasketSet, record: dict) -> BasketSplit:
+    """Rebuild the :class:`BasketSplit` the ``split`` asset describes, on the same ``baskets``.
+
+    Raises ``ValueError`` when ``bs`` is not the basket set the record was made from (sizes differ:
+    ``baskets`` was re-materialized after ``split``; materialize ``split`` again).
+    """
+    split = temporal_split(bs, record["validation_cutoff"], record["test_cutoff"])
+    for key in ("n_baskets", "n_train", "n_validation", "n_test"):
+        if key not in record:
+            continue
+        now = bs.n_baskets if key == "n_baskets" else len(getattr(split, key[2:] + "_rows"))
+        if int(record[key]) != now:
+            raise ValueError(
+                f"split: the stored split has {key}={record[key]} but the current baskets give {now}; "
+                "baskets changed since the split was materialized: materialize `split` again"
+            )
+    return split
+
+
+def resolve_cutoffs(
+    bs: BasketSet,
+    validation_cutoff: str | pd.Timestamp = DEFAULT_VALIDATION_CUTOFF,
+    test_cutoff: str | pd.Timestamp = DEFAULT_TEST_CUTOFF,
+    *,
+    auto: bool = True,
+    quantiles: tuple[float, float] = (0.7, 0.85),
+) -> tuple[str, str, str]:
+    """(validation cutoff, test cutoff, how they were chosen) for ``bs``.
+
+    The configured dates are used when every period gets baskets. Otherwise (data from another
+    time span than the protocol's 2011 dates, e.g. a two-month sample or another retailer's log)
+    and with ``auto``, the cutoffs move to the days at the given quantiles of basket time, and the
+    returned reason says so; without ``auto`` the configured dates stand (and
+    :func:`temporal_split` names the empty period).
+    """
+    val, test = _timestamp(validation_cutoff, "validation_cutoff"), _timestamp(test_cutoff, "test_cutoff")
+    times = pd.to_datetime(bs.baskets["basket_time"]).dropna()
+    if times.dt.tz is not None:
+        times = times.dt.tz_localize(None)
+    fits = len(times) and bool((times < val).any() and ((times >= val) & (times < test)).any())
+    fits = fits and bool((times >= test).any())
+    if fits or not auto:
+        return str(val.date()), str(test.date()), "configured"
+    days = times.dt.normalize()
+    q_val, q_test = (days.quantile(q) for q in quantiles)
+    q_val, q_test = pd.Timestamp(q_val).normalize(), pd.Timestamp(q_test).normalize()
+    first, last = days.min(), days.max()
+    q_val = max(q_val, first + pd.Timedelta(days=1))
+    q_test = min(max(q_test, q_val + pd.Timedelta(days=1)), last)
+    reason = (
+        f"auto: the data ({first.date()} .. {last.date()}) leaves a period empty under the configured "
+        f"cutoffs {val.date()} / {test.date()}; using the days at the {quantiles[0]:.0%} / "
+        f"{quantiles[1]:.0%} quantiles of basket time"
+    )
+    return str(q_val.date()), str(q_test.date()), reason

@@ -1,0 +1,117 @@
+"""Baselines on tiny data, checked against hand arithmetic or an independent formula."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from assoc_pipeline.core.baselines import (
+    EASERecommender,
+    ItemKNNRecommender,
+    PersonalTopFrequencyRecommender,
+    PopularityRecommender,
+    TIFUKNNRecommender,
+)
+
+from .helpers import make_baskets
+
+
+@pytest.fixture
+def train():
+    # u1: {0,1} then {0,2}; u2: {1,2}; an anonymous {0,1}; item 3 never sold
+    return make_baskets(
+        [
+            ("u1", "2011-01-01", [0, 1]),
+            ("u1", "2011-01-02", [0, 2]),
+            ("u2", "2011-01-03", [1, 2]),
+            (None, "2011-01-04", [0, 1]),
+        ],
+        n_items=4,
+    )
+
+
+def test_popularity(train):
+    rec = PopularityRecommender().fit(train)
+    # baskets per item: 0 -> 3, 1 -> 3, 2 -> 2, 3 -> 0
+    assert rec.score_next_basket(["u1", "nobody"]).tolist() == [[3, 3, 2, 0]] * 2
+    assert rec.score_completion([np.array([0])]).shape == (1, 4)
+
+
+def test_personal_top_frequency(train):
+    rec = PersonalTopFrequencyRecommender().fit(train)
+    s = rec.score_next_basket(["u1", "nobody"])
+    # u1 counts [2, 1, 1, 0] + popularity / (max + 1) = [3/4, 3/4, 2/4, 0]
+    assert s[0] == pytest.approx([2.75, 1.75, 1.5, 0.0])
+    # unknown user: popularity back-off only
+    assert s[1] == pytest.approx([0.75, 0.75, 0.5, 0.0])
+    assert not rec.supports_completion
+
+
+def test_item_knn_cosine(train):
+    rec = ItemKNNRecommender(self_weight=4.0).fit(train)
+    # co-occurrence: (0,1) = 2, (0,2) = 1, (1,2) = 1; norms sqrt(3), sqrt(3), sqrt(2)
+    c01, c02, c12 = 2 / 3, 1 / math.sqrt(6), 1 / math.sqrt(6)
+    assert rec.similarity_[0, 1] == pytest.approx(c01) and rec.similarity_[0, 2] == pytest.approx(c02)
+    assert rec.similarity_[1, 2] == pytest.approx(c12) and rec.similarity_[0, 0] == 0.0
+    s = rec.score_completion([np.array([0])])[0]
+    assert s[:3] == pytest.approx([0.0, c01, c02], abs=1e-3)
+    # u1 history counts h = [2, 1, 1, 0]; h @ S + 4 h
+    nb = rec.score_next_basket(["u1"])[0]
+    expected = [c01 + c02 + 8, 2 * c01 + c12 + 4, 2 * c02 + c12 + 4, 0.0]
+    assert nb == pytest.approx(expected, abs=1e-3)
+
+
+def test_item_knn_neighbours_are_pruned(train):
+    rec = ItemKNNRecommender(n_neighbors=1).fit(train)
+    assert ((rec.similarity_ > 0).sum(axis=1) <= 1).all()
+    assert rec.similarity_[0, 1] == pytest.approx(2 / 3)  # item 0's single best neighbour
+
+
+def test_ease_matches_per_column_ridge(train):
+    lam = 1.0
+    rec = EASERecommender(l2=lam).fit(train)
+    x = train.matrix.toarray().astype(float)
+    # EASE column j = ridge regression of x_j on the other items (Steck 2019, eq. 1 with B_jj = 0)
+    for j in range(3):
+        others = [i for i in range(4) if i != j]
+        xo = x[:, others]
+        b = np.linalg.solve(xo.T @ xo + lam * np.eye(3), xo.T @ x[:, j])
+        assert rec.weights_[others, j] == pytest.approx(b, abs=1e-5)
+        assert rec.weights_[j, j] == 0.0
+    s = rec.score_completion([np.array([0, 1])])[0]
+    assert s == pytest.approx(rec.weights_[0] + rec.weights_[1], abs=1e-4)
+    # next-basket: binary history of u1 = {0, 1, 2}
+    assert rec.score_next_basket(["u1"])[0] == pytest.approx(rec.weights_[:3].sum(axis=0), abs=1e-4)
+    with pytest.raises(ValueError, match="positive"):
+        EASERecommender(l2=0)
+
+
+def test_tifu_knn_user_vector_by_hand():
+    bs = make_baskets(
+        [
+            ("u1", "2011-01-01", [0]),
+            ("u1", "2011-01-02", [1]),
+            ("u1", "2011-01-03", [2]),
+            ("u2", "2011-01-01", [3]),
+        ],
+        n_items=4,
+    )
+    # u1 groups (size 2, from the recent end): A = {b2, b3}, B = {b1}
+    # v_B = b1 = [1,0,0,0]; v_A = (0.5 * b2 + 1 * b3) / 2 = [0, .25, .5, 0]
+    # u1 = (0.5 * v_B + 1 * v_A) / 2 = [.25, .125, .25, 0]; u2 = [0, 0, 0, 1]
+    own = TIFUKNNRecommender(n_neighbors=1, within_decay=0.5, group_decay=0.5, alpha=1.0, group_size=2)
+    s = own.fit(bs).score_next_basket(["u1", "u2"])
+    assert s[0] == pytest.approx([0.25, 0.125, 0.25, 0.0], abs=1e-5)
+    assert s[1] == pytest.approx([0, 0, 0, 1.0], abs=1e-5)
+    # alpha 0.5, both users as neighbours: 0.5 * u1 + 0.5 * (u1 + u2) / 2
+    mix = TIFUKNNRecommender(n_neighbors=2, within_decay=0.5, group_decay=0.5, alpha=0.5, group_size=2)
+    s = mix.fit(bs).score_next_basket(["u1"])[0]
+    u1, u2 = np.array([0.25, 0.125, 0.25, 0]), np.array([0, 0, 0, 1.0])
+    assert s == pytest.approx(0.5 * u1 + 0.25 * (u1 + u2), abs=1e-5)
+
+
+def test_scoring_before_fit_is_an_error():
+    with pytest.raises(RuntimeError, match="fit"):
+        EASERecommender().score_completion([np.array([0])])

@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from assoc_pipeline.core.split import completion_task, next_basket_task, temporal_split
+
+from .helpers import make_baskets
+
+
+@pytest.fixture
+def bs():
+    return make_baskets(
+        [
+            ("u1", "2011-01-05", [0, 1]),
+            ("u1", "2011-03-01", [1, 2]),
+            ("u2", "2011-02-01", [3]),
+            (None, "2011-02-02", [0, 3]),
+            ("u1", "2011-07-01", [0, 4]),  # validation
+            ("u3", "2011-07-02", [5]),  # validation, user unseen before
+            ("u1", "2011-09-01", [2, 3, 6]),  # test (cutoff inclusive)
+            ("u1", "2011-10-01", [5]),  # test, later basket: not a target
+            ("u2", "2011-09-15", [3, 0]),
+            ("u4", "2011-09-20", [1, 2]),  # test-only user: no history
+            (None, "2011-09-21", [0, 1, 2]),
+        ],
+        n_items=7,
+    )
+
+
+def test_periods_are_disjoint_and_ordered(bs):
+    s = temporal_split(bs, "2011-06-01", pd.Timestamp("2011-09-01"))
+    times = bs.baskets["basket_time"]
+    assert (times.iloc[s.train_rows] < "2011-06-01").all()
+    assert (
+        (times.iloc[s.validation_rows] >= "2011-06-01") & (times.iloc[s.validation_rows] < "2011-09-01")
+    ).all()
+    assert (times.iloc[s.test_rows] >= "2011-09-01").all()
+    assert len(s.train_rows) == 4 and len(s.validation_rows) == 2 and len(s.test_rows) == 5
+    assert set(s.train_full_rows) == set(s.train_rows) | set(s.validation_rows)
+    assert s.train.n_baskets == 4 and s.test.n_baskets == 5 and s.train_full.n_baskets == 6
+    assert s.summary()["n_test"] == 5
+
+
+def test_bad_cutoffs_are_named(bs):
+    with pytest.raises(ValueError, match="before test_cutoff"):
+        temporal_split(bs, "2011-09-01", "2011-06-01")
+    with pytest.raises(ValueError, match="not a date"):
+        temporal_split(bs, "soon", "2011-09-01")
+    with pytest.raises(ValueError, match="test period is empty"):
+        temporal_split(bs, "2011-06-01", "2012-09-01")
+
+
+def test_next_basket_task_targets_first_future_basket(bs):
+    s = temporal_split(bs)
+    task = next_basket_task(s.train_full, s.test, drop_cold=False)
+    # u1 and u2 have history and a future; u4 has no history; anonymous baskets never qualify
+    assert list(task.user_ids) == ["u1", "u2"]
+    # u1's first test basket is {2, 3, 6} (2011-09-01), not the later {5}
+    assert task.targets[0].tolist() == [2, 3, 6]
+    # u1 bought 0, 1, 2, 4 before: 2 is a repeat, 3 and 6 are explore items
+    assert task.repeat_targets[0].tolist() == [2]
+    assert task.explore_targets[0].tolist() == [3, 6]
+    assert task.history_items[0].tolist() == [0, 1, 2, 4]
+    assert task.repeat_targets[1].tolist() == [3] and task.explore_targets[1].tolist() == [0]
+    # candidates = items seen in train_full (6 never was)
+    assert task.candidates.tolist() == [True, True, True, True, True, True, False]
+    assert task.item_counts.tolist() == [3, 2, 1, 2, 1, 1, 0]
+
+
+def test_next_basket_task_drops_cold_targets(bs):
+    s = temporal_split(bs)
+    task = next_basket_task(s.train_full, s.test)
+    assert task.targets[0].tolist() == [2, 3]
+    assert task.explore_targets[0].tolist() == [3]
+
+
+def test_validation_task_uses_train_history_only(bs):
+    s = temporal_split(bs)
+    task = next_basket_task(s.train, s.validation)
+    assert list(task.user_ids) == ["u1"]  # u3 has no history before the validation cutoff
+    assert task.targets[0].tolist() == [0]  # item 4 never seen in train: dropped as cold
+
+
+def test_completion_task_is_seeded_and_hides_one_item(bs):
+    s = temporal_split(bs)
+    a = completion_task(s.test, seed=0)
+    b = completion_task(s.test, seed=0)
+    assert [p.tolist() for p in a.partial_baskets] == [p.tolist() for p in b.partial_baskets]
+    assert a.hidden.tolist() == b.hidden.tolist()
+    # 4 test baskets hold >= 2 items (including the anonymous one); {5} is skipped
+    assert len(a) == 4
+    full = [set(x.tolist()) for x in s.test.item_lists() if len(x) >= 2]
+    for part, h, items in zip(a.partial_baskets, a.hidden, full, strict=True):
+        assert h not in part and set(part.tolist()) | {int(h)} == items
+    assert a.targets[0].tolist() == [a.hidden[0]]
+    assert a.candidates.all() and a.item_counts is None
+    other = [completion_task(s.test, seed=k).hidden.tolist() for k in range(1, 8)]
+    assert any(o != a.hidden.tolist() for o in other)
+
+
+def test_completion_task_with_history_drops_cold_hidden_items(bs):
+    s = temporal_split(bs)
+    full = completion_task(s.test, seed=0, history=s.train_full, drop_cold=False)
+    warm = completion_task(s.test, seed=0, history=s.train_full)
+    assert np.isin(warm.hidden, np.flatnonzero(warm.candidates)).all()
+    kept = [h for h in full.hidden if full.candidates[h]]
+    assert warm.hidden.tolist() == kept
