@@ -1,0 +1,287 @@
+"""Models layer: CF, DNN and basket-GAN training assets, each one MLflow run with its weights.
+
+Protocol (README "Evaluation protocol"): fit on the training part with early stopping on the
+validation part (next-basket NDCG@10); then the model must know the history the baselines know
+(everything before the test cutoff): CF is refit on it for the epochs validation chose (both
+phases in one MLflow run), the DNN takes it as input without retraining.
+"""
+
+import dataclasses
+import platform
+import typing
+
+import dagster as dg
+import pydantic
+import torch
+
+from assoc_pipeline.assets.images import png_metadata
+from assoc_pipeline.assets.model_logging import log_model_to_mlflow
+from assoc_pipeline.core.baskets import BasketSet, fingerprint
+from assoc_pipeline.core.models.cf import CFParams, CFRecommender
+from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.models.gan import BasketGANModel, GANParams
+from assoc_pipeline.core.models.training import pick_device
+from assoc_pipeline.core.plots import line_curves
+from assoc_pipeline.core.split import BasketSplit, split_from_record
+from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource, metric_key
+
+GAN_MODEL = "assoc-basket-gan"
+
+
+def config_for(params_cls: type, name: str, extra: dict[str, tuple[type, object]] | None = None) -> type:
+    """A dg.Config mirroring a hyper-parameter dataclass, so the Launchpad shows every field."""
+    hints = typing.get_type_hints(params_cls)
+    fields = {f.name: (hints[f.name], f.default) for f in dataclasses.fields(params_cls)}
+    fields.update(extra or {})
+    return pydantic.create_model(name, __base__=dg.Config, __doc__=params_cls.__doc__, **fields)
+
+
+# CF has user embeddings: it must be refit to know the users' history up to the test cutoff.
+# The DNN reads history as input: it scores the test period with train_full history, no refit.
+CFConfig = config_for(CFParams, "CFConfig", {"refit_on_train_full": (bool, True)})
+DNNConfig = config_for(DNNParams, "DNNConfig", {"refit_on_train_full": (bool, False)})
+GANConfig = config_for(GANParams, "GANConfig")
+
+
+def _params(params_cls: type, config: dg.Config) -> typing.Any:
+    names = {f.name for f in dataclasses.fields(params_cls)}
+    return params_cls(**{k: v for k, v in config.model_dump().items() if k in names})
+
+
+def _progress(context: dg.AssetExecutionContext, phase: str, mlflow_step_offset: int = 0):
+    import mlflow
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "epoch")
+        context.log.info(f"{phase} epoch {epoch}: {shown}")
+        mlflow.log_metrics(
+            {metric_key(f"{phase}/{k}"): float(v) for k, v in metrics.items() if k != "epoch"},
+            step=epoch + mlflow_step_offset,
+        )
+
+    return on_epoch
+
+
+def _train_recommender(
+    context: dg.AssetExecutionContext,
+    model_type: str,
+    model_cls: type,
+    params: typing.Any,
+    refit: bool,
+    split: BasketSplit,
+    mlflow: MLflowResource,
+    artifacts: ArtifactStore,
+) -> dg.Output:
+    """Fit (early stopping on validation), optionally refit on train_full, log everything."""
+    device = pick_device(params.device)
+    with mlflow.start_run(model_type, context, tags={"model_type": model_type, "task": "recommender"}) as run:
+        import mlflow as mlf
+
+        mlf.log_params(
+            {
+                **dataclasses.asdict(params),
+                "refit_on_train_full": refit,
+                "data_version": fingerprint(split.train_full),
+                "validation_cutoff": str(split.validation_cutoff),
+                "test_cutoff": str(split.test_cutoff),
+                "n_items": split.baskets.n_items,
+                "n_train_baskets": split.train.n_baskets,
+                "device": str(device),
+                "torch_version": torch.__version__,
+                "python_version": platform.python_version(),
+            }
+        )
+        model = model_cls(params).fit(split.train, split.validation, on_epoch=_progress(context, "fit"))
+        result = model.result
+        validation = {k: float(v) for k, v in result.history[result.best_epoch - 1].items() if k != "epoch"}
+        mlf.log_metrics({metric_key(f"best/{k}"): v for k, v in validation.items()})
+        mlf.log_metric("best_epoch", result.best_epoch)
+        curves = {k: [h[k] for h in result.history if k in h] for k in ("loss", result.monitor)}
+        if refit:
+            final = dataclasses.replace(params, epochs=max(result.best_epoch, 1), patience=0)
+            model = model_cls(final).fit(split.train_full, on_epoch=_progress(context, "refit"))
+        elif hasattr(model, "with_history"):
+            model.with_history(split.train_full)
+        png = line_curves(curves, "epoch", "value", f"{model_type}: training loss and {result.monitor}")
+        picture = png_metadata(png, artifacts.path(model_type, "training_curves.png"), "training_curves")
+        logged = log_model_to_mlflow(
+            model, picture["training_curves_png"].value, RECOMMENDER_MODEL, model_type
+        )
+    context.log.info(f"{model_type}: MLflow run {run.info.run_id}, registered version {logged['version']}")
+    return dg.Output(
+        model,
+        metadata={
+            **mlflow.run_metadata(run.info.run_id),
+            "mlflow_model": dg.MetadataValue.text(RECOMMENDER_MODEL),
+            "mlflow_model_version": dg.MetadataValue.text(str(logged["version"])),
+            "device": str(device),
+            "best_epoch": result.best_epoch,
+            "stopped_early": result.stopped_early,
+            "train_seconds": round(result.wall_time_s, 1),
+            **{f"validation/{k}": v for k, v in validation.items()},
+            **picture,
+        },
+    )
+
+
+def recommender_asset(
+    name: str, model_cls: type, params_cls: type, config_cls: type, description: str
+) -> dg.AssetsDefinition:
+    """One training asset per recommender: same inputs, same logging, its own hyper-parameters."""
+
+    @dg.asset(name=f"{name}_model", group_name="models", owners=["team:ml"], kinds={"pytorch", "mlflow"},
+              description=description)  # fmt: skip
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: config_cls,  # type: ignore[valid-type]
+        baskets: BasketSet,
+        split: dict,
+        mlflow: MLflowResource,
+        artifacts: ArtifactStore,
+    ) -> dg.Output:
+        params = _params(params_cls, config)
+        bs_split = split_from_record(baskets, split)
+        refit = config.refit_on_train_full
+        return _train_recommender(context, name, model_cls, params, refit, bs_split, mlflow, artifacts)
+
+    return _asset
+
+
+cf_model = recommender_asset(
+    "cf",
+    CFRecommender,
+    CFParams,
+    CFConfig,
+    "Implicit-feedback matrix factorisation (BPR, negative sampling), early stopping on validation "
+    "NDCG@10. One MLflow run per materialization; a registered model version.",
+)
+dnn_model = recommender_asset(
+    "dnn",
+    DNNRecommender,
+    DNNParams,
+    DNNConfig,
+    "Neural next-basket recommender: learned co-occurrence + gated repeat signal over the user's "
+    "time-decayed history; also item-to-item association scores. Logged to MLflow.",
+)
+
+
+@dg.asset(
+    group_name="models",
+    owners=["team:ml"],
+    kinds={"pytorch", "mlflow"},
+    description="WGAN-GP over multi-hot baskets (straight-through top-k generator): a source of "
+    "privacy-safe synthetic baskets. Keeps the epoch whose samples best match item frequencies.",
+)
+def gan_model(
+    context: dg.AssetExecutionContext,
+    config: GANConfig,
+    baskets: BasketSet,
+    split: dict,
+    mlflow: MLflowResource,
+    artifacts: ArtifactStore,
+) -> dg.Output[BasketGANModel]:
+    params = _params(GANParams, config)
+    device = pick_device(params.device)
+    train: BasketSet = split_from_record(baskets, split).train_full
+    with mlflow.start_run("gan", context, tags={"model_type": "gan", "task": "synthetic_baskets"}) as run:
+        import mlflow as mlf
+
+        mlf.log_params(
+            {
+                **dataclasses.asdict(params),
+                "data_version": fingerprint(train),
+                "n_items": train.n_items,
+                "n_train_baskets": train.n_baskets,
+                "device": str(device),
+                "torch_version": torch.__version__,
+            }
+        )
+        model = BasketGANModel(params).fit(train, on_epoch=_progress(context, "fit"))
+        result = model.result
+        keys = [k for k in ("critic_loss", "generator_loss", result.monitor) if k in result.history[-1]]
+        curves = {k: [h[k] for h in result.history if k in h] for k in keys}
+        png = line_curves(curves, "epoch", "value", "basket GAN: losses and item-frequency fidelity")
+        picture = png_metadata(png, artifacts.path("gan", "training_curves.png"), "training_curves")
+        logged = log_model_to_mlflow(model, picture["training_curves_png"].value, GAN_MODEL, "gan")
+    return dg.Output(
+        model,
+        metadata={
+            **mlflow.run_metadata(run.info.run_id),
+            "mlflow_model": dg.MetadataValue.text(GAN_MODEL),
+            "mlflow_model_version": dg.MetadataValue.text(str(logged["version"])),
+            "device": str(device),
+            "best_epoch": result.best_epoch,
+            f"best/{result.monitor}": float(result.best_metric),
+            "train_seconds": round(result.wall_time_s, 1),
+            **picture,
+        },
+    )
+
+
+class SyntheticConfig(dg.Config):
+    """How many synthetic baskets to draw and whether to measure their utility (costs two fits)."""
+
+    n_baskets: int = 0  # 0 = as many as the real training baskets
+    seed: int = 0
+    measure_utility: bool = True
+    utility_model: str = "dnn"  # dnn | cf
+    utility_epochs: int = 5
+
+
+@dg.asset(
+    group_name="models",
+    owners=["team:ml"],
+    kinds={"pytorch", "parquet"},
+    description="Synthetic baskets from the GAN — a privacy-safe dataset to share — with fidelity "
+    "(item/pair frequency correlation, basket-size distance, rule overlap), privacy (exact copies, "
+    "distance to closest record vs a real holdout) and utility (real vs real+synthetic training).",
+)
+def synthetic_baskets(
+    context: dg.AssetExecutionContext,
+    config: SyntheticConfig,
+    gan_model: BasketGANModel,
+    baskets: BasketSet,
+    split: dict,
+    mlflow: MLflowResource,
+) -> dg.Output[BasketSet]:
+    from assoc_pipeline.core.synthetic_quality import fidelity_report, privacy_report, utility_comparison
+
+    split = split_from_record(baskets, split)
+    real = split.train_full
+    synthetic = gan_model.sample_basket_set(config.n_baskets or real.n_baskets, seed=config.seed)
+    fidelity = fidelity_report(real, synthetic)
+    privacy = privacy_report(synthetic, real, split.test, seed=config.seed)
+    figures = {
+        **{f"fidelity/{k}": v for k, v in fidelity.items()},
+        **{f"privacy/{k}": v for k, v in privacy.items()},
+    }
+    if config.measure_utility:
+        if config.utility_model not in ("dnn", "cf"):
+            raise ValueError(
+                f"synthetic_baskets config utility_model={config.utility_model!r}: expected dnn or cf"
+            )
+        model_cls, params_cls = (
+            (DNNRecommender, DNNParams) if config.utility_model == "dnn" else (CFRecommender, CFParams)
+        )
+        params = params_cls(epochs=config.utility_epochs, patience=0)
+        utility = utility_comparison(split.train, split.validation, synthetic, lambda: model_cls(params))
+        figures.update({f"utility/{k}": v for k, v in utility.items()})
+    context.log.info("synthetic baskets: " + ", ".join(f"{k}={v:.3f}" for k, v in figures.items()))
+    with mlflow.start_run(
+        "synthetic_baskets", context, tags={"model_type": "gan", "task": "synthetic_baskets"}
+    ) as run:
+        import mlflow as mlf
+
+        mlf.log_params(
+            {"n_baskets": synthetic.n_baskets, "seed": config.seed, "utility_model": config.utility_model}
+        )
+        mlf.log_metrics({metric_key(k): float(v) for k, v in figures.items()})
+    return dg.Output(
+        synthetic,
+        metadata={
+            "dagster/row_count": synthetic.n_baskets,
+            **{k: float(v) for k, v in figures.items()},
+            **mlflow.run_metadata(run.info.run_id),
+        },
+    )
