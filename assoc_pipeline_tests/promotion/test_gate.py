@@ -1,0 +1,216 @@
+"""The `champion` gate, `recommendations` and `assoc-pipeline recommend` against a real Dagster
+instance, real Great Expectations checks and a real MLflow registry (SQLite in a tmp dir).
+
+Tests run in file order on one module-scoped pipeline (conftest.py); each sets the alias state it
+needs first. The last two break a contract on purpose, so they come last.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+from assoc_pipeline.checks.contracts import CONTRACTS_ENV, contracts_dir
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.tables import read_table
+from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL
+
+pytestmark = pytest.mark.slow
+PRIMARY = ("next_basket", "ndcg", 10)
+
+
+def alias(p) -> str | None:
+    v = p.mlflow.alias_version(RECOMMENDER_MODEL, CHAMPION_ALIAS)
+    return str(v.version) if v is not None else None
+
+
+def clear_alias(p) -> None:
+    if alias(p) is not None:
+        p.mlflow.client().delete_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS)
+
+
+def report(p) -> pd.DataFrame:
+    return read_table(p.settings.data_dir / "assets" / "evaluation_report.parquet")
+
+
+def primary(p) -> pd.Series:
+    r = report(p)
+    task, metric, k = PRIMARY
+    return r[(r.task == task) & (r.metric == metric) & (r.k == k)].set_index("method")["value"]
+
+
+def version_tags(p, version: str) -> dict:
+    return p.mlflow.client().get_model_version(RECOMMENDER_MODEL, version).tags
+
+
+def test_split_asset_persists_a_record_the_models_rebuild(pipeline):
+    from assoc_pipeline.core.baskets import load_basket_set
+    from assoc_pipeline.core.split import split_from_record
+
+    assets = pipeline.settings.data_dir / "assets"
+    record = json.loads((assets / "split.json").read_text())
+    assert record["cutoffs_source"].startswith("auto")  # two months cannot hold the 2011 protocol dates
+    split = split_from_record(load_basket_set(assets / "baskets"), record)
+    assert len(split.test_rows) == record["n_test"] > 0
+    assert record["users_test"] > 0
+
+
+def test_report_links_every_model_to_its_training_run(pipeline):
+    r = report(pipeline)
+    models = r[r.kind == "model"].drop_duplicates("method").set_index("method")
+    assert {m: str(v) for m, v in models["model_version"].items()} == pipeline.report_versions
+    client = pipeline.mlflow.client()
+    exp = client.get_experiment_by_name(pipeline.mlflow.experiment)
+    runs = client.search_runs([exp.experiment_id], "tags.task = 'evaluation'", order_by=["start_time DESC"])
+    ev = runs[0]
+    assert ev.data.tags["training_run/cf"] == models.loc["cf", "mlflow_run_id"]
+    assert ev.data.tags["model_version/dnn"] == pipeline.report_versions["dnn"]
+    assert ev.data.metrics["test/next_basket/ndcg_at_10/cf"] == pytest.approx(primary(pipeline)["cf"])
+    assert ev.data.metrics["test/completion/hit_rate_at_10/ease"] > 0
+    training = client.get_run(models.loc["dnn", "mlflow_run_id"])
+    assert training.data.tags["evaluation_run_id"] == ev.info.run_id
+    assert {"plots", "evaluation_report.parquet", "evaluation_report.md"} <= {
+        a.path for a in client.list_artifacts(ev.info.run_id)
+    }
+
+
+def test_refuses_a_candidate_worse_than_the_best_baseline(pipeline):
+    clear_alias(pipeline)
+    # On two months, a 1-epoch DNN (which starts from top-frequency + EASE) can edge out every
+    # baseline, so the refusal is forced with a margin no NDCG difference can reach (1.0).
+    out = pipeline.champion(require_baselines=True, margin=1.0)
+    assert out["promoted"] is False and alias(pipeline) is None
+    assert len(out["reasons"]) == 1 and out["reasons"][0].startswith("worse than the best baseline")
+    assert out["checks"]["baskets_contract"]["passed"] is True
+    tags = version_tags(pipeline, out["candidate_version"])
+    assert tags["promotion/decision"] == "refused" and "best baseline" in tags["promotion/reasons"]
+    run = pipeline.mlflow.client().get_run(out["candidate_run_id"])
+    assert run.data.tags["promotion/decision"] == "refused"
+
+
+def test_promotes_when_every_condition_holds_then_stays_put(pipeline):
+    clear_alias(pipeline)
+    values = primary(pipeline)
+    best = "cf" if values["cf"] >= values["dnn"] else "dnn"
+    out = pipeline.champion(require_baselines=False)
+    assert out["promoted"] is True, out["reasons"]
+    assert out["candidate"] == best and out["candidate_value"] == pytest.approx(values[best])
+    assert alias(pipeline) == pipeline.report_versions[best] == out["champion_version"]
+    assert version_tags(pipeline, alias(pipeline))["promotion/decision"] == "promoted"
+    assert all(c["passed"] for c in out["checks"].values())
+    again = pipeline.champion(require_baselines=False)
+    assert again["promoted"] is False and "already the champion" in again["reasons"][0]
+    assert alias(pipeline) == pipeline.report_versions[best]
+
+
+def test_recommendations_and_cli_serve_the_champion(pipeline):
+    from assoc_pipeline.assets.promotion import recommend_command
+
+    version = alias(pipeline)
+    assert version is not None
+    res = pipeline.materialize(["recommendations"])
+    meta = res.asset_materializations_for_node("recommendations")[0].metadata
+    assert meta["from_champion"].value is True and f"version {version}" in meta["source_users"].value
+    table = res.output_for_node("recommendations")
+    assert set(table["scope"]) == {"user", "item"}
+    assert table.groupby(["scope", "query"])["rank"].max().le(10).all()
+    items = table[table.scope == "item"]
+    assert not (items["query"] == items["item_id"]).any()
+    assert (table["explanation"] != "").any()  # some recommendations are backed by mined rules
+
+    user = table.loc[table.scope == "user", "query"].iloc[0]
+    text = recommend_command(user=user, k=5, settings=pipeline.settings)
+    assert f"user {user}" in text and f"(version {version})" in text
+    assert "  5. " in text and "  6. " not in text
+    first_item = items.iloc[0]
+    text = recommend_command(items=first_item["item_name"].lower(), settings=pipeline.settings)
+    assert first_item["item_name"] in text.splitlines()[0]
+    with pytest.raises(InputError, match="unknown user 'nobody'"):
+        recommend_command(user="nobody", settings=pipeline.settings)
+    with pytest.raises(InputError, match="unknown item"):
+        recommend_command(items="NO SUCH THING,85123A", settings=pipeline.settings)
+
+
+def test_refuses_a_candidate_worse_than_the_current_champion(pipeline):
+    report = pd.read_parquet(pipeline.settings.data_dir / "assets" / "evaluation_report.parquet")
+    ndcg = report[(report["kind"] == "model") & (report["task"] == "next_basket")]
+    ndcg = ndcg[(ndcg["metric"] == "ndcg") & (ndcg["k"] == 10)]
+    candidate = ndcg.loc[ndcg["value"].idxmax(), "method"]
+    incumbent = pipeline.twin_versions[candidate]  # same config and seed: the same scores
+    pipeline.mlflow.set_alias(RECOMMENDER_MODEL, incumbent, CHAMPION_ALIAS)
+    out = pipeline.champion(require_baselines=False)
+    # the champion is not in this report: it is re-scored on the same test queries
+    assert out["previous_champion_value_source"] == "re-evaluated on this test set"
+    assert out["previous_champion_value"] == pytest.approx(out["candidate_value"])  # a tie is no win
+    assert out["promoted"] is False
+    assert len(out["reasons"]) == 1 and "does not beat the current champion" in out["reasons"][0]
+    assert alias(pipeline) == incumbent
+
+
+def test_without_champion_recommendations_fall_back_and_the_cli_says_so(pipeline):
+    from assoc_pipeline.assets.promotion import recommend_command
+
+    clear_alias(pipeline)
+    res = pipeline.materialize(["recommendations"])
+    meta = res.asset_materializations_for_node("recommendations")[0].metadata
+    assert meta["from_champion"].value is False
+    assert meta["status"].value.startswith("NO CHAMPION PROMOTED YET")
+    assert "no champion promoted yet" in meta["source_users"].value
+    with pytest.raises(InputError, match="no champion in the MLflow registry"):
+        recommend_command(user="12347", settings=pipeline.settings)
+
+
+@pytest.fixture
+def broken_contracts(tmp_path, monkeypatch):
+    """A copy of data_contracts/ to break one suite in; the env var points the checks at it."""
+    target = tmp_path / "contracts"
+    shutil.copytree(contracts_dir(), target)
+    monkeypatch.setenv(CONTRACTS_ENV, str(target))
+    return target
+
+
+def _break(path, expectation: dict) -> None:
+    suite = json.loads(path.read_text())
+    suite["expectations"].append(expectation)
+    path.write_text(json.dumps(suite))
+
+
+def test_a_failed_report_contract_blocks_and_refuses(pipeline, broken_contracts):
+    clear_alias(pipeline)
+    _break(
+        broken_contracts / "evaluation_report.json",
+        {
+            "type": "expect_column_distinct_values_to_contain_set",
+            "kwargs": {"column": "method", "value_set": ["gbdt"]},
+        },
+    )
+    res = pipeline.materialize(["evaluation_report", "champion"], raise_on_error=False)
+    [check] = [e for e in res.get_asset_check_evaluations() if e.check_name == "evaluation_report_contract"]
+    assert check.passed is False
+    assert not res.asset_materializations_for_node("champion")  # blocking: the gate never ran
+    out = pipeline.champion(require_baselines=False)  # a later run: the gate reads the failed check
+    assert out["promoted"] is False and alias(pipeline) is None
+    assert out["checks"]["evaluation_report_contract"]["passed"] is False
+    assert any("evaluation report's contract evaluation_report_contract failed" in r for r in out["reasons"])
+
+
+def test_a_failed_upstream_contract_refuses(pipeline, broken_contracts):
+    clear_alias(pipeline)
+    _break(
+        broken_contracts / "baskets.json",
+        {"type": "expect_table_row_count_to_be_between", "kwargs": {"max_value": 10}},
+    )
+    res = pipeline.materialize(["baskets"], raise_on_error=False)
+    [check] = [e for e in res.get_asset_check_evaluations() if e.check_name == "baskets_contract"]
+    assert check.passed is False
+    out = pipeline.champion(require_baselines=False)
+    assert out["promoted"] is False and alias(pipeline) is None
+    assert out["checks"]["baskets_contract"] == {
+        "passed": False,
+        "detail": "failed on latest materialization",
+    }
+    assert "data contract baskets_contract failed: failed on latest materialization" in out["reasons"]
+    assert out["checks"]["raw_events_contract"]["passed"] is True
