@@ -7,8 +7,12 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 from assoc_pipeline.core.errors import InputError
+
+if TYPE_CHECKING:
+    from assoc_pipeline.settings import Settings
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -38,6 +42,19 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     return subprocess.call(cmd)
 
 
+def mlflow_server_command(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
+    """`mlflow server` on the project's tracking store (one worker); `make mlflow` and the UI tests.
+
+    Run it with MLFLOW_SERVER_ENABLE_JOB_EXECUTION=false, or the server starts 8 job workers.
+    """
+    return [
+        sys.executable, "-m", "mlflow", "server",
+        "--backend-store-uri", settings.mlflow_tracking_uri,
+        "--default-artifact-root", settings.mlflow_artifact_root.as_uri(),
+        "--host", host, "--port", str(port), "--workers", "1",
+    ]  # fmt: skip
+
+
 def _cmd_mlflow(args: argparse.Namespace) -> int:
     from assoc_pipeline.settings import get_settings
 
@@ -45,12 +62,72 @@ def _cmd_mlflow(args: argparse.Namespace) -> int:
     s.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
     print(f"MLflow UI on http://{args.host}:{args.port} (store: {s.mlflow_tracking_uri})", flush=True)
-    cmd = [
-        "mlflow", "server", "--backend-store-uri", s.mlflow_tracking_uri,
-        "--default-artifact-root", s.mlflow_artifact_root.as_uri(),
-        "--host", args.host, "--port", str(args.port), "--workers", "1",
-    ]  # fmt: skip
-    return subprocess.call(cmd)
+    return subprocess.call(mlflow_server_command(s, args.host, args.port))
+
+
+def _cmd_mine(args: argparse.Namespace) -> int:
+    import time
+
+    from tqdm import tqdm
+
+    from assoc_pipeline.core.basket_input import load_baskets
+    from assoc_pipeline.core.mining import derive_rules, label_rules, mine_itemsets, prune_redundant
+
+    to_stdout = args.format == "csv" and not args.output
+    log = sys.stderr if to_stdout else sys.stdout
+    steps = tqdm(total=3, desc="mine", unit="step", file=sys.stderr, disable=not sys.stderr.isatty())
+    started = time.perf_counter()
+    steps.set_postfix_str("reading baskets")
+    bs, report = load_baskets(args.input, args.input_format)
+    steps.update()
+    support = int(args.min_support) if args.min_support >= 1 else args.min_support
+    steps.set_postfix_str(f"itemsets ({args.backend})")
+    fi = mine_itemsets(bs.matrix, support, max_len=args.max_len, backend=args.backend)
+    steps.update()
+    steps.set_postfix_str("rules")
+    rules = derive_rules(fi, args.min_confidence, max_consequent_len=None if args.multi_consequent else 1)
+    if args.prune_redundant:
+        rules = prune_redundant(rules)
+    rules = label_rules(rules, bs.item_names()).sort_values("lift", ascending=False, kind="stable")
+    steps.update()
+    steps.close()
+    seconds = time.perf_counter() - started
+    columns = ["rule", "support", "confidence", "lift", "count", "leverage", "conviction"]
+    summary = [
+        f"input     : {args.input} ({bs.n_baskets:,} baskets, {bs.n_items:,} items)",
+        f"itemsets  : {len(fi):,} (min count {fi.min_count}, backend {args.backend})",
+        f"rules     : {len(rules):,} with confidence >= {args.min_confidence}",
+        f"time      : {seconds:.2f} s",
+    ]
+    if report is not None:
+        summary.insert(1, f"cleaning  : kept {report.kept_rows:,} of {report.raw_rows:,} event rows")
+    if to_stdout:
+        rules[columns].to_csv(sys.stdout, index=False)
+    elif args.output:
+        out = rules.drop(columns=["antecedent_names", "consequent_names"])
+        if args.output.endswith(".parquet"):
+            from assoc_pipeline.core.tables import write_table
+
+            write_table(out, args.output)
+        else:
+            out.assign(
+                antecedent=out["antecedent"].map(lambda t: " ".join(map(str, t))),
+                consequent=out["consequent"].map(lambda t: " ".join(map(str, t))),
+            ).to_csv(args.output, index=False)
+        summary.append(f"written   : {args.output}")
+    print("\n".join(summary), file=log)
+    if not to_stdout and len(rules):
+        print(
+            "\ntop rules by lift:\n" + rules.head(10)[columns[:5]].round(4).to_string(index=False), file=log
+        )
+    return 0
+
+
+def _cmd_recommend(args: argparse.Namespace) -> int:
+    from assoc_pipeline.assets.promotion import recommend_command
+
+    print(recommend_command(user=args.user, items=args.items, k=args.k))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,10 +145,40 @@ def build_parser() -> argparse.ArgumentParser:
     ui.add_argument("--port", type=int, default=3000)
     ui.set_defaults(func=_cmd_ui)
 
+    mine = sub.add_parser("mine", help="frequent itemsets and rules of any supported input file")
+    mine.add_argument(
+        "input", help="Online Retail CSV/XLSX, event CSV/Parquet, one-basket-per-line CSV, FIMI .dat"
+    )
+    mine.add_argument(
+        "--input-format", default="auto", help="auto | online_retail | events | basket_lines | fimi"
+    )
+    mine.add_argument(
+        "--min-support", type=float, required=True, help="fraction of baskets, or a count if >= 1"
+    )
+    mine.add_argument("--min-confidence", type=float, default=0.8)
+    mine.add_argument("--max-len", type=int, default=10, help="largest itemset (arules' maxlen)")
+    mine.add_argument("--backend", default="native", choices=["native", "mlxtend", "spark"])
+    mine.add_argument(
+        "--multi-consequent", action="store_true", help="also rules with several consequent items"
+    )
+    mine.add_argument("--prune-redundant", action="store_true", help="drop rules as arules is.redundant")
+    mine.add_argument("--output", help="rules.csv or rules.parquet")
+    mine.add_argument("--format", choices=["table", "csv"], default="table", help="csv: rules to stdout")
+    mine.set_defaults(func=_cmd_mine)
+
     mlflow = sub.add_parser("mlflow", help="MLflow UI on the local tracking store")
     mlflow.add_argument("--host", default="127.0.0.1")
     mlflow.add_argument("--port", type=int, default=5000)
     mlflow.set_defaults(func=_cmd_mlflow)
+
+    recommend = sub.add_parser(
+        "recommend", help="top-K from the champion in the MLflow registry, with rule explanations"
+    )
+    who = recommend.add_mutually_exclusive_group(required=True)
+    who.add_argument("--user", help="customer id: their next basket")
+    who.add_argument("--items", help="comma-separated item ids or names: what completes this basket")
+    recommend.add_argument("--k", type=int, default=10)
+    recommend.set_defaults(func=_cmd_recommend)
     return parser
 
 
@@ -82,6 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except InputError as exc:
         print(f"assoc-pipeline: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # `... --format csv | head`: the reader left, not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
 
 
 if __name__ == "__main__":

@@ -20,12 +20,18 @@ run_coordinator:
 """
 
 
-def ensure_dagster_home(home: str | os.PathLike | None = None) -> Path:
-    """Point DAGSTER_HOME at the project's embedded instance (creating it) unless already set."""
-    path = Path(home or os.environ.get("DAGSTER_HOME") or project_root() / ".dagster_home").resolve()
+def write_dagster_yaml(home: str | os.PathLike) -> Path:
+    """Create an instance folder with our dagster.yaml (kept if one is already there)."""
+    path = Path(home).resolve()
     path.mkdir(parents=True, exist_ok=True)
     config = path / "dagster.yaml"
     if not config.exists():
         config.write_text(DAGSTER_YAML)
+    return path
+
+
+def ensure_dagster_home(home: str | os.PathLike | None = None) -> Path:
+    """Point DAGSTER_HOME at the project's embedded instance (creating it) unless already set."""
+    path = write_dagster_yaml(home or os.environ.get("DAGSTER_HOME") or project_root() / ".dagster_home")
     os.environ["DAGSTER_HOME"] = str(path)
     return path

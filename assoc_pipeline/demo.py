@@ -18,6 +18,8 @@ from assoc_pipeline.dagster_home import ensure_dagster_home
 from assoc_pipeline.settings import Settings, get_settings
 
 PARTITIONED = ("raw_events", "clean_events")
+# Asset logs (progress per epoch, counts) but not Dagster's per-event DEBUG lines.
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
 def source_partitions(settings: Settings) -> list[str]:
@@ -36,6 +38,7 @@ def run_demo(
     partitions: Sequence[str] | None = None,
     settings: Settings | None = None,
     instance: dg.DagsterInstance | None = None,
+    run_config: dict | None = None,
 ) -> dict[str, object]:
     """Materialize every partition of the partitioned assets, then the rest of the graph."""
     settings = settings or get_settings()
@@ -59,7 +62,12 @@ def run_demo(
 
     for key in tqdm(keys, desc="raw_events + clean_events (monthly partitions)", unit="partition"):
         result = dg.materialize(
-            assets, selection=list(PARTITIONED), partition_key=key, instance=instance, resources=resources
+            assets,
+            selection=list(PARTITIONED),
+            partition_key=key,
+            instance=instance,
+            resources=resources,
+            run_config=QUIET_LOGS,
         )
         record_checks(result)
         meta = result.asset_materializations_for_node("clean_events")[0].metadata
@@ -68,7 +76,13 @@ def run_demo(
         dropped.update({k.split("/", 1)[1]: v.value for k, v in meta.items() if k.startswith("dropped/")})
     rest = [a.key for a in all_assets if a.key.to_user_string() not in PARTITIONED]
     with tqdm(total=1, desc=f"{len(rest)} downstream assets", unit="run") as bar:
-        result = dg.materialize(assets, selection=rest, instance=instance, resources=resources)
+        result = dg.materialize(
+            assets,
+            selection=rest,
+            instance=instance,
+            resources=resources,
+            run_config={**QUIET_LOGS, **(run_config or {})},
+        )
         bar.update()
     baskets = result.asset_materializations_for_node("baskets")[0].metadata
     record_checks(result)

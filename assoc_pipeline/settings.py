@@ -31,9 +31,33 @@ class Settings:
     source_format: str
     partition_start: str
     partition_end: str | None
-    mlflow_tracking_uri: str
-    mlflow_artifact_root: Path
     mlflow_experiment: str
+    inbox_override: Path | None = None
+    mlflow_tracking_uri_override: str | None = None
+    mlflow_artifact_root_override: Path | None = None
+
+    @property
+    def inbox_dir(self) -> Path:
+        """Where new event files are dropped for the sensor (ASSOC_INBOX)."""
+        return self.inbox_override or self.data_dir / "inbox"
+
+    @property
+    def landing_dir(self) -> Path:
+        """Validated files from the inbox; the event source reads them beside ``source_path``."""
+        return self.data_dir / "landing"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.data_dir / "quarantine"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """SQLite store inside the data dir unless ASSOC_MLFLOW_TRACKING_URI says otherwise."""
+        return self.mlflow_tracking_uri_override or f"sqlite:///{self.data_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifact_root(self) -> Path:
+        return self.mlflow_artifact_root_override or self.data_dir / "mlartifacts"
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -45,9 +69,16 @@ class Settings:
             source_format=_env("SOURCE_FORMAT", "auto"),
             partition_start=_env("PARTITION_START", "2010-12-01"),
             partition_end=os.environ.get(ENV_PREFIX + "PARTITION_END") or None,
-            mlflow_tracking_uri=_env("MLFLOW_TRACKING_URI", f"sqlite:///{data_dir / 'mlflow.db'}"),
-            mlflow_artifact_root=Path(_env("MLFLOW_ARTIFACT_ROOT", str(data_dir / "mlartifacts"))),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "assoc-pipeline"),
+            inbox_override=Path(os.environ[ENV_PREFIX + "INBOX"])
+            if os.environ.get(ENV_PREFIX + "INBOX")
+            else None,
+            mlflow_tracking_uri_override=os.environ.get(ENV_PREFIX + "MLFLOW_TRACKING_URI") or None,
+            mlflow_artifact_root_override=(
+                Path(os.environ[ENV_PREFIX + "MLFLOW_ARTIFACT_ROOT"])
+                if os.environ.get(ENV_PREFIX + "MLFLOW_ARTIFACT_ROOT")
+                else None
+            ),
         )
 
 

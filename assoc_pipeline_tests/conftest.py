@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from pathlib import Path
 
@@ -42,3 +43,41 @@ def retail_sample_csv(tmp_path_factory: pytest.TempPathFactory, online_retail_ra
     path = tmp_path_factory.mktemp("sample") / "online_retail_sample.csv"
     sample.to_csv(path, index=False)
     return path
+
+
+DEMO_PARTITIONS = ["2010-12-01", "2011-01-01"]
+# Few epochs: the shared run proves wiring (MLflow, registry, reload); learning is proven in
+# assoc_pipeline_tests/models on planted patterns and on the full data by `make demo`.
+# Support 2%: the two-month sample's 2,630 baskets include 93 of 100+ items, and at 0.5% their
+# subsets explode into millions of itemsets (the full year at 0.5% gives 17k).
+SAMPLE_RUN_CONFIG = {
+    "ops": {
+        "frequent_itemsets": {"config": {"min_support": 0.02}},
+        "cf_model": {"config": {"epochs": 3, "patience": 0}},
+        "dnn_model": {"config": {"epochs": 2, "patience": 0}},
+        "gan_model": {"config": {"epochs": 2, "eval_samples": 200}},
+        "synthetic_baskets": {"config": {"utility_epochs": 1}},
+    }
+}
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path):
+    """The whole asset graph materialized once on the real two-month sample (shared by tests).
+
+    Returns (settings, instance, summary); tests must not change what it wrote in place. The
+    instance is a real on-disk one (``settings.data_dir / "dagster_home"``, SQLite, the same
+    dagster.yaml as `make ui`), so a webserver started on it shows these runs.
+    """
+    import dagster as dg
+
+    from assoc_pipeline.dagster_home import write_dagster_yaml
+    from assoc_pipeline.demo import run_demo
+    from assoc_pipeline.settings import get_settings
+
+    data_dir = tmp_path_factory.mktemp("data")
+    settings = dataclasses.replace(get_settings(), data_dir=data_dir, source_path=retail_sample_csv)
+    home = write_dagster_yaml(data_dir / "dagster_home")
+    instance = dg.DagsterInstance.from_config(str(home))
+    summary = run_demo(DEMO_PARTITIONS, settings=settings, instance=instance, run_config=SAMPLE_RUN_CONFIG)
+    return settings, instance, summary

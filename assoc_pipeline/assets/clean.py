@@ -12,6 +12,7 @@ from assoc_pipeline.core.baskets import BasketSet, basket_set_from_events
 from assoc_pipeline.core.catalog import build_item_catalog
 from assoc_pipeline.core.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
 from assoc_pipeline.core.cleaning import clean_events as clean
+from assoc_pipeline.core.drift import popularity_drift
 from assoc_pipeline.core.errors import InputError
 
 
@@ -61,6 +62,7 @@ def clean_events(
     group_name="ingest",
     owners=["team:data-engineering"],
     kinds={"pandas", "parquet"},
+    automation_condition=dg.AutomationCondition.eager(),
     description="One row per product: most common name, events, baskets, units, revenue, first/last seen.",
 )
 def item_catalog(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg.Output[pd.DataFrame]:
@@ -78,6 +80,7 @@ def item_catalog(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) 
     group_name="ingest",
     owners=["team:data-engineering"],
     kinds={"scipy", "parquet"},
+    automation_condition=dg.AutomationCondition.eager(),
     description="Baskets (an invoice's distinct products) as a sparse basket x item matrix with its "
     "vocabulary, stored as Parquet (item lists + vocabulary table). Input of mining and models.",
 )
@@ -98,5 +101,39 @@ def baskets(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg
             "max_basket_size": int(sizes.max()),
             **time_range(bs.baskets["basket_time"]),
             "preview": preview(bs.baskets),
+        },
+    )
+
+
+class DriftConfig(dg.Config):
+    """Start of the 'current' period; empty = the start of the newest month in the data."""
+
+    since: str = ""
+
+
+@dg.asset(
+    group_name="ingest",
+    owners=["team:data-engineering"],
+    kinds={"pandas"},
+    automation_condition=dg.AutomationCondition.eager(),
+    description="Drift of the newest month against the history models learn from: item popularity "
+    "shift (Jensen-Shannon), new items and their share, the biggest movers.",
+)
+def data_drift(
+    context: dg.AssetExecutionContext, config: DriftConfig, baskets: BasketSet
+) -> dg.Output[pd.DataFrame]:
+    report = popularity_drift(baskets, config.since or None)
+    context.log.info(
+        f"drift {report.current_period} vs {report.reference_period}: "
+        f"JS {report.popularity_js_divergence:.3f}, "
+        f"{report.new_items} new items ({report.new_item_share:.1%} of line items)"
+    )
+    return dg.Output(
+        report.movers,
+        metadata={
+            **report.metrics(),
+            "reference_period": report.reference_period,
+            "current_period": report.current_period,
+            "top_movers": dg.MetadataValue.md(report.movers.to_markdown(index=False)),
         },
     )

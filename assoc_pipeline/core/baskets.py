@@ -203,3 +203,15 @@ def _replace_dir(new: Path, target: Path) -> None:
         shutil.rmtree(old, ignore_errors=True)
     else:
         os.replace(new, target)
+
+
+def fingerprint(bs: BasketSet) -> str:
+    """Content hash of a basket set (matrix + item ids): the data version models are trained on."""
+    import hashlib
+
+    h = hashlib.sha256()
+    m = bs.matrix
+    for arr in (np.asarray(m.shape, dtype=np.int64), m.indptr.astype(np.int64), m.indices.astype(np.int64)):
+        h.update(arr.tobytes())
+    h.update("\x1f".join(bs.vocabulary["item_id"].astype(str)).encode())
+    return h.hexdigest()[:16]

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.event_source import EventSourceResource
+from assoc_pipeline.resources.inbox import InboxResource
+from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.resources.storage import ParquetIOManager
 from assoc_pipeline.settings import Settings
 
@@ -11,5 +14,20 @@ def build_resources(settings: Settings) -> dict[str, object]:
     """The embedded-default resources (local Parquet, local files); profiles override these."""
     return {
         "io_manager": ParquetIOManager(base_dir=str(settings.data_dir / "assets")),
-        "event_source": EventSourceResource(path=str(settings.source_path), format=settings.source_format),
+        "artifacts": ArtifactStore(base_dir=str(settings.data_dir / "artifacts")),
+        "event_source": EventSourceResource(
+            path=str(settings.source_path),
+            format=settings.source_format,
+            landing_dir=str(settings.landing_dir),
+        ),
+        "inbox": InboxResource(
+            inbox_dir=str(settings.inbox_dir),
+            landing_dir=str(settings.landing_dir),
+            quarantine_dir=str(settings.quarantine_dir),
+        ),
+        "mlflow": MLflowResource(
+            tracking_uri=settings.mlflow_tracking_uri,
+            artifact_root=str(settings.mlflow_artifact_root),
+            experiment=settings.mlflow_experiment,
+        ),
     }

@@ -8,30 +8,21 @@ written table and the last good materialization stays readable.
 
 from __future__ import annotations
 
-import os
-import tempfile
+import json
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from assoc_pipeline.core.baskets import BASKETS_FILE, BasketSet, load_basket_set, save_basket_set
-
-
-def write_parquet_atomic(df: pd.DataFrame, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        df.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+from assoc_pipeline.core.mining import FrequentItemsets
+from assoc_pipeline.core.model_files import load_model, save_model
+from assoc_pipeline.core.tables import read_table, write_json, write_table
 
 
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Stores DataFrames as Parquet and BasketSets as Parquet directories under ``base_dir``."""
+    """Stores DataFrames and itemsets as Parquet files, BasketSets as Parquet directories,
+    trained models as torch checkpoints (``.pt``) and small dicts as JSON."""
 
     base_dir: str
 
@@ -39,15 +30,26 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         base = Path(self.base_dir).joinpath(*asset_key.path)
         return base / f"{partition_key}.parquet" if partition_key else base.with_suffix(".parquet")
 
+    def stored_path(self, asset_key: dg.AssetKey | str, partition_key: str | None = None) -> Path:
+        """Where the table of ``asset_key`` (one partition of it) is stored; it may not exist yet."""
+        key = asset_key if isinstance(asset_key, dg.AssetKey) else dg.AssetKey(asset_key)
+        return self._path(key, partition_key)
+
     def handle_output(self, context: dg.OutputContext, obj: object) -> None:
         if obj is None:
             return
-        partition = context.partition_key if context.has_partition_key else None
+        partition = context.asset_partition_key if context.has_asset_partitions else None
         path = self._path(context.asset_key, partition)
         if isinstance(obj, BasketSet):
             save_basket_set(obj, path.with_suffix(""))
-        elif isinstance(obj, pd.DataFrame):
-            write_parquet_atomic(obj, path)
+        elif isinstance(obj, pd.DataFrame | FrequentItemsets):
+            write_table(obj, path)
+        elif hasattr(obj, "to_checkpoint"):
+            path = path.with_suffix(".pt")
+            save_model(obj, path)
+        elif isinstance(obj, dict):
+            path = path.with_suffix(".json")
+            write_json(obj, path)
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: cannot store {type(obj).__name__} as Parquet"
@@ -66,14 +68,18 @@ class ParquetIOManager(dg.ConfigurableIOManager):
                     f"under {self._path(key, 'x').parent}; materialize it first"
                 )
             if len(partitions) == 1:
-                return pd.read_parquet(existing[0])
+                return read_table(existing[0])
             context.log.info(
                 f"{key.to_user_string()}: reading {len(existing)} of {len(partitions)} partitions"
             )
-            return pd.concat([pd.read_parquet(p) for p in existing], ignore_index=True)
+            return pd.concat([read_table(p) for p in existing], ignore_index=True)
         path = self._path(key, None)
+        if path.with_suffix(".pt").exists():
+            return load_model(path.with_suffix(".pt"))
+        if path.with_suffix(".json").exists():
+            return json.loads(path.with_suffix(".json").read_text())
         if (path.with_suffix("") / BASKETS_FILE).exists():
             return load_basket_set(path.with_suffix(""))
         if not path.exists():
             raise FileNotFoundError(f"{key.to_user_string()}: not materialized yet (no {path})")
-        return pd.read_parquet(path)
+        return read_table(path)
