@@ -22,14 +22,13 @@ from torch import nn
 
 from assoc_pipeline.core.baskets import BasketSet
 from assoc_pipeline.core.models.training import (
+    Checkpointable,
     EpochCallback,
     LoopParams,
     StepContext,
     TrainingResult,
-    load_checkpoint,
     pick_device,
     ranking_metrics,
-    save_checkpoint,
     seed_everything,
     train_loop,
 )
@@ -93,7 +92,7 @@ def user_item_counts(bs: BasketSet) -> tuple[pd.Index, sp.csr_matrix]:
     return pd.Index(np.asarray(uniq, dtype=str)), counts
 
 
-class CFRecommender(Recommender):
+class CFRecommender(Checkpointable, Recommender):
     """BPR matrix factorisation as a :class:`Recommender` (next-basket for known users, completion)."""
 
     name = "cf_bpr"
@@ -244,13 +243,6 @@ class CFRecommender(Recommender):
         rec.module.load_state_dict(ckpt["state_dict"])
         rec.module.to(pick_device(device)).eval()
         return rec
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        save_checkpoint(self.to_checkpoint(), path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> CFRecommender:
-        return cls.from_checkpoint(load_checkpoint(path), device=device)
 
     def input_example(self, n: int = 2) -> torch.Tensor:
         """A valid input for ``module.forward`` (user indices), e.g. for mlflow.pytorch.log_model."""

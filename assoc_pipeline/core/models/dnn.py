@@ -42,14 +42,13 @@ from torch import nn
 
 from assoc_pipeline.core.baskets import BasketSet
 from assoc_pipeline.core.models.training import (
+    Checkpointable,
     EpochCallback,
     LoopParams,
     StepContext,
     TrainingResult,
-    load_checkpoint,
     pick_device,
     ranking_metrics,
-    save_checkpoint,
     seed_everything,
     train_loop,
 )
@@ -329,7 +328,7 @@ def fit_item_item(bs: BasketSet, l2: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- recommender
-class DNNRecommender(Recommender):
+class DNNRecommender(Checkpointable, Recommender):
     """The network above as a :class:`Recommender`; history features are kept for scoring."""
 
     name = "dnn"
@@ -589,13 +588,6 @@ class DNNRecommender(Recommender):
         rec.module.load_state_dict(ckpt["state_dict"])
         rec.module.to(pick_device(device)).eval()
         return rec
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        save_checkpoint(self.to_checkpoint(), path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> DNNRecommender:
-        return cls.from_checkpoint(load_checkpoint(path), device=device)
 
     def input_example(self, user_ids: Sequence[str] | None = None) -> torch.Tensor:
         """A (B, 4, n_items) float tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""

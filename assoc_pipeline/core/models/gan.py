@@ -22,13 +22,12 @@ from torch import nn
 
 from assoc_pipeline.core.baskets import BasketSet
 from assoc_pipeline.core.models.training import (
+    Checkpointable,
     EpochCallback,
     LoopParams,
     StepContext,
     TrainingResult,
-    load_checkpoint,
     pick_device,
-    save_checkpoint,
     seed_everything,
     train_loop,
 )
@@ -110,7 +109,7 @@ def straight_through_topk(logits: torch.Tensor, sizes: torch.Tensor, temperature
     return hard + soft - soft.detach()
 
 
-class BasketGANModel:
+class BasketGANModel(Checkpointable):
     """Train / sample / save the basket GAN."""
 
     name = "basket_gan"
@@ -302,13 +301,6 @@ class BasketGANModel:
                 {"item_idx": np.arange(n_items), "item_id": ckpt["item_ids"], "item_name": ckpt["item_names"]}
             )
         return model
-
-    def save(self, path: str | os.PathLike[str]) -> None:
-        save_checkpoint(self.to_checkpoint(), path)
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> BasketGANModel:
-        return cls.from_checkpoint(load_checkpoint(path), device=device)
 
     def input_example(self, n: int = 2) -> tuple[torch.Tensor, torch.Tensor]:
         """(z, log_size) valid for ``BasketGAN.forward`` (for mlflow.pytorch.log_model)."""

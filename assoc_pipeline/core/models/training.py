@@ -196,6 +196,17 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     return torch.load(path, map_location="cpu", weights_only=True)
 
 
+class Checkpointable:
+    """``save``/``load`` for models that define ``to_checkpoint()`` / ``from_checkpoint()``."""
+
+    def save(self, path: str | os.PathLike[str]) -> None:
+        save_checkpoint(self.to_checkpoint(), path)  # type: ignore[attr-defined]
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str], device: str = "cpu") -> Any:
+        return cls.from_checkpoint(load_checkpoint(path), device=device)  # type: ignore[attr-defined]
+
+
 def train_loop(
     module: torch.nn.Module,
     train_epoch: Callable[[StepContext, int], Mapping[str, float]],
