@@ -85,6 +85,9 @@ def run_demo(
         )
         bar.update()
     baskets = result.asset_materializations_for_node("baskets")[0].metadata
+    meta = {n: result.asset_materializations_for_node(n) for n in ("frequent_itemsets", "association_rules")}
+    report = result.output_for_node("evaluation_report")
+    champion = result.output_for_node("champion")
     record_checks(result)
     return {
         "partitions": len(keys),
@@ -95,8 +98,30 @@ def run_demo(
         "users": baskets["users"].value,
         "items": baskets["items"].value,
         "checks": checks,
+        "itemsets": meta["frequent_itemsets"][0].metadata["dagster/row_count"].value,
+        "rules": meta["association_rules"][0].metadata["dagster/row_count"].value,
+        "leaders": leaders(report),
+        "champion": champion,
         "seconds": time.perf_counter() - started,
     }
+
+
+def leaders(report: pd.DataFrame) -> dict[str, str]:
+    """Per task: the best method at the headline metric, and the best trained model."""
+    out = {}
+    for task, metric, label in (
+        ("next_basket", "ndcg", "test next-basket NDCG@10"),
+        ("completion", "hit_rate", "test completion hit@10"),
+    ):
+        rows = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == 10)]
+        best = rows.loc[rows["value"].idxmax()]
+        models = rows[rows["kind"] == "model"]
+        model = models.loc[models["value"].idxmax()] if len(models) else None
+        text = f"{best['method']} {best['value']:.3f}"
+        if model is not None:
+            text += f"; best trained model {model['method']} {model['value']:.3f}"
+        out[label] = text
+    return out
 
 
 def format_summary(summary: dict[str, object]) -> str:
@@ -113,6 +138,14 @@ def format_summary(summary: dict[str, object]) -> str:
         f"  baskets / users / items : {summary['baskets']:,} / {summary['users']:,} / {summary['items']:,}",
         "  checks                  : "
         + ", ".join(f"{k} {sum(v)}/{len(v)} passed" for k, v in summary["checks"].items()),
+        f"  itemsets / rules        : {summary['itemsets']:,} / {summary['rules']:,}",
+        *(f"  {k:<24}: {v}" for k, v in summary["leaders"].items()),
+        "  champion                : "
+        + (
+            f"promoted {summary['champion']['candidate']}"
+            if summary["champion"]["promoted"]
+            else "not promoted — " + "; ".join(summary["champion"]["reasons"])
+        ),
         "",
         "Where to look next:",
         "  make ui      -> Dagster UI on http://127.0.0.1:3000 (asset graph, runs, check results)",
