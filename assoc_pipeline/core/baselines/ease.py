@@ -40,13 +40,7 @@ class EASERecommender(Recommender):
         self.backoff_: np.ndarray | None = None
 
     def fit(self, train: BasketSet) -> Self:
-        x = train.matrix.astype(np.float32)
-        g = (x.T @ x).toarray()
-        g[np.diag_indices_from(g)] += self.l2
-        p = _spd_inverse(g)
-        b = -p / np.diag(p)[None, :]
-        np.fill_diagonal(b, 0.0)
-        self.weights_ = b.astype(np.float32)
+        self.weights_ = ease_weights(train.matrix, self.l2)
         self.users_, hist = user_item_counts(train)
         hist.data[:] = 1.0
         self.history_ = hist
@@ -66,6 +60,17 @@ class EASERecommender(Recommender):
         check_fitted(self, "weights_")
         q = basket_matrix(partial_baskets, self.weights_.shape[0])
         return np.asarray(q @ self.weights_) + self.backoff_
+
+
+def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
+    """Closed-form EASE item-item weights B (zero diagonal) of a basket x item matrix, float32."""
+    x = matrix.astype(np.float32)
+    g = (x.T @ x).toarray()
+    g[np.diag_indices_from(g)] += l2
+    p = _spd_inverse(g)
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    return b.astype(np.float32)
 
 
 def _spd_inverse(g: np.ndarray) -> np.ndarray:

@@ -316,15 +316,9 @@ def multinomial_loss(
 
 def fit_item_item(bs: BasketSet, l2: float) -> torch.Tensor:
     """Closed-form EASE weights (Steck 2019) from the basket x item matrix, zero diagonal."""
-    from assoc_pipeline.core.baselines.ease import _spd_inverse
+    from assoc_pipeline.core.baselines.ease import ease_weights
 
-    x = bs.matrix.astype(np.float32)
-    g = (x.T @ x).toarray()
-    g[np.diag_indices_from(g)] += l2
-    inv = _spd_inverse(g)
-    b = -inv / np.diag(inv)[None, :]
-    np.fill_diagonal(b, 0.0)
-    return torch.as_tensor(b.astype(np.float32))
+    return torch.as_tensor(ease_weights(bs.matrix, l2))
 
 
 # --------------------------------------------------------------------------- recommender
