@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from assoc_pipeline.core.errors import InputError
@@ -30,6 +31,8 @@ def _cmd_ui(args: argparse.Namespace) -> int:
     home = ensure_dagster_home()
     print(f"Dagster UI on http://{args.host}:{args.port} (instance: {home})", flush=True)
     cmd = [
+        sys.executable,
+        "-m",
         "dagster",
         "dev",
         "-w",
@@ -39,7 +42,9 @@ def _cmd_ui(args: argparse.Namespace) -> int:
         "-p",
         str(args.port),
     ]
-    return subprocess.call(cmd)
+    # `dagster dev` starts the webserver and daemon as child processes: keep our venv first on PATH
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}"}
+    return subprocess.call(cmd, env=env)
 
 
 def mlflow_server_command(settings: Settings, host: str = "127.0.0.1", port: int = 5000) -> list[str]:
