@@ -63,6 +63,31 @@ def _progress(context: dg.AssetExecutionContext, phase: str, mlflow_step_offset:
     return on_epoch
 
 
+def _log_trained(
+    model: typing.Any,
+    result: typing.Any,
+    curves: dict[str, list[float]],
+    title: str,
+    registered_name: str,
+    model_type: str,
+    artifacts: ArtifactStore,
+    mlflow: MLflowResource,
+    run: typing.Any,
+) -> dict[str, typing.Any]:
+    """Curves PNG, weights and registered version into the active run; the metadata they give."""
+    png = line_curves(curves, "epoch", "value", title)
+    picture = png_metadata(png, artifacts.path(model_type, "training_curves.png"), "training_curves")
+    logged = log_model_to_mlflow(model, picture["training_curves_png"].value, registered_name, model_type)
+    return {
+        **mlflow.run_metadata(run.info.run_id),
+        "mlflow_model": dg.MetadataValue.text(registered_name),
+        "mlflow_model_version": dg.MetadataValue.text(str(logged["version"])),
+        "best_epoch": result.best_epoch,
+        "train_seconds": round(result.wall_time_s, 1),
+        **picture,
+    }
+
+
 def _train_recommender(
     context: dg.AssetExecutionContext,
     model_type: str,
@@ -103,24 +128,20 @@ def _train_recommender(
             model = model_cls(final).fit(split.train_full, on_epoch=_progress(context, "refit"))
         elif hasattr(model, "with_history"):
             model.with_history(split.train_full)
-        png = line_curves(curves, "epoch", "value", f"{model_type}: training loss and {result.monitor}")
-        picture = png_metadata(png, artifacts.path(model_type, "training_curves.png"), "training_curves")
-        logged = log_model_to_mlflow(
-            model, picture["training_curves_png"].value, RECOMMENDER_MODEL, model_type
+        title = f"{model_type}: training loss and {result.monitor}"
+        metadata = _log_trained(
+            model, result, curves, title, RECOMMENDER_MODEL, model_type, artifacts, mlflow, run
         )
-    context.log.info(f"{model_type}: MLflow run {run.info.run_id}, registered version {logged['version']}")
+    context.log.info(
+        f"{model_type}: MLflow run {run.info.run_id}, version {metadata['mlflow_model_version']}"
+    )
     return dg.Output(
         model,
         metadata={
-            **mlflow.run_metadata(run.info.run_id),
-            "mlflow_model": dg.MetadataValue.text(RECOMMENDER_MODEL),
-            "mlflow_model_version": dg.MetadataValue.text(str(logged["version"])),
+            **metadata,
             "device": str(device),
-            "best_epoch": result.best_epoch,
             "stopped_early": result.stopped_early,
-            "train_seconds": round(result.wall_time_s, 1),
             **{f"validation/{k}": v for k, v in validation.items()},
-            **picture,
         },
     )
 
@@ -201,21 +222,11 @@ def gan_model(
         result = model.result
         keys = [k for k in ("critic_loss", "generator_loss", result.monitor) if k in result.history[-1]]
         curves = {k: [h[k] for h in result.history if k in h] for k in keys}
-        png = line_curves(curves, "epoch", "value", "basket GAN: losses and item-frequency fidelity")
-        picture = png_metadata(png, artifacts.path("gan", "training_curves.png"), "training_curves")
-        logged = log_model_to_mlflow(model, picture["training_curves_png"].value, GAN_MODEL, "gan")
+        title = "basket GAN: losses and item-frequency fidelity"
+        metadata = _log_trained(model, result, curves, title, GAN_MODEL, "gan", artifacts, mlflow, run)
     return dg.Output(
         model,
-        metadata={
-            **mlflow.run_metadata(run.info.run_id),
-            "mlflow_model": dg.MetadataValue.text(GAN_MODEL),
-            "mlflow_model_version": dg.MetadataValue.text(str(logged["version"])),
-            "device": str(device),
-            "best_epoch": result.best_epoch,
-            f"best/{result.monitor}": float(result.best_metric),
-            "train_seconds": round(result.wall_time_s, 1),
-            **picture,
-        },
+        metadata={**metadata, "device": str(device), f"best/{result.monitor}": float(result.best_metric)},
     )
 
 
