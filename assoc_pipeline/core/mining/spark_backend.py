@@ -32,19 +32,29 @@ def _require_pyspark() -> Any:
 
 
 def get_spark(master: str | None = None, app_name: str = "assoc-pipeline-mining") -> Any:
-    """A local SparkSession without UI, bound to 127.0.0.1 (reuses an active one)."""
+    """A SparkSession without UI (reuses an active one).
+
+    ``master`` (or ``ASSOC_SPARK_MASTER``; default ``local[2]``) picks the cluster: a ``local[...]``
+    master binds the driver to 127.0.0.1; any other (``spark://host:7077``, ``yarn``,
+    ``k8s://...``) leaves the driver address to Spark, or to ``ASSOC_SPARK_DRIVER_HOST`` when the
+    executors must reach this machine under a given name.
+    """
     session_cls = _require_pyspark()
-    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     master = master or os.environ.get("ASSOC_SPARK_MASTER", DEFAULT_MASTER)
-    return (
+    builder = (
         session_cls.builder.master(master)
         .appName(app_name)
         .config("spark.ui.enabled", "false")
-        .config("spark.driver.host", "127.0.0.1")
-        .config("spark.driver.bindAddress", "127.0.0.1")
         .config("spark.sql.shuffle.partitions", "4")
-        .getOrCreate()
     )
+    if master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+        builder = builder.config("spark.driver.host", "127.0.0.1").config(
+            "spark.driver.bindAddress", "127.0.0.1"
+        )
+    elif os.environ.get("ASSOC_SPARK_DRIVER_HOST"):
+        builder = builder.config("spark.driver.host", os.environ["ASSOC_SPARK_DRIVER_HOST"])
+    return builder.getOrCreate()
 
 
 def mine_levels(
