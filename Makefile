@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH_SPEC)"
-	$(BIN)/pip install -q -c constraints.txt -e ".[dev,spark]"
+	$(BIN)/pip install -q -c constraints.txt -e ".[dev,spark,postgres]"
 	touch $(STAMP)
 
 install: $(STAMP)

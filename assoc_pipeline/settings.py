@@ -3,15 +3,28 @@
 Everything runs with nothing to start by hand: tables under ``.assoc_data/`` (Parquet), the
 Dagster instance under ``.dagster_home/`` (SQLite) and MLflow in a SQLite file, all inside the
 project. Dagster run config overrides the per-asset values (thresholds, cutoffs) on top.
+
+Profiles (``ASSOC_PROFILE``) move the stores without code edits: ``embedded`` (default) is the
+above; ``postgres`` puts the Dagster instance storage (runs, event logs, schedules) and the MLflow
+tracking + registry store on PostgreSQL (``ASSOC_PG_*``). The password is only ever read from
+``ASSOC_PG_PASSWORD``: dagster.yaml refers to it by name and MLflow gets it through libpq's
+``PGPASSWORD``, so no URI, log line, asset metadata or repr carries it.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import quote, urlencode
+
+from assoc_pipeline.core.errors import InputError
 
 ENV_PREFIX = "ASSOC_"
+PROFILES = ("embedded", "postgres")
+PG_PASSWORD_ENV = ENV_PREFIX + "PG_PASSWORD"
+MASK = "***"
 
 
 def project_root() -> Path:
@@ -22,6 +35,62 @@ def project_root() -> Path:
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name, default)
+
+
+def redact_uri(uri: str) -> str:
+    """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db`` (for logs and metadata)."""
+    return re.sub(r"^([A-Za-z][\w+.-]*://[^:/@]*):[^@]*@", rf"\1:{MASK}@", uri)
+
+
+@dataclass(frozen=True)
+class PostgresSettings:
+    """Where the ``postgres`` profile keeps the Dagster instance and the MLflow store.
+
+    Two databases on one server: Dagster and MLflow both version their schema with an Alembic
+    ``alembic_version`` table, so they cannot share one database.
+    """
+
+    host: str = "localhost"
+    port: int = 5432
+    user: str = "assoc"
+    password: str | None = field(default=None, repr=False)
+    dagster_db: str = "dagster"
+    mlflow_db: str = "mlflow"
+    sslmode: str | None = None
+
+    def __repr__(self) -> str:
+        password = MASK if self.password else None
+        return (
+            f"PostgresSettings(host={self.host!r}, port={self.port}, user={self.user!r}, "
+            f"password={password!r}, dagster_db={self.dagster_db!r}, mlflow_db={self.mlflow_db!r}, "
+            f"sslmode={self.sslmode!r})"
+        )
+
+    def url(self, db_name: str) -> str:
+        """A SQLAlchemy/libpq URL *without* the password (libpq reads it from PGPASSWORD)."""
+        query = f"?{urlencode({'sslmode': self.sslmode})}" if self.sslmode else ""
+        return f"postgresql://{quote(self.user, safe='')}@{self.host}:{self.port}/{db_name}{query}"
+
+    @classmethod
+    def from_env(cls) -> PostgresSettings:
+        port = _env("PG_PORT", "5432")
+        if not port.isdigit():
+            raise InputError(f"{ENV_PREFIX}PG_PORT must be a port number, got {port!r}")
+        settings = cls(
+            host=_env("PG_HOST", "localhost"),
+            port=int(port),
+            user=_env("PG_USER", "assoc"),
+            password=os.environ.get(PG_PASSWORD_ENV) or None,
+            dagster_db=_env("PG_DB", "dagster"),
+            mlflow_db=_env("PG_MLFLOW_DB", "mlflow"),
+            sslmode=os.environ.get(ENV_PREFIX + "PG_SSLMODE") or None,
+        )
+        if settings.dagster_db == settings.mlflow_db:
+            raise InputError(
+                f"{ENV_PREFIX}PG_DB and {ENV_PREFIX}PG_MLFLOW_DB are both {settings.dagster_db!r}: "
+                "Dagster and MLflow need a database each (both keep an alembic_version table)"
+            )
+        return settings
 
 
 @dataclass(frozen=True)
@@ -35,6 +104,46 @@ class Settings:
     inbox_override: Path | None = None
     mlflow_tracking_uri_override: str | None = None
     mlflow_artifact_root_override: Path | None = None
+    profile: str = "embedded"
+    postgres: PostgresSettings | None = None
+
+    def __post_init__(self) -> None:
+        if self.profile not in PROFILES:
+            raise InputError(
+                f"{ENV_PREFIX}PROFILE={self.profile!r} is not a profile: use one of {', '.join(PROFILES)}"
+            )
+        if self.profile == "postgres" and self.postgres is None:
+            object.__setattr__(self, "postgres", PostgresSettings())
+
+    def __repr__(self) -> str:
+        fields = {
+            "profile": self.profile,
+            "data_dir": str(self.data_dir),
+            "source_path": str(self.source_path),
+            "source_format": self.source_format,
+            "partition_start": self.partition_start,
+            "partition_end": self.partition_end,
+            "mlflow_experiment": self.mlflow_experiment,
+            "mlflow_tracking_uri": redact_uri(self.mlflow_tracking_uri),
+            "mlflow_artifact_root": str(self.mlflow_artifact_root),
+            "inbox_dir": str(self.inbox_dir),
+        }
+        body = ", ".join(f"{k}={v!r}" for k, v in fields.items())
+        pg = f", postgres={self.postgres!r}" if self.postgres is not None else ""
+        return f"Settings({body}{pg})"
+
+    def summary(self) -> str:
+        """Where things live, one line each; never shows a password."""
+        lines = [
+            f"profile          : {self.profile}",
+            f"tables (Parquet) : {self.data_dir / 'assets'}",
+            f"MLflow store     : {redact_uri(self.mlflow_tracking_uri)}",
+            f"MLflow artifacts : {self.mlflow_artifact_root}",
+        ]
+        if self.postgres is not None:
+            pg = self.postgres
+            lines.append(f"Dagster storage  : {redact_uri(pg.url(pg.dagster_db))} (PostgreSQL)")
+        return "\n".join(lines)
 
     @property
     def inbox_dir(self) -> Path:
@@ -52,8 +161,16 @@ class Settings:
 
     @property
     def mlflow_tracking_uri(self) -> str:
-        """SQLite store inside the data dir unless ASSOC_MLFLOW_TRACKING_URI says otherwise."""
-        return self.mlflow_tracking_uri_override or f"sqlite:///{self.data_dir / 'mlflow.db'}"
+        """ASSOC_MLFLOW_TRACKING_URI if set; else the profile's store (SQLite file or PostgreSQL).
+
+        The PostgreSQL URI carries no password: libpq takes it from PGPASSWORD, which
+        :meth:`from_env` sets from ASSOC_PG_PASSWORD.
+        """
+        if self.mlflow_tracking_uri_override:
+            return self.mlflow_tracking_uri_override
+        if self.postgres is not None:
+            return self.postgres.url(self.postgres.mlflow_db)
+        return f"sqlite:///{self.data_dir / 'mlflow.db'}"
 
     @property
     def mlflow_artifact_root(self) -> Path:
@@ -63,6 +180,16 @@ class Settings:
     def from_env(cls) -> Settings:
         root = project_root()
         data_dir = Path(_env("DATA_DIR", str(root / ".assoc_data"))).resolve()
+        profile = _env("PROFILE", "embedded").strip().lower() or "embedded"
+        if profile not in PROFILES:  # before reading the profile's own variables
+            raise InputError(
+                f"{ENV_PREFIX}PROFILE={profile!r} is not a profile: use one of {', '.join(PROFILES)}"
+            )
+        postgres = PostgresSettings.from_env() if profile == "postgres" else None
+        if postgres is not None and postgres.password:
+            # libpq (psycopg2 under MLflow's SQLAlchemy store, `mlflow server`) reads it from here,
+            # so the MLflow URI, its log lines and the asset metadata showing it stay secret-free.
+            os.environ["PGPASSWORD"] = postgres.password
         return cls(
             data_dir=data_dir,
             source_path=Path(_env("SOURCE", str(root / "data" / "sample" / "online_retail.csv.gz"))),
@@ -79,6 +206,8 @@ class Settings:
                 if os.environ.get(ENV_PREFIX + "MLFLOW_ARTIFACT_ROOT")
                 else None
             ),
+            profile=profile,
+            postgres=postgres,
         )
 
 
