@@ -14,6 +14,8 @@ from assoc_pipeline.core.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRul
 from assoc_pipeline.core.cleaning import clean_events as clean
 from assoc_pipeline.core.drift import popularity_drift
 from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.pseudonymise import pseudonym_share
+from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
 
 
 class CleaningConfig(dg.Config):
@@ -30,10 +32,14 @@ class CleaningConfig(dg.Config):
     kinds={"pandas", "parquet"},
     check_specs=[contract_check_spec("clean_events")],
     description="Purchases of real products only: cancellations, returns, non-product codes, bad prices, "
-    "extreme quantities and duplicates removed and counted per reason (raw = kept + dropped).",
+    "extreme quantities and duplicates removed and counted per reason (raw = kept + dropped). "
+    "Customer ids are pseudonymised here (keyed HMAC) when ASSOC_PSEUDONYM_KEY is set.",
 )
 def clean_events(
-    context: dg.AssetExecutionContext, config: CleaningConfig, raw_events: pd.DataFrame
+    context: dg.AssetExecutionContext,
+    config: CleaningConfig,
+    raw_events: pd.DataFrame,
+    pseudonymiser: PseudonymiserResource,
 ) -> Iterator:
     rules = CleaningRules(product_code_pattern=config.product_code_pattern, max_quantity=config.max_quantity)
     kept, report = clean(raw_events, rules)
@@ -43,11 +49,19 @@ def clean_events(
             f"clean_events: every one of the {report.raw_rows:,} rows of partition {context.partition_key} "
             f"was dropped ({', '.join(f'{k}: {v:,}' for k, v in dropped.items())}); nothing written"
         )
-    context.log.info(f"clean_events[{context.partition_key}]: kept {report.kept_rows:,}, dropped {dropped}")
+    # first table after raw: from here on (baskets, models, reports, synthetic data) ids are pseudonyms
+    kept = pseudonymiser.pseudonymise(kept)
+    privacy = pseudonymiser.metadata()
+    ids = f"pseudonymised, key id {privacy['pseudonym_key_id']}" if pseudonymiser.enabled else "as in source"
+    context.log.info(
+        f"clean_events[{context.partition_key}]: kept {report.kept_rows:,}, dropped {dropped} "
+        f"(customer ids {ids})"
+    )
     yield dg.Output(
         kept,
         metadata={
             **event_table_metadata(kept),
+            **privacy,
             **{f"dropped/{k}": v for k, v in report.dropped.items()},
             "raw_rows": report.raw_rows,
             "missing_user_id": report.missing_user_id,
@@ -88,6 +102,12 @@ def baskets(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg
     bs = basket_set_from_events(clean_events)
     sizes = bs.baskets["n_items"]
     context.log.info(f"baskets: {bs.n_baskets:,} baskets x {bs.n_items:,} items, {bs.matrix.nnz:,} entries")
+    pseudonymised = pseudonym_share(bs.baskets["user_id"])
+    if 0 < pseudonymised < 1:
+        context.log.warning(
+            f"baskets: only {pseudonymised:.0%} of the customer ids are pseudonyms: some clean_events "
+            "partitions were written without ASSOC_PSEUDONYM_KEY; re-materialize them all with the key"
+        )
     return dg.Output(
         bs,
         metadata={
@@ -95,6 +115,7 @@ def baskets(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg
             "items": bs.n_items,
             "users": int(bs.baskets["user_id"].nunique()),
             "anonymous_baskets": int(bs.baskets["user_id"].isna().sum()),
+            "ids_pseudonymised": bool(pseudonymised == 1),
             "nonzeros": int(bs.matrix.nnz),
             "density": float(bs.matrix.nnz / max(1, bs.n_baskets * bs.n_items)),
             "mean_basket_size": float(sizes.mean()),

@@ -19,8 +19,10 @@ country         str             country or store
 
 from __future__ import annotations
 
+import csv
 import difflib
 import os
+import zlib
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -54,6 +56,8 @@ ONLINE_RETAIL_COLUMNS = {
     "Country": "country",
 }
 FORMATS = ("auto", "online_retail", "events", "basket_lines", "fimi")
+# What a reader raises on a file it cannot decode (bad gzip, bad encoding, bad CSV quoting, ...).
+_READ_ERRORS = (ValueError, OSError, EOFError, zlib.error, csv.Error)
 
 
 def detect_format(path: Path) -> str:
@@ -66,7 +70,12 @@ def detect_format(path: Path) -> str:
     if name.endswith(".parquet"):
         return "events"
     if name.endswith((".csv", ".csv.gz", ".txt", ".txt.gz")):
-        header = pd.read_csv(path, nrows=0).columns
+        try:
+            header = pd.read_csv(path, nrows=0).columns
+        except pd.errors.EmptyDataError as exc:
+            raise InputError(f"{path}: no header line (only blank lines?)") from exc
+        except _READ_ERRORS as exc:
+            raise InputError(f"{path}: could not be read as CSV: {type(exc).__name__}: {exc}") from exc
         if {"InvoiceNo", "StockCode"} <= set(header):
             return "online_retail"
         if set(REQUIRED_MAPPED) <= set(header):
@@ -111,8 +120,10 @@ def _read_table(path: Path, dtype: Mapping[str, object] | None = None) -> pd.Dat
             df = pd.read_excel(path, dtype=dtype)
         else:
             df = pd.read_csv(path, dtype=dtype, keep_default_na=True)
-    except (UnicodeDecodeError, pd.errors.ParserError, OSError, ValueError) as exc:
-        raise InputError(f"{path}: could not be read as a table: {exc}") from exc
+    except MemoryError:
+        raise
+    except Exception as exc:  # one library call: whatever it raises, the file is not a readable table
+        raise InputError(f"{path}: could not be read as a table: {type(exc).__name__}: {exc}") from exc
     if df.empty:
         raise InputError(f"{path}: has a header but no rows")
     return df
@@ -132,7 +143,10 @@ def _require_columns(path: Path, df: pd.DataFrame, required: list[str]) -> None:
 
 
 def _parse_times(path: Path, column: str, values: pd.Series) -> pd.Series:
-    parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    try:
+        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+    except (ValueError, TypeError, OverflowError) as exc:  # e.g. mixed time zones, timedeltas
+        raise InputError(f"{path}: column {column!r} cannot be read as dates: {exc}") from exc
     bad = parsed.isna() & values.notna()
     if values.isna().any() or bad.any():
         row = int(np.flatnonzero((bad | values.isna()).to_numpy())[0])
@@ -142,14 +156,32 @@ def _parse_times(path: Path, column: str, values: pd.Series) -> pd.Series:
         )
     if getattr(parsed.dt, "tz", None) is not None:
         parsed = parsed.dt.tz_localize(None)
+    out_of_range = (parsed < pd.Timestamp.min) | (parsed > pd.Timestamp.max)
+    if out_of_range.any():
+        row = int(np.flatnonzero(out_of_range.to_numpy())[0])
+        raise InputError(
+            f"{path}: column {column!r} has {int(out_of_range.sum())} date(s) outside "
+            f"{pd.Timestamp.min:%Y-%m-%d}..{pd.Timestamp.max:%Y-%m-%d}, first at data row {row + 1}: "
+            f"{values.iloc[row]!r}"
+        )
     return parsed.astype("datetime64[ns]")
 
 
-def _to_int(path: Path, column: str, values: pd.Series) -> pd.Series:
+def _numbers(values: pd.Series) -> tuple[pd.Series, np.ndarray]:
+    """``values`` as numbers (NaN where not a number; booleans are not numbers), and as floats."""
+    if pd.api.types.is_bool_dtype(values):
+        values = pd.Series(np.nan, index=values.index)
     num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna() | (num != np.round(num))
+    return num, num.to_numpy(dtype="float64", na_value=np.nan)
+
+
+def _to_int(path: Path, column: str, values: pd.Series) -> pd.Series:
+    num, as_float = _numbers(values)
+    bad = ~np.isfinite(as_float) | (as_float != np.round(as_float))
+    if num.dtype.kind not in "i":  # floats and uint64 may lie outside int64: astype would wrap
+        bad |= np.abs(as_float) >= 2.0**63
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(np.flatnonzero(bad)[0])
         raise InputError(
             f"{path}: column {column!r} must hold whole numbers; data row {row + 1}: {values.iloc[row]!r}"
         )
@@ -157,20 +189,23 @@ def _to_int(path: Path, column: str, values: pd.Series) -> pd.Series:
 
 
 def _to_float(path: Path, column: str, values: pd.Series) -> pd.Series:
-    num = pd.to_numeric(values, errors="coerce")
-    bad = num.isna() & values.notna()
+    num, as_float = _numbers(values)
+    bad = (num.isna() & values.notna()).to_numpy() | np.isinf(as_float)
     if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
+        row = int(np.flatnonzero(bad)[0])
         raise InputError(
-            f"{path}: column {column!r} must be numeric; data row {row + 1}: {values.iloc[row]!r}"
+            f"{path}: column {column!r} must be a finite number; data row {row + 1}: {values.iloc[row]!r}"
         )
     return num.astype("float64")
 
 
 def _ids(values: pd.Series) -> pd.Series:
-    """Ids as strings; numeric ids read as floats (17850.0) lose their '.0'."""
+    """Ids as strings; numeric ids read as floats (17850.0) lose their '.0' (when all are whole)."""
     if pd.api.types.is_float_dtype(values):
-        values = values.astype("Int64")
+        f = values.to_numpy(dtype="float64", na_value=np.nan)
+        f = f[~np.isnan(f)]
+        if np.isfinite(f).all() and (f == np.round(f)).all() and (np.abs(f) < 2.0**63).all():
+            values = values.astype("Int64")
     out = values.astype("str")
     return out.where(values.notna(), None).str.strip()
 
@@ -247,7 +282,11 @@ def _read_basket_file(path: Path, fmt: str) -> pd.DataFrame:
     """One basket per line (arules Groceries CSV, FIMI .dat): events without time or user."""
     from assoc_pipeline.core import basket_files
 
-    bs = basket_files.read_fimi(path) if fmt == "fimi" else basket_files.read_basket_csv(path)
+    try:
+        bs = basket_files.read_fimi(path) if fmt == "fimi" else basket_files.read_basket_csv(path)
+    except _READ_ERRORS as exc:  # the readers name the file; csv/zlib/gzip errors do not
+        message = str(exc) if str(path) in str(exc) else f"{path}: {type(exc).__name__}: {exc}"
+        raise InputError(message) from exc
     return events_from_basket_set(bs)
 
 

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import os
+
+import dagster as dg
+
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.event_source import EventSourceResource
 from assoc_pipeline.resources.inbox import InboxResource
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
+from assoc_pipeline.resources.pseudonymiser import PSEUDONYM_KEY_ENV, PseudonymiserResource
 from assoc_pipeline.resources.storage import ParquetIOManager
 from assoc_pipeline.settings import Settings
 
@@ -24,6 +29,10 @@ def build_resources(settings: Settings) -> dict[str, object]:
             inbox_dir=str(settings.inbox_dir),
             landing_dir=str(settings.landing_dir),
             quarantine_dir=str(settings.quarantine_dir),
+        ),
+        # the key stays an env var reference (only its name reaches Dagster's snapshots); unset = off
+        "pseudonymiser": PseudonymiserResource(
+            key=dg.EnvVar(PSEUDONYM_KEY_ENV) if os.environ.get(PSEUDONYM_KEY_ENV) else ""
         ),
         "mlflow": MLflowResource(
             tracking_uri=settings.mlflow_tracking_uri,
