@@ -25,6 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
+SCALE_HEADER = "# Scale benchmark"  # section written by benchmarks/scale.py
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
@@ -284,7 +285,10 @@ def main() -> None:
         "equals native's. mlxtend gets "
         f"{MLXTEND_TIMEOUT_S} s per case.\n\n" + md
     )
-    args.output.write_text(text, encoding="utf-8")
+    # keep the sections other scripts own (benchmarks/scale.py appends "# Scale benchmark ...")
+    old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
+    kept = old[old.index(SCALE_HEADER) :] if SCALE_HEADER in old else ""
+    args.output.write_text(text.rstrip("\n") + ("\n\n" + kept if kept else "\n"), encoding="utf-8")
     print(f"wrote {args.output}")
 
 

@@ -1,6 +1,7 @@
 """Clean layer: cleaned events, the item catalogue and baskets (the mining/model input)."""
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
@@ -8,7 +9,7 @@ import pandas as pd
 from assoc_pipeline.assets.metadata import event_table_metadata, preview, time_range
 from assoc_pipeline.assets.partitions import monthly_partitions
 from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
-from assoc_pipeline.core.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.baskets import BasketSet, basket_set_from_partitions
 from assoc_pipeline.core.catalog import build_item_catalog
 from assoc_pipeline.core.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
 from assoc_pipeline.core.cleaning import clean_events as clean
@@ -94,12 +95,23 @@ def item_catalog(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) 
     group_name="ingest",
     owners=["team:data-engineering"],
     kinds={"scipy", "parquet"},
+    deps=[clean_events],
+    required_resource_keys={"io_manager"},
     automation_condition=dg.AutomationCondition.eager(),
     description="Baskets (an invoice's distinct products) as a sparse basket x item matrix with its "
-    "vocabulary, stored as Parquet (item lists + vocabulary table). Input of mining and models.",
+    "vocabulary, stored as Parquet (item lists + vocabulary table). Input of mining and models. "
+    "Built partition by partition from the stored clean_events files (never all events in pandas).",
 )
-def baskets(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) -> dg.Output[BasketSet]:
-    bs = basket_set_from_events(clean_events)
+def baskets(context: dg.AssetExecutionContext) -> dg.Output[BasketSet]:
+    io_manager = context.resources.io_manager
+    keys = clean_events.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
+    paths = [p for p in (Path(io_manager.stored_path(clean_events.key, k)) for k in keys) if p.exists()]
+    if not paths:
+        raise FileNotFoundError(
+            f"clean_events: no materialized partition among {len(keys)}; materialize it first"
+        )
+    context.log.info(f"baskets: streaming {len(paths)} of {len(keys)} clean_events partitions")
+    bs = basket_set_from_partitions(paths)
     sizes = bs.baskets["n_items"]
     context.log.info(f"baskets: {bs.n_baskets:,} baskets x {bs.n_items:,} items, {bs.matrix.nnz:,} entries")
     pseudonymised = pseudonym_share(bs.baskets["user_id"])

@@ -23,7 +23,7 @@ from assoc_pipeline.resources.event_source import EventSourceResource
 def raw_events(context: dg.AssetExecutionContext, event_source: EventSourceResource) -> Iterator:
     window = context.partition_time_window
     start, end = window.start.replace(tzinfo=None), window.end.replace(tzinfo=None)
-    events = event_source.read()
+    events = event_source.read(start, end)  # Parquet sources: only this month's row groups are decoded
     in_window = (events["event_time"] >= start) & (events["event_time"] < end)
     part = events.loc[in_window].reset_index(drop=True)
     if part.empty:
@@ -31,7 +31,7 @@ def raw_events(context: dg.AssetExecutionContext, event_source: EventSourceResou
             f"raw_events: no events in partition {context.partition_key} "
             f"({start:%Y-%m-%d} to {end:%Y-%m-%d}) in source {event_source.path}"
         )
-    context.log.info(f"raw_events[{context.partition_key}]: {len(part):,} of {len(events):,} source rows")
+    context.log.info(f"raw_events[{context.partition_key}]: {len(part):,} events")
     yield dg.Output(
         part,
         metadata={

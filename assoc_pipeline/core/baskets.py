@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -215,3 +216,120 @@ def fingerprint(bs: BasketSet) -> str:
         h.update(arr.tobytes())
     h.update("\x1f".join(bs.vocabulary["item_id"].astype(str)).encode())
     return h.hexdigest()[:16]
+
+
+BASKET_EVENT_COLUMNS = ["event_time", "basket_id", "user_id", "item_id", "item_name", "country"]
+
+
+def _basket_events(part: pd.DataFrame | str | os.PathLike) -> pd.DataFrame:
+    """The columns baskets need from one partition: a frame as is, a Parquet file read column-pruned."""
+    if isinstance(part, pd.DataFrame):
+        return part[BASKET_EVENT_COLUMNS]
+    return pq.read_table(part, columns=BASKET_EVENT_COLUMNS).to_pandas()
+
+
+def _global_codes(index: pd.Index | None, uniques: pd.Index) -> tuple[np.ndarray, pd.Index]:
+    """Codes of ``uniques`` in a growing vocabulary ``index`` (new values appended in order)."""
+    if index is None:
+        return np.arange(len(uniques), dtype=np.int64), pd.Index(uniques)
+    codes = index.get_indexer(uniques).astype(np.int64)
+    new = codes < 0
+    codes[new] = len(index) + np.arange(int(new.sum()), dtype=np.int64)
+    return codes, index.append(pd.Index(uniques[new])) if new.any() else index
+
+
+def basket_set_from_partitions(
+    parts: Iterable[pd.DataFrame | str | os.PathLike],
+    progress: Callable[[int, int], None] | None = None,
+) -> BasketSet:
+    """:func:`basket_set_from_events` over partitions, one at a time, without concatenating them.
+
+    ``parts`` are canonical clean-event tables or Parquet files of them (only the six columns
+    baskets need are read). Each is factorised against growing basket and item vocabularies and
+    reduced to (basket, item) code pairs, a per-basket head (first user, earliest time, first
+    country) and per-(item, name) counts; one CSR matrix is built at the end. The result equals
+    ``basket_set_from_events(pd.concat(parts))``, baskets spread over several partitions included:
+    same basket order (time, then id), same vocabulary order (sorted ``item_id``), same most common
+    item names (ties to the first in sort order, like ``Series.mode``).
+    ``progress(i, rows)`` is called after the i-th partition (1-based) with its row count.
+    """
+    basket_index: pd.Index | None = None
+    item_index: pd.Index | None = None
+    heads: list[pd.DataFrame] = []
+    pairs: list[tuple[np.ndarray, np.ndarray]] = []
+    names: list[pd.DataFrame] = []
+    for i, part in enumerate(parts, start=1):
+        ev = _basket_events(part)
+        if ev.empty:
+            continue
+        b_local, b_uniq = pd.factorize(ev["basket_id"])
+        b_global, basket_index = _global_codes(basket_index, b_uniq)
+        i_local, i_uniq = pd.factorize(ev["item_id"])
+        i_global, item_index = _global_codes(item_index, i_uniq)
+        head = ev.groupby(b_local, sort=True).agg(
+            user_id=("user_id", "first"), basket_time=("event_time", "min"), country=("country", "first")
+        )
+        head.insert(0, "code", b_global[head.index.to_numpy()])
+        heads.append(head.reset_index(drop=True))
+        valid = (b_local >= 0) & (i_local >= 0)
+        pair = pd.DataFrame({"b": b_global[b_local[valid]], "i": i_global[i_local[valid]]}).drop_duplicates()
+        pairs.append((pair["b"].to_numpy(np.int64), pair["i"].to_numpy(np.int64)))
+        counts = (
+            pd.DataFrame({"i": i_global[i_local[valid]], "name": ev["item_name"].to_numpy()[valid]})
+            .groupby(["i", "name"], sort=False)
+            .size()
+            .rename("n")
+            .reset_index()
+        )
+        names.append(counts)
+        if progress is not None:
+            progress(i, len(ev))
+        del ev
+    if basket_index is None or item_index is None:
+        raise ValueError("baskets: no clean events to build baskets from")
+
+    # baskets: the same head as groupby(basket_id, sort=False) over the concatenation
+    head = (
+        pd.concat(heads, ignore_index=True)
+        .groupby("code", sort=True)
+        .agg(user_id=("user_id", "first"), basket_time=("basket_time", "min"), country=("country", "first"))
+    )
+    del heads
+    head.insert(0, "basket_id", basket_index[head.index.to_numpy()])
+    head = head.reset_index(drop=True).sort_values(["basket_time", "basket_id"], kind="stable")
+    row_of = np.empty(len(head), dtype=np.int64)
+    row_of[head.index.to_numpy()] = np.arange(len(head), dtype=np.int64)
+    head = head.reset_index(drop=True)
+
+    # items: sorted item_id order, as pd.factorize(sort=True)
+    order = np.argsort(item_index.to_numpy(), kind="stable")
+    item_ids = item_index[order]
+    col_of = np.empty(len(order), dtype=np.int64)
+    col_of[order] = np.arange(len(order), dtype=np.int64)
+
+    rows = np.concatenate([row_of[b] for b, _ in pairs])
+    cols = np.concatenate([col_of[c] for _, c in pairs])
+    del pairs
+    matrix = sp.csr_matrix(
+        (np.ones(len(rows), dtype=bool), (rows, cols)), shape=(len(head), len(item_ids)), dtype=bool
+    )
+    del rows, cols
+    matrix.sum_duplicates()
+    matrix.sort_indices()
+    head["n_items"] = np.diff(matrix.indptr).astype(np.int64)
+    head["user_id"] = head["user_id"].astype("str")
+
+    counts = pd.concat(names, ignore_index=True).groupby(["i", "name"], sort=False)["n"].sum().reset_index()
+    counts["i"] = col_of[counts["i"].to_numpy()]
+    best = counts.sort_values(["i", "n", "name"], ascending=[True, False, True], kind="stable")
+    best = best.drop_duplicates("i", keep="first")
+    item_names = pd.Series(best["name"].to_numpy(), index=item_ids[best["i"].to_numpy()]).reindex(item_ids)
+    vocabulary = pd.DataFrame(
+        {
+            "item_idx": np.arange(len(item_ids), dtype=np.int64),
+            "item_id": pd.Index(item_ids).astype(str),
+            "item_name": item_names.fillna(pd.Series(item_ids, index=item_ids)).astype(str).to_numpy(),
+            "n_baskets": np.asarray(matrix.sum(axis=0)).ravel().astype(np.int64),
+        }
+    )
+    return BasketSet(matrix, head, vocabulary)

@@ -1,0 +1,392 @@
+"""Scale benchmark: the real Dagster assets on a synthetic 1M .. 10M-event log, stage by stage.
+
+    python benchmarks/scale.py --sizes 1000000 10000000 --scratch /tmp/assoc_scale
+
+For each size: the seeded Quest-style generator (``core/synthetic_events.py``) writes one Parquet
+file per month (generated month by month: the whole log is never in memory), then every stage
+runs in its own child process so that its peak RSS (``ru_maxrss`` from ``os.wait4`` on that
+child) is the stage's alone:
+
+* ``generate``   — the monthly Parquet source files;
+* ``ingest``     — ``raw_events`` + ``clean_events`` (with their contract checks), one
+  ``dg.materialize`` per monthly partition, all in one child process (wall = all partitions,
+  peak = the largest partition, plus whatever the interpreter kept from the earlier ones);
+* ``baskets``    — the streaming basket builder over the stored clean_events partitions;
+* ``split``      — the temporal split asset;
+* ``frequent_itemsets`` — native backend;
+* ``cf_model``   — BPR matrix factorisation, 1 epoch (+ its refit on train_full), logged to MLflow.
+
+Dagster runs on an ephemeral instance; tables, MLflow store and artifacts live under the scratch
+directory. ``raw_events`` must read only its month: when ``assets/ingest.py`` does not yet pass
+the partition window to ``EventSourceResource.read``, the benchmark runs the asset's own source
+with exactly that one-line change applied (printed as ``ingest asset: ... patched``). Likewise,
+when the ``baskets`` asset does not yet stream, ``core.baskets.basket_set_from_partitions`` is
+called directly on the IO manager's stored partition paths and the result stored where the asset
+would store it. Results are written as JSON per size (``<scratch>/scale_<n>.json``);
+``--report`` prints the markdown table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import itertools
+import json
+import os
+import platform
+import subprocess
+import sys
+import time
+import types
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pandas as pd
+
+MONTHS = pd.date_range("2011-01-01", "2012-01-01", freq="MS")  # 12 monthly partitions of 2011
+N_ITEMS, N_USERS, AVG_LEN = 2000, 20_000, 5.0
+STAGES = ["generate", "ingest", "baskets", "split", "frequent_itemsets", "cf_model"]
+
+
+# ----------------------------------------------------------------------------- child stages
+
+
+def _paths(scratch: Path) -> dict[str, Path]:
+    return {"source": scratch / "source", "data": scratch / "data"}
+
+
+def _resources(scratch: Path) -> dict:
+    from assoc_pipeline.resources.artifacts import ArtifactStore
+    from assoc_pipeline.resources.event_source import EventSourceResource
+    from assoc_pipeline.resources.mlflow_tracking import MLflowResource
+    from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
+    from assoc_pipeline.resources.storage import ParquetIOManager
+
+    p = _paths(scratch)
+    return {
+        "io_manager": ParquetIOManager(base_dir=str(p["data"] / "assets")),
+        "artifacts": ArtifactStore(base_dir=str(p["data"] / "artifacts")),
+        "event_source": EventSourceResource(path=str(p["source"])),
+        "pseudonymiser": PseudonymiserResource(key=""),
+        "mlflow": MLflowResource(
+            tracking_uri=f"sqlite:///{p['data'] / 'mlflow.db'}",
+            artifact_root=str(p["data"] / "mlartifacts"),
+            experiment="assoc-scale-bench",
+        ),
+    }
+
+
+def _partition_keys() -> list[str]:
+    return [f"{m:%Y-%m-%d}" for m in MONTHS[:-1]]
+
+
+def stage_generate(scratch: Path, n_events: int) -> dict:
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from assoc_pipeline.core.synthetic_events import synthetic_events
+
+    source = _paths(scratch)["source"]
+    source.mkdir(parents=True, exist_ok=True)
+    per_month = n_events // (len(MONTHS) - 1)
+    rows = baskets = 0
+    for k, (lo, hi) in enumerate(itertools.pairwise(MONTHS)):
+        ev = synthetic_events(
+            per_month,
+            n_items=N_ITEMS,
+            n_users=N_USERS,
+            avg_basket_len=AVG_LEN,
+            start=f"{lo:%Y-%m-%d}",
+            end=f"{hi:%Y-%m-%d}",
+            seed=1000 + k,
+        )
+        ev["basket_id"] = f"M{lo:%y%m}-" + ev["basket_id"]  # ids unique across months
+        pq.write_table(
+            pa.Table.from_pandas(ev, preserve_index=False),
+            source / f"events_{lo:%Y-%m}.parquet",
+            row_group_size=100_000,
+        )
+        rows += len(ev)
+        baskets += ev["basket_id"].nunique()
+        print(f"  generate {lo:%Y-%m}: {len(ev):,} events", flush=True)
+        del ev
+    return {"events": rows, "baskets_generated": baskets}
+
+
+def _windowed_ingest_module(patch: bool = True) -> tuple[types.ModuleType, bool]:
+    """assets/ingest.py as is when raw_events already reads its window, else with that one change."""
+    import assoc_pipeline.assets.ingest as ingest
+
+    src = inspect.getsource(ingest)
+    if not patch or "event_source.read()" not in src:
+        return ingest, False
+    patched = src.replace("event_source.read()", "event_source.read(start, end)")
+    mod = types.ModuleType("assoc_pipeline.assets.ingest_windowed")
+    mod.__file__ = ingest.__file__
+    sys.modules[mod.__name__] = mod  # dagster resolves the asset function's type hints through it
+    exec(compile(patched, ingest.__file__, "exec", dont_inherit=True), mod.__dict__)
+    return mod, True
+
+
+def stage_ingest(scratch: Path, partitions: str, patch: bool = True) -> dict:
+    """raw_events + clean_events of each partition, one ``dg.materialize`` per partition."""
+    import dagster as dg
+
+    from assoc_pipeline.assets.clean import clean_events
+
+    ingest, patched = _windowed_ingest_module(patch)
+    print(f"  ingest asset: {'patched (read(start, end))' if patched else 'as in the repo'}", flush=True)
+    resources = _resources(scratch)
+    out = {"raw_rows": 0, "clean_rows": 0, "checks_passed": True, "ingest_patched": patched, "walls": []}
+    for partition in partitions.split(","):
+        t0 = time.perf_counter()
+        result = dg.materialize(
+            [ingest.raw_events, clean_events],
+            partition_key=partition,
+            resources=resources,
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+        assert result.success
+        rows = {
+            e.materialization.asset_key.to_user_string(): e.materialization.metadata[
+                "dagster/row_count"
+            ].value
+            for e in result.get_asset_materialization_events()
+        }
+        checks = [e.passed for e in result.get_asset_check_evaluations()]
+        out["raw_rows"] += int(rows["raw_events"])
+        out["clean_rows"] += int(rows["clean_events"])
+        out["checks_passed"] &= all(checks) and len(checks) == 2
+        out["walls"].append(time.perf_counter() - t0)
+        print(f"  ingest {partition}: {rows['raw_events']:,} raw, {out['walls'][-1]:.1f} s", flush=True)
+    return out
+
+
+def stage_baskets(scratch: Path) -> dict:
+    import assoc_pipeline.assets.clean as clean
+    from assoc_pipeline.core.baskets import basket_set_from_partitions, save_basket_set
+
+    res = _resources(scratch)
+    io = res["io_manager"]
+    if "basket_set_from_partitions" in inspect.getsource(clean.baskets.op.compute_fn.decorated_fn):
+        import dagster as dg
+
+        result = dg.materialize(
+            [clean.clean_events, clean.baskets],
+            selection=[clean.baskets.key],
+            resources=res,
+            instance=dg.DagsterInstance.ephemeral(),
+        )
+        assert result.success
+        how = "asset"
+    else:
+        paths = [io.stored_path("clean_events", k) for k in _partition_keys()]
+        paths = [p for p in paths if p.exists()]
+        bs = basket_set_from_partitions(
+            paths, progress=lambda i, n: print(f"  baskets: part {i} ({n:,} rows)")
+        )
+        save_basket_set(bs, io.stored_path("baskets").with_suffix(""))
+        how = "core function (asset not yet streaming)"
+    from assoc_pipeline.core.baskets import load_basket_set
+
+    bs = load_basket_set(io.stored_path("baskets").with_suffix(""))
+    return {"baskets": bs.n_baskets, "items": bs.n_items, "nnz": int(bs.matrix.nnz), "baskets_via": how}
+
+
+def stage_baskets_pandas(scratch: Path) -> dict:
+    """For comparison: the current asset's path (all partitions concatenated in pandas)."""
+    from assoc_pipeline.core.baskets import basket_set_from_events
+    from assoc_pipeline.core.tables import read_table
+
+    io = _resources(scratch)["io_manager"]
+    paths = [p for p in (io.stored_path("clean_events", k) for k in _partition_keys()) if p.exists()]
+    events = pd.concat([read_table(p) for p in paths], ignore_index=True)
+    bs = basket_set_from_events(events)
+    return {"baskets": bs.n_baskets}
+
+
+def _materialize_downstream(scratch: Path, target: str, run_config: dict | None = None) -> object:
+    import dagster as dg
+
+    from assoc_pipeline.assets import clean, evaluation, ingest, mining, training
+
+    assets = [
+        ingest.raw_events,
+        clean.clean_events,
+        clean.baskets,
+        evaluation.split,
+        mining.frequent_itemsets,
+        training.cf_model,
+    ]
+    key = dg.AssetKey(target)
+    result = dg.materialize(
+        assets,
+        selection=[key],
+        resources=_resources(scratch),
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=run_config,
+    )
+    assert result.success
+    mats = [e.materialization for e in result.get_asset_materialization_events()]
+    return {k: v.value for k, v in mats[0].metadata.items() if isinstance(v.value, int | float | str | bool)}
+
+
+def stage_split(scratch: Path) -> dict:
+    meta = _materialize_downstream(scratch, "split")
+    return {k: v for k, v in meta.items() if k.startswith(("n_", "train", "validation", "test"))}
+
+
+def stage_frequent_itemsets(scratch: Path, min_support: float) -> dict:
+    cfg = {"ops": {"frequent_itemsets": {"config": {"min_support": min_support, "backend": "native",
+                                                     "incremental": False}}}}  # fmt: skip
+    meta = _materialize_downstream(scratch, "frequent_itemsets", cfg)
+    return {"min_support": min_support, "itemsets": meta.get("dagster/row_count")}
+
+
+def stage_cf_model(scratch: Path, epochs: int) -> dict:
+    cfg = {"ops": {"cf_model": {"config": {"epochs": epochs, "patience": 0, "threads": 2}}}}
+    meta = _materialize_downstream(scratch, "cf_model", cfg)
+    return {"epochs": epochs, **{k: v for k, v in meta.items() if "ndcg" in k.lower() or k == "best_epoch"}}
+
+
+def child_main(args: argparse.Namespace) -> None:
+    scratch = Path(args.scratch)
+    fn = {
+        "generate": lambda: stage_generate(scratch, args.n_events),
+        "ingest": lambda: stage_ingest(scratch, args.partitions),
+        "ingest_as_is": lambda: stage_ingest(scratch, args.partitions, patch=False),
+        "baskets": lambda: stage_baskets(scratch),
+        "baskets_pandas": lambda: stage_baskets_pandas(scratch),
+        "split": lambda: stage_split(scratch),
+        "frequent_itemsets": lambda: stage_frequent_itemsets(scratch, args.min_support),
+        "cf_model": lambda: stage_cf_model(scratch, args.epochs),
+    }[args.stage]
+    out = fn()
+    Path(args.result).write_text(json.dumps(out, default=str))
+
+
+# ----------------------------------------------------------------------------- parent
+
+
+def run_child(stage: str, scratch: Path, **extra: object) -> dict:
+    """Run one stage in a fresh interpreter; wall time and that child's own peak RSS."""
+    result = scratch / f".{stage}.json"
+    cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--scratch", str(scratch),
+           "--result", str(result)]  # fmt: skip
+    for k, v in extra.items():
+        cmd += [f"--{k.replace('_', '-')}", str(v)]
+    env = {**os.environ, "DAGSTER_DISABLE_TELEMETRY": "true", "MLFLOW_DISABLE_TELEMETRY": "true",
+           "GX_ANALYTICS_ENABLED": "false", "TQDM_DISABLE": "1"}  # fmt: skip
+    t0 = time.perf_counter()
+    proc = subprocess.Popen(cmd, env=env)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.perf_counter() - t0
+    proc.returncode = os.waitstatus_to_exitcode(status)
+    if proc.returncode != 0:
+        raise SystemExit(f"stage {stage} {extra} failed with exit code {proc.returncode}")
+    info = json.loads(result.read_text())
+    result.unlink()
+    return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **info}
+
+
+def run_size(
+    n_events: int,
+    scratch_root: Path,
+    min_support: float,
+    epochs: int,
+    pandas_baskets: bool,
+    ingest_as_is: bool = False,
+) -> dict:
+    scratch = scratch_root / f"n{n_events}"
+    if scratch.exists():
+        import shutil
+
+        shutil.rmtree(scratch)
+    scratch.mkdir(parents=True)
+    stages: dict[str, dict] = {}
+    print(f"== {n_events:,} events -> {scratch}", flush=True)
+    stages["generate"] = run_child("generate", scratch, n_events=n_events)
+    print(f"generate: {stages['generate']}", flush=True)
+    r = run_child("ingest", scratch, partitions=",".join(_partition_keys()))
+    walls = r.pop("walls")
+    stages["ingest"] = {**r, "partitions": len(walls), "max_partition_wall_s": max(walls)}
+    print(f"ingest: {stages['ingest']}", flush=True)
+    for stage in ["baskets", "split", "frequent_itemsets", "cf_model"]:
+        extra = {"min_support": min_support} if stage == "frequent_itemsets" else {}
+        extra = {"epochs": epochs} if stage == "cf_model" else extra
+        stages[stage] = run_child(stage, scratch, **extra)
+        print(f"{stage}: {stages[stage]}", flush=True)
+    if pandas_baskets:
+        stages["baskets (pandas concat, for comparison)"] = run_child("baskets_pandas", scratch)
+    if ingest_as_is:  # the repo's raw_events without the window: every partition parses the whole log
+        r = run_child("ingest_as_is", scratch, partitions=_partition_keys()[0])
+        r.pop("walls")
+        stages["ingest, 1 partition, read() without window (for comparison)"] = r
+    out = {
+        "n_events": n_events,
+        "host": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
+        "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "stages": stages,
+    }
+    (scratch_root / f"scale_{n_events}.json").write_text(json.dumps(out, indent=1, default=str))
+    return out
+
+
+def table(results: list[dict]) -> str:
+    """stage | <size> wall s | <size> peak RSS MB | ... | growth (last / first)."""
+    results = sorted(results, key=lambda r: r["n_events"])
+    sizes = [f"{r['n_events'] / 1e6:g}M" for r in results]
+    head = ["stage"] + [f"{s} {w}" for s in sizes for w in ("wall s", "peak RSS MB")]
+    if len(results) > 1:
+        head += [f"growth {sizes[-1]}/{sizes[0]} wall", f"growth {sizes[-1]}/{sizes[0]} peak RSS"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    names = list(dict.fromkeys(k for r in results for k in r["stages"]))
+    for name in names:
+        row = [name]
+        for r in results:
+            s = r["stages"].get(name)
+            row += [f"{s['wall_s']:.1f}", f"{s['peak_rss_mb']:.0f}"] if s else ["-", "-"]
+        a, b = results[0]["stages"].get(name), results[-1]["stages"].get(name)
+        if len(results) > 1:
+            row += (
+                [f"{b['wall_s'] / a['wall_s']:.1f}x", f"{b['peak_rss_mb'] / a['peak_rss_mb']:.1f}x"]
+                if a and b
+                else ["-", "-"]
+            )
+        lines.append("| " + " | ".join(row) + " |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[1_000_000, 10_000_000])
+    ap.add_argument("--scratch", default="/tmp/assoc_scale")
+    ap.add_argument("--min-support", type=float, default=0.0002)
+    ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--pandas-baskets", action="store_true", help="also time the pandas-concat baskets path")
+    ap.add_argument(
+        "--ingest-as-is", action="store_true", help="also time one partition of raw_events without the window"
+    )
+    ap.add_argument("--report", type=int, nargs="*", help="only print the table of these stored sizes")
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    ap.add_argument("--result", help=argparse.SUPPRESS)
+    ap.add_argument("--n-events", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--partitions", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        args.stage = args.child
+        child_main(args)
+        return
+    if args.report is not None:
+        sizes = args.report or args.sizes
+        print(table([json.loads((Path(args.scratch) / f"scale_{n}.json").read_text()) for n in sizes]))
+        return
+    results = [
+        run_size(n, Path(args.scratch), args.min_support, args.epochs, args.pandas_baskets, args.ingest_as_is)
+        for n in args.sizes
+    ]
+    print(table(results))
+
+
+if __name__ == "__main__":
+    main()
