@@ -1,7 +1,8 @@
 """Keeping the pipeline alive: schedules, the inbox sensor and declarative automation.
 
 * ``daily_refresh`` (daily, 03:00) re-ingests the current month and refreshes baskets and rules;
-* ``weekly_retrain`` (Sundays, 04:00) retrains every model and re-runs evaluation and promotion;
+* ``weekly_retrain`` (Sundays, 04:00) retrains every model from scratch, fine-tunes the champion
+  on the same baskets (warm start), and re-runs evaluation (both compared) and promotion;
 * ``inbox_sensor`` lands new event files dropped in the inbox and asks for one run per month
   they cover (ingest + baskets + rules in that run);
 * mining assets carry ``AutomationCondition.eager()``: when baskets change for any reason (a
@@ -17,11 +18,23 @@ from assoc_pipeline.assets.partitions import monthly_partitions
 from assoc_pipeline.resources.inbox import InboxResource
 
 INGEST_KEYS = ["raw_events", "clean_events"]
-REFRESH_KEYS = [*INGEST_KEYS, "item_catalog", "baskets", "frequent_itemsets", "association_rules"]
+REFRESH_KEYS = [
+    *INGEST_KEYS,
+    "item_catalog",
+    "baskets",
+    "frequent_itemsets",
+    "association_rules",
+    "item_embeddings",  # cached by description: only new products are embedded
+    "category_rules",
+]
 RETRAIN_KEYS = [
     "split",
     "cf_model",
     "dnn_model",
+    "dnn_text_model",
+    "sequence_model",
+    "hybrid_model",
+    "finetuned_model",
     "gan_model",
     "synthetic_baskets",
     "evaluation_report",

@@ -84,6 +84,11 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     steps.set_postfix_str("reading baskets")
     bs, report = load_baskets(args.input, args.input_format)
+    if args.categories:  # multi-level rules: mine the items' categories (arules' aggregate)
+        from assoc_pipeline.core.categories import load_label_hierarchy
+        from assoc_pipeline.core.mining.aggregate import aggregate_baskets
+
+        bs = aggregate_baskets(bs, load_label_hierarchy(args.categories, args.level))
     steps.update()
     support = int(args.min_support) if args.min_support >= 1 else args.min_support
     steps.set_postfix_str(f"itemsets ({args.backend})")
@@ -167,6 +172,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--multi-consequent", action="store_true", help="also rules with several consequent items"
     )
     mine.add_argument("--prune-redundant", action="store_true", help="drop rules as arules is.redundant")
+    mine.add_argument(
+        "--categories",
+        help="folder of arules-style label files (Groceries.labels, Groceries.cat1/cat2.labels): "
+        "mine rules between the items' categories instead of the items",
+    )
+    mine.add_argument("--level", type=int, default=2, help="category level with --categories (1 or 2)")
     mine.add_argument("--output", help="rules.csv or rules.parquet")
     mine.add_argument("--format", choices=["table", "csv"], default="table", help="csv: rules to stdout")
     mine.set_defaults(func=_cmd_mine)

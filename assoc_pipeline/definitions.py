@@ -5,7 +5,7 @@ from __future__ import annotations
 import dagster as dg
 
 from assoc_pipeline import automation
-from assoc_pipeline.assets import clean, ingest, mining, training
+from assoc_pipeline.assets import clean, content, fine_tuning, ingest, mining, training
 from assoc_pipeline.assets import evaluation as evaluation_assets
 from assoc_pipeline.assets import promotion as promotion_assets
 from assoc_pipeline.checks.baskets_checks import baskets_contract
@@ -23,7 +23,10 @@ all_assets = [
     mining.association_rules,
 ]
 all_assets += [evaluation_assets.split]
-all_assets += [training.cf_model, training.dnn_model, training.gan_model, training.synthetic_baskets]
+all_assets += [training.cf_model, training.dnn_model, training.sequence_model]
+all_assets += [training.gan_model, training.synthetic_baskets]
+all_assets += [fine_tuning.finetuned_model]
+all_assets += [content.item_embeddings, content.hybrid_model, content.dnn_text_model, content.category_rules]
 all_assets += [evaluation_assets.evaluation_report]
 all_assets += [promotion_assets.champion, promotion_assets.recommendations]
 all_checks = [baskets_contract, rules_sanity]

@@ -39,8 +39,11 @@ def run_demo(
     settings: Settings | None = None,
     instance: dg.DagsterInstance | None = None,
     run_config: dict | None = None,
+    resources: dict | None = None,
 ) -> dict[str, object]:
-    """Materialize every partition of the partitioned assets, then the rest of the graph."""
+    """Materialize every partition of the partitioned assets, then the rest of the graph.
+
+    ``resources`` replaces some of the defaults built from ``settings`` (tests share a text cache)."""
     settings = settings or get_settings()
     from assoc_pipeline.definitions import all_assets, all_checks
     from assoc_pipeline.resources import build_resources
@@ -48,7 +51,7 @@ def run_demo(
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
-    resources = build_resources(settings)
+    resources = {**build_resources(settings), **(resources or {})}
     assets = [*all_assets, *all_checks]
     keys = list(partitions) if partitions is not None else source_partitions(settings)
     started = time.perf_counter()
@@ -88,6 +91,7 @@ def run_demo(
     meta = {n: result.asset_materializations_for_node(n) for n in ("frequent_itemsets", "association_rules")}
     report = result.output_for_node("evaluation_report")
     champion = result.output_for_node("champion")
+    finetuned = result.asset_materializations_for_node("finetuned_model")[0].metadata
     record_checks(result)
     return {
         "partitions": len(keys),
@@ -102,6 +106,7 @@ def run_demo(
         "rules": meta["association_rules"][0].metadata["dagster/row_count"].value,
         "leaders": leaders(report),
         "champion": champion,
+        "warm_start": warm_start_line(finetuned),
         "seconds": time.perf_counter() - started,
     }
 
@@ -112,8 +117,11 @@ def leaders(report: pd.DataFrame) -> dict[str, str]:
     for task, metric, label in (
         ("next_basket", "ndcg", "test next-basket NDCG@10"),
         ("completion", "hit_rate", "test completion hit@10"),
+        ("cold_start", "hit_rate", "cold-start hit@10"),
     ):
         rows = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == 10)]
+        if rows.empty:
+            continue
         best = rows.loc[rows["value"].idxmax()]
         models = rows[rows["kind"] == "model"]
         model = models.loc[models["value"].idxmax()] if len(models) else None
@@ -122,6 +130,16 @@ def leaders(report: pd.DataFrame) -> dict[str, str]:
             text += f"; best trained model {model['method']} {model['value']:.3f}"
         out[label] = text
     return out
+
+
+def warm_start_line(meta: dict) -> str:
+    """What the warm start did this run (skipped on a fresh store: nothing trained before)."""
+    if "reason" in meta:
+        return f"skipped — {meta['reason'].value} (run `make demo` again to fine-tune)"
+    return (
+        f"{meta['model_type'].value} version {meta['warm_start_from_version'].value} "
+        f"({meta['warm_start_from'].value}) fine-tuned; compared in the evaluation report"
+    )
 
 
 def format_summary(summary: dict[str, object]) -> str:
@@ -140,6 +158,7 @@ def format_summary(summary: dict[str, object]) -> str:
         + ", ".join(f"{k} {sum(v)}/{len(v)} passed" for k, v in summary["checks"].items()),
         f"  itemsets / rules        : {summary['itemsets']:,} / {summary['rules']:,}",
         *(f"  {k:<24}: {v}" for k, v in summary["leaders"].items()),
+        f"  warm start              : {summary['warm_start']}",
         "  champion                : "
         + (
             f"promoted {summary['champion']['candidate']}"

@@ -55,6 +55,9 @@ SAMPLE_RUN_CONFIG = {
         "frequent_itemsets": {"config": {"min_support": 0.02}},
         "cf_model": {"config": {"epochs": 3, "patience": 0}},
         "dnn_model": {"config": {"epochs": 2, "patience": 0}},
+        "dnn_text_model": {"config": {"epochs": 2, "patience": 0}},
+        "sequence_model": {"config": {"epochs": 2, "patience": 0}},
+        "category_rules": {"config": {"min_support": 0.05, "max_len": 3}},
         "gan_model": {"config": {"epochs": 2, "eval_samples": 200}},
         "synthetic_baskets": {"config": {"utility_epochs": 1}},
     }
@@ -62,7 +65,22 @@ SAMPLE_RUN_CONFIG = {
 
 
 @pytest.fixture(scope="session")
-def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path):
+def text_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One description-embedding cache for every pipeline the tests build on the sample: the
+    pretrained model embeds the sample's ~3k descriptions once per session, not once per test."""
+    return tmp_path_factory.mktemp("text_cache") / "text_embeddings.parquet"
+
+
+def sample_resources(settings, text_cache: Path) -> dict:
+    """The default resources for ``settings``, with the session's shared text-embedding cache."""
+    from assoc_pipeline.resources import build_resources
+    from assoc_pipeline.resources.text_encoder import TextEncoderResource
+
+    return {**build_resources(settings), "text_encoder": TextEncoderResource(cache_path=str(text_cache))}
+
+
+@pytest.fixture(scope="session")
+def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, text_cache: Path):
     """The whole asset graph materialized once on the real two-month sample (shared by tests).
 
     Returns (settings, instance, summary); tests must not change what it wrote in place. The
@@ -79,5 +97,11 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path):
     settings = dataclasses.replace(get_settings(), data_dir=data_dir, source_path=retail_sample_csv)
     home = write_dagster_yaml(data_dir / "dagster_home")
     instance = dg.DagsterInstance.from_config(str(home))
-    summary = run_demo(DEMO_PARTITIONS, settings=settings, instance=instance, run_config=SAMPLE_RUN_CONFIG)
+    summary = run_demo(
+        DEMO_PARTITIONS,
+        settings=settings,
+        instance=instance,
+        run_config=SAMPLE_RUN_CONFIG,
+        resources=sample_resources(settings, text_cache),
+    )
     return settings, instance, summary

@@ -16,7 +16,7 @@ from assoc_pipeline.core.mining import derive_rules, mine_itemsets, prune_redund
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.definitions import all_assets, all_checks, defs
 from assoc_pipeline.resources import build_resources
-from assoc_pipeline_tests.conftest import SAMPLE_RUN_CONFIG
+from assoc_pipeline_tests.conftest import SAMPLE_RUN_CONFIG, sample_resources
 
 MINING_CONFIG = {"ops": {k: SAMPLE_RUN_CONFIG["ops"][k] for k in ("frequent_itemsets",)}}
 
@@ -45,7 +45,7 @@ def sensor_result(settings, instance) -> dg.SensorResult:
         return automation.inbox_sensor(context)
 
 
-def test_inbox_files_land_once_trigger_runs_and_rules_equal_a_full_remine(living) -> None:
+def test_inbox_files_land_once_trigger_runs_and_rules_equal_a_full_remine(living, text_cache) -> None:
     settings, instance = living
     result = sensor_result(settings, instance)
 
@@ -64,7 +64,7 @@ def test_inbox_files_land_once_trigger_runs_and_rules_equal_a_full_remine(living
             partition_key=request.partition_key,
             tags=request.tags,
             instance=instance,
-            resources=build_resources(settings),
+            resources=sample_resources(settings, text_cache),
             run_config=MINING_CONFIG,
         )
         assert run.success

@@ -8,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from assoc_pipeline.assets.fine_tuning import MODEL_TYPES
 from assoc_pipeline.assets.images import png_metadata
 from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
 from assoc_pipeline.core.baskets import BasketSet
@@ -21,7 +22,11 @@ from assoc_pipeline.core.report import (
     bar_standing,
     best_per_task,
     build_report,
+    cold_start_markdown,
+    content_specs,
     mlflow_metric_name,
+    side_by_side,
+    side_by_side_markdown,
     summary_table,
 )
 from assoc_pipeline.core.split import (
@@ -33,6 +38,7 @@ from assoc_pipeline.core.split import (
     split_record,
     temporal_split,
 )
+from assoc_pipeline.core.text_embeddings import embedding_matrix
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 
@@ -95,9 +101,6 @@ def split(context: dg.AssetExecutionContext, config: SplitConfig, baskets: Baske
     )
 
 
-MODEL_ASSETS = ("cf_model", "dnn_model")  # asset name -> report method name: "cf", "dnn"
-
-
 class ReportConfig(dg.Config):
     """K values and the seed of the hidden item of each completion query."""
 
@@ -117,6 +120,9 @@ def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | N
         "mlflow_run_id": text("mlflow_run_id"),
         "model_version": text("mlflow_model_version"),
         "dagster_run_id": event.run_id if event else None,
+        "train_seconds": text("train_seconds"),
+        "best_epoch": text("best_epoch"),
+        "warm_start_from_version": text("warm_start_from_version"),
     }
 
 
@@ -150,19 +156,42 @@ def evaluation_report(
     split: dict,
     cf_model: Recommender,
     dnn_model: Recommender,
+    dnn_text_model: Recommender,
+    sequence_model: Recommender,
+    finetuned_model,  # a Recommender, or {"status": "skipped", "reason": ...}
+    item_embeddings: pd.DataFrame,
+    hybrid_model: dict,
     mlflow: MLflowResource,
     artifacts: ArtifactStore,
 ) -> Iterator:
     """Baselines are fitted here on ``train_full``; the rules baseline mines its own pair rules on
-    ``train_full`` (the ``association_rules`` asset is mined on every basket, test included)."""
+    ``train_full`` (the ``association_rules`` asset is mined on every basket, test included).
+    A fine-tuned model joins as ``<type>_finetuned`` and is compared with its from-scratch twin;
+    ``content`` and ``hybrid`` (description embeddings) are fitted here like the baselines."""
     bs_split = split_from_record(baskets, split)
     ks = tuple(sorted(set(config.ks)))
-    models = {}
-    for asset, model in (("cf_model", cf_model), ("dnn_model", dnn_model)):
+    models, lineage = {}, {}
+    trained = {
+        "cf_model": cf_model,
+        "dnn_model": dnn_model,
+        "dnn_text_model": dnn_text_model,
+        "sequence_model": sequence_model,
+    }
+    for asset, model in trained.items():
         name = asset.removesuffix("_model")
-        models[name] = model_spec(name, model, model_lineage(context.instance, asset), bs_split)
+        lineage[name] = model_lineage(context.instance, asset)
+        models[name] = model_spec(name, model, lineage[name], bs_split)
+    pair = None  # (scratch, fine-tuned) method names
+    if isinstance(finetuned_model, Recommender):
+        scratch = next(t for t, cls in MODEL_TYPES.items() if isinstance(finetuned_model, cls))
+        pair = (scratch, f"{scratch}_finetuned")
+        lineage[pair[1]] = model_lineage(context.instance, "finetuned_model")
+        models[pair[1]] = model_spec(pair[1], finetuned_model, lineage[pair[1]], bs_split)
+    weights = {t: hybrid_model[t]["weight"] for t in (NEXT_BASKET, COMPLETION)}
+    vectors = embedding_matrix(item_embeddings, baskets.n_items)
+    extra = content_specs(vectors, weights, hybrid_model.get("half_life_days", 90.0))
     started = time.perf_counter()
-    report = build_report(bs_split, models, ks=ks, seed=config.seed, log=context.log.info)
+    report = build_report(bs_split, {**models, **extra}, ks=ks, seed=config.seed, log=context.log.info)
     seconds = time.perf_counter() - started
     summary = summary_table(report)
     standing = bar_standing(report, list(models))
@@ -176,6 +205,14 @@ def evaluation_report(
         )
     md = _summary_markdown(summary)
     bar_md = bar_markdown(standing)
+    text_md = _comparison(report, lineage, "dnn", "dnn_text")
+    cold_md = cold_start_markdown(report)
+    if pair:
+        warm_md = _comparison(report, lineage, *pair)
+        warm_md += f"\n- warm start from version {lineage[pair[1]].get('warm_start_from_version')}"
+    else:
+        reason = finetuned_model.get("reason", "?") if isinstance(finetuned_model, dict) else "?"
+        warm_md = f"No fine-tuned model in this report: {reason}."
     with mlflow.start_run("evaluation", context, tags={"task": "evaluation"}) as run:
         import mlflow as mlf
 
@@ -199,7 +236,10 @@ def evaluation_report(
         )
         with tempfile.TemporaryDirectory() as tmp:
             report.to_parquet(Path(tmp) / "evaluation_report.parquet", index=False)
-            (Path(tmp) / "evaluation_report.md").write_text(f"{md}\n\n## Against the bar\n\n{bar_md}\n")
+            (Path(tmp) / "evaluation_report.md").write_text(
+                f"{md}\n\n## Against the bar\n\n{bar_md}\n\n## Warm start vs from scratch\n\n{warm_md}\n"
+                f"\n## DNN without vs with text features\n\n{text_md}\n\n## Cold-start slice\n\n{cold_md}\n"
+            )
             mlf.log_artifacts(tmp)
         for key, meta in pngs.items():
             if key.endswith("_png"):
@@ -216,6 +256,9 @@ def evaluation_report(
             "seconds": round(seconds, 1),
             "summary": dg.MetadataValue.md(md),
             "against_the_bar": dg.MetadataValue.md(bar_md),
+            "warm_vs_scratch": dg.MetadataValue.md(warm_md),
+            "text_features": dg.MetadataValue.md(text_md),
+            "cold_start": dg.MetadataValue.md(cold_md),
             "bar": dg.MetadataValue.json(standing),
             **{f"best/{k}": f"{m} ({v:.4f})" for k, (m, v) in best.items()},
             "models": dg.MetadataValue.json(
@@ -229,6 +272,15 @@ def evaluation_report(
         },
     )
     yield contract_check_result("evaluation_report", report)
+
+
+def _comparison(report: pd.DataFrame, lineage: dict[str, dict], first: str, second: str) -> str:
+    """Two methods side by side, with their training cost from the training assets' metadata."""
+    cost = {
+        m: {k: lineage[m][k] for k in ("train_seconds", "best_epoch") if lineage[m].get(k)}
+        for m in (first, second)
+    }
+    return side_by_side_markdown(side_by_side(report, first, second), cost)
 
 
 def _summary_markdown(summary: pd.DataFrame) -> str:

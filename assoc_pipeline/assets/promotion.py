@@ -16,6 +16,7 @@ import pandas as pd
 from assoc_pipeline.assets.metadata import preview
 from assoc_pipeline.core.baselines._common import user_item_counts
 from assoc_pipeline.core.baskets import BasketSet
+from assoc_pipeline.core.content_based import ContentRecommender
 from assoc_pipeline.core.evaluation import evaluate
 from assoc_pipeline.core.promotion import CheckStatus, Decision, decide, pick_candidate
 from assoc_pipeline.core.recommend import RuleIndex
@@ -29,6 +30,7 @@ from assoc_pipeline.core.report import (
 )
 from assoc_pipeline.core.serving import recommend_for_baskets, recommend_for_users
 from assoc_pipeline.core.split import split_from_record
+from assoc_pipeline.core.text_embeddings import embedding_matrix
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
 
 # (asset, check) of every blocking data contract upstream of the trained models
@@ -314,7 +316,8 @@ def serving_model(
     owners=["team:ml-engineering"],
     kinds={"pandas", "parquet"},
     description="Top-K next-basket items per user and top-K completions per item from the champion "
-    "(or, until one is promoted, the best baseline — labelled), with association-rule explanations.",
+    "(or, until one is promoted, the best baseline — labelled), with association-rule explanations; "
+    "plus top-K similar products per item by description (scope item_content), new products included.",
 )
 def recommendations(
     context: dg.AssetExecutionContext,
@@ -323,6 +326,7 @@ def recommendations(
     evaluation_report: pd.DataFrame,
     baskets: BasketSet,
     association_rules: pd.DataFrame,
+    item_embeddings: pd.DataFrame,
     mlflow: MLflowResource,
 ) -> dg.Output[pd.DataFrame]:
     if config.k < 1:
@@ -345,7 +349,13 @@ def recommendations(
     per_item = recommend_for_baskets(
         item_model, [np.array([i]) for i in items], item_ids, baskets.vocabulary, config.k, rules, item_src
     )
-    table = pd.concat([per_user, per_item], ignore_index=True)
+    # by description: every product gets neighbours, also one that has (almost) no purchases yet
+    content = ContentRecommender(embedding_matrix(item_embeddings, baskets.n_items))
+    per_item_content = recommend_for_baskets(
+        content, [np.array([i]) for i in items], item_ids, baskets.vocabulary, config.k, rules,
+        "content: description similarity", scope="item_content",
+    )  # fmt: skip
+    table = pd.concat([per_user, per_item, per_item_content], ignore_index=True)
     explained = (table["explanation"] != "").groupby(table["scope"]).mean()
     status = (
         f"served by the champion, {user_src.removeprefix('champion: ')}"

@@ -20,6 +20,7 @@ from assoc_pipeline.core.baskets import BasketSet, fingerprint
 from assoc_pipeline.core.models.cf import CFParams, CFRecommender
 from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
 from assoc_pipeline.core.models.gan import BasketGANModel, GANParams
+from assoc_pipeline.core.models.sequence import SequenceParams, SequenceRecommender
 from assoc_pipeline.core.models.training import pick_device
 from assoc_pipeline.core.plots import line_curves
 from assoc_pipeline.core.split import BasketSplit, split_from_record
@@ -41,10 +42,12 @@ def config_for(params_cls: type, name: str, extra: dict[str, tuple[type, object]
 # The DNN reads history as input: it scores the test period with train_full history, no refit.
 CFConfig = config_for(CFParams, "CFConfig", {"refit_on_train_full": (bool, True)})
 DNNConfig = config_for(DNNParams, "DNNConfig", {"refit_on_train_full": (bool, False)})
+# The sequence model reads each user's baskets as input too: with_history, no refit.
+SequenceConfig = config_for(SequenceParams, "SequenceConfig", {"refit_on_train_full": (bool, False)})
 GANConfig = config_for(GANParams, "GANConfig")
 
 
-def _params(params_cls: type, config: dg.Config) -> typing.Any:
+def params_from_config(params_cls: type, config: dg.Config) -> typing.Any:
     names = {f.name for f in dataclasses.fields(params_cls)}
     return params_cls(**{k: v for k, v in config.model_dump().items() if k in names})
 
@@ -73,10 +76,12 @@ def _log_trained(
     artifacts: ArtifactStore,
     mlflow: MLflowResource,
     run: typing.Any,
+    artifact_dir: str | None = None,
 ) -> dict[str, typing.Any]:
     """Curves PNG, weights and registered version into the active run; the metadata they give."""
     png = line_curves(curves, "epoch", "value", title)
-    picture = png_metadata(png, artifacts.path(model_type, "training_curves.png"), "training_curves")
+    where = artifacts.path(artifact_dir or model_type, "training_curves.png")
+    picture = png_metadata(png, where, "training_curves")
     logged = log_model_to_mlflow(model, picture["training_curves_png"].value, registered_name, model_type)
     return {
         **mlflow.run_metadata(run.info.run_id),
@@ -88,7 +93,7 @@ def _log_trained(
     }
 
 
-def _train_recommender(
+def train_recommender(
     context: dg.AssetExecutionContext,
     model_type: str,
     model_cls: type,
@@ -97,15 +102,29 @@ def _train_recommender(
     split: BasketSplit,
     mlflow: MLflowResource,
     artifacts: ArtifactStore,
+    init_from: typing.Any = None,
+    lineage: dict[str, str] | None = None,
+    fit_kwargs: dict[str, typing.Any] | None = None,
 ) -> dg.Output:
-    """Fit (early stopping on validation), optionally refit on train_full, log everything."""
+    """Fit (early stopping on validation), optionally refit on train_full, log everything.
+
+    ``init_from``: a trained model of the same class to warm-start from (both phases start from
+    it); ``lineage`` says where it came from (logged as params/tags and asset metadata);
+    ``fit_kwargs``: extra inputs of the model's ``fit`` (e.g. the DNN's item text vectors).
+    """
+    fit_kwargs = fit_kwargs or {}
     device = pick_device(params.device)
-    with mlflow.start_run(model_type, context, tags={"model_type": model_type, "task": "recommender"}) as run:
+    init = "warm_start" if init_from is not None else "scratch"
+    run_name = f"{model_type}_finetuned" if init_from is not None else model_type
+    tags = {"model_type": model_type, "task": "recommender", "init": init, **(lineage or {})}
+    with mlflow.start_run(run_name, context, tags=tags) as run:
         import mlflow as mlf
 
         mlf.log_params(
             {
                 **dataclasses.asdict(params),
+                "init": init,
+                **(lineage or {}),
                 "refit_on_train_full": refit,
                 "data_version": fingerprint(split.train_full),
                 "validation_cutoff": str(split.validation_cutoff),
@@ -117,7 +136,16 @@ def _train_recommender(
                 "python_version": platform.python_version(),
             }
         )
-        model = model_cls(params).fit(split.train, split.validation, on_epoch=_progress(context, "fit"))
+        model = model_cls(params).fit(
+            split.train,
+            split.validation,
+            on_epoch=_progress(context, "fit"),
+            init_from=init_from,
+            **fit_kwargs,
+        )
+        if model.warm_start is not None:
+            mlf.log_params(model.warm_start.as_params())
+            context.log.info(f"{run_name}: warm start {model.warm_start}")
         result = model.result
         validation = {k: float(v) for k, v in result.history[result.best_epoch - 1].items() if k != "epoch"}
         mlf.log_metrics({metric_key(f"best/{k}"): v for k, v in validation.items()})
@@ -125,20 +153,27 @@ def _train_recommender(
         curves = {k: [h[k] for h in result.history if k in h] for k in ("loss", result.monitor)}
         if refit:
             final = dataclasses.replace(params, epochs=max(result.best_epoch, 1), patience=0)
-            model = model_cls(final).fit(split.train_full, on_epoch=_progress(context, "refit"))
+            model = model_cls(final).fit(
+                split.train_full, on_epoch=_progress(context, "refit"), init_from=init_from, **fit_kwargs
+            )
         elif hasattr(model, "with_history"):
             model.with_history(split.train_full)
-        title = f"{model_type}: training loss and {result.monitor}"
+        title = f"{run_name}: training loss and {result.monitor}"
         metadata = _log_trained(
-            model, result, curves, title, RECOMMENDER_MODEL, model_type, artifacts, mlflow, run
+            model, result, curves, title, RECOMMENDER_MODEL, model_type, artifacts, mlflow, run, run_name
         )
     context.log.info(
-        f"{model_type}: MLflow run {run.info.run_id}, version {metadata['mlflow_model_version']}"
+        f"{run_name}: MLflow run {run.info.run_id}, version {metadata['mlflow_model_version'].value}"
     )
+    warm = model.warm_start.as_params() if model.warm_start is not None else {}
     return dg.Output(
         model,
         metadata={
             **metadata,
+            "model_type": model_type,
+            "init": init,
+            **{k: str(v) for k, v in (lineage or {}).items()},
+            **warm,
             "device": str(device),
             "stopped_early": result.stopped_early,
             **{f"validation/{k}": v for k, v in validation.items()},
@@ -161,10 +196,10 @@ def recommender_asset(
         mlflow: MLflowResource,
         artifacts: ArtifactStore,
     ) -> dg.Output:
-        params = _params(params_cls, config)
+        params = params_from_config(params_cls, config)
         bs_split = split_from_record(baskets, split)
         refit = config.refit_on_train_full
-        return _train_recommender(context, name, model_cls, params, refit, bs_split, mlflow, artifacts)
+        return train_recommender(context, name, model_cls, params, refit, bs_split, mlflow, artifacts)
 
     return _asset
 
@@ -186,6 +221,15 @@ dnn_model = recommender_asset(
     "time-decayed history; also item-to-item association scores. Logged to MLflow.",
 )
 
+sequence_model = recommender_asset(
+    "sequence",
+    SequenceRecommender,
+    SequenceParams,
+    SequenceConfig,
+    "GRU over each user's chronological baskets (temporal associations: what follows what) on top of a "
+    "personal repeat prior; next-basket scores from the whole sequence. Logged to MLflow like the others.",
+)
+
 
 @dg.asset(
     group_name="models",
@@ -202,7 +246,7 @@ def gan_model(
     mlflow: MLflowResource,
     artifacts: ArtifactStore,
 ) -> dg.Output[BasketGANModel]:
-    params = _params(GANParams, config)
+    params = params_from_config(GANParams, config)
     device = pick_device(params.device)
     train: BasketSet = split_from_record(baskets, split).train_full
     with mlflow.start_run("gan", context, tags={"model_type": "gan", "task": "synthetic_baskets"}) as run:

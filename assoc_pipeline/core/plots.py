@@ -105,3 +105,34 @@ def grouped_bars(table: pd.DataFrame, index: str, columns: str, values: str, tit
     ax.set(title=title, ylabel=values)
     ax.grid(axis="y", alpha=0.3)
     return _png(fig)
+
+
+def xy_curves(curves: Mapping[str, Mapping[float, float]], xlabel: str, ylabel: str, title: str) -> bytes:
+    """Named curves over explicit x values (e.g. a metric against a mixing weight)."""
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    for name, points in curves.items():
+        xs = sorted(points)
+        ax.plot(xs, [points[x] for x in xs], marker="o", markersize=3, label=name)
+    ax.set(xlabel=xlabel, ylabel=ylabel, title=title)
+    ax.grid(alpha=0.3)
+    if curves:
+        ax.legend()
+    return _png(fig)
+
+
+def embedding_map(xy: np.ndarray, clusters: np.ndarray, labels: Sequence[str], title: str) -> bytes:
+    """Items in a 2-D projection of their embeddings, coloured by cluster, each cluster labelled
+    at its centre (the label names the item nearest the cluster centroid)."""
+    fig, ax = plt.subplots(figsize=(9.0, 7.0))
+    n = int(clusters.max()) + 1 if len(clusters) else 0
+    cmap = plt.get_cmap("tab20", max(n, 1))
+    ax.scatter(xy[:, 0], xy[:, 1], c=clusters, cmap=cmap, s=6, alpha=0.6, linewidths=0)
+    for c in range(n):
+        members = xy[clusters == c]
+        if len(members):
+            cx, cy = np.median(members, axis=0)
+            box = {"boxstyle": "round,pad=0.15", "fc": "white", "alpha": 0.7, "lw": 0}
+            ax.annotate(_short(labels[c], 34), (cx, cy), fontsize=6.5, ha="center", bbox=box)
+    ax.set(title=title, xlabel="component 1", ylabel="component 2")
+    ax.grid(alpha=0.2)
+    return _png(fig)

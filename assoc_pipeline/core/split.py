@@ -277,6 +277,40 @@ def completion_task(
     )
 
 
+def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> CompletionTask:
+    """The cold-start slice: future baskets holding an item never seen in ``history``, with one
+    such new item hidden (fixed-seed draw) and the rest of the basket as the query.
+
+    Candidates are the whole vocabulary (new items included): a method that cannot score items
+    it never saw in training (every collaborative baseline) ranks them last, so it scores ~0 here
+    by construction; a content-based method can rank them from their descriptions.
+    """
+    if history.n_items != future.n_items:
+        raise ValueError("cold_start_task: history and future must share one vocabulary")
+    new = item_counts(history) == 0
+    m = future.matrix
+    rng = np.random.default_rng(seed)
+    rows, partial, hidden = [], [], []
+    for r in range(m.shape[0]):
+        items = m.indices[m.indptr[r] : m.indptr[r + 1]].astype(np.int64)
+        cold = items[new[items]]
+        if len(items) < 2 or len(cold) == 0:
+            continue
+        h = int(cold[int(rng.integers(len(cold)))])
+        rows.append(r)
+        hidden.append(h)
+        partial.append(items[items != h])
+    return CompletionTask(
+        basket_ids=future.baskets["basket_id"].astype(str).to_numpy()[rows].astype(object),
+        partial_baskets=partial,
+        hidden=np.asarray(hidden, dtype=np.int64),
+        candidates=np.ones(future.n_items, dtype=bool),
+        item_counts=item_counts(history),
+        n_items=future.n_items,
+        name="cold_start",
+    )
+
+
 def split_record(split: BasketSplit) -> dict:
     """The persisted form of a split (the ``split`` asset): cutoffs plus sizes, a few bytes of JSON.
 

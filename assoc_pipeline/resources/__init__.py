@@ -12,6 +12,7 @@ from assoc_pipeline.resources.inbox import InboxResource
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.resources.pseudonymiser import PSEUDONYM_KEY_ENV, PseudonymiserResource
 from assoc_pipeline.resources.storage import ParquetIOManager
+from assoc_pipeline.resources.text_encoder import TextEncoderResource
 from assoc_pipeline.settings import Settings
 
 
@@ -29,6 +30,9 @@ def build_resources(settings: Settings) -> dict[str, object]:
             inbox_dir=str(settings.inbox_dir),
             landing_dir=str(settings.landing_dir),
             quarantine_dir=str(settings.quarantine_dir),
+        ),
+        "text_encoder": TextEncoderResource(
+            cache_path=str(settings.data_dir / "cache" / "text_embeddings.parquet")
         ),
         # the key stays an env var reference (only its name reaches Dagster's snapshots); unset = off
         "pseudonymiser": PseudonymiserResource(

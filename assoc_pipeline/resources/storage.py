@@ -47,9 +47,11 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         elif hasattr(obj, "to_checkpoint"):
             path = path.with_suffix(".pt")
             save_model(obj, path)
+            path.with_suffix(".json").unlink(missing_ok=True)  # one stored form per asset
         elif isinstance(obj, dict):
             path = path.with_suffix(".json")
             write_json(obj, path)
+            path.with_suffix(".pt").unlink(missing_ok=True)  # e.g. "skipped" replaces a stale model
         else:
             raise TypeError(
                 f"{context.asset_key.to_user_string()}: cannot store {type(obj).__name__} as Parquet"

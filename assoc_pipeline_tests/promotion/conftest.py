@@ -61,24 +61,35 @@ def _version(result, node: str) -> str:
     return str(result.asset_materializations_for_node(node)[0].metadata["mlflow_model_version"].value)
 
 
+TRAINED = ("cf", "dnn", "dnn_text", "sequence")  # every trained model the report (and gate) sees
+WEAK = {"ops": {f"{m}_model": {"config": {"epochs": 1, "patience": 0}} for m in TRAINED}}
+
+
+def weak_models(pipeline: Pipeline) -> dict[str, str]:
+    """Train every model for one epoch; their registered versions by report name."""
+    res = pipeline.materialize([f"{m}_model" for m in TRAINED], WEAK)
+    return {m: _version(res, f"{m}_model") for m in TRAINED}
+
+
 @pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path) -> Pipeline:
+def pipeline(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, text_cache: Path) -> Pipeline:
     import dagster as dg
 
-    from assoc_pipeline.resources import build_resources
     from assoc_pipeline.settings import get_settings
+    from assoc_pipeline_tests.conftest import sample_resources
 
     data_dir = tmp_path_factory.mktemp("gate")
     settings = dataclasses.replace(get_settings(), data_dir=data_dir, source_path=retail_sample_csv)
-    p = Pipeline(settings, dg.DagsterInstance.ephemeral(), build_resources(settings), {}, {})
+    p = Pipeline(settings, dg.DagsterInstance.ephemeral(), sample_resources(settings, text_cache), {}, {})
     for key in DEMO_PARTITIONS:
         p.materialize(["raw_events", "clean_events"], partition_key=key)
-    p.materialize(["baskets", "split", "frequent_itemsets", "association_rules"], SMALL_MINING)
-    weak = {"config": {"epochs": 1, "patience": 0}}
-    twins = p.materialize(["cf_model", "dnn_model"], {"ops": {"cf_model": weak, "dnn_model": weak}})
-    p.twin_versions = {"cf": _version(twins, "cf_model"), "dnn": _version(twins, "dnn_model")}
-    res = p.materialize(
-        ["cf_model", "dnn_model", "evaluation_report"], {"ops": {"cf_model": weak, "dnn_model": weak}}
+    p.materialize(
+        ["baskets", "split", "frequent_itemsets", "association_rules", "item_embeddings", "hybrid_model"],
+        SMALL_MINING,
     )
-    p.report_versions = {"cf": _version(res, "cf_model"), "dnn": _version(res, "dnn_model")}
+    p.twin_versions = weak_models(p)
+    # no warm start here: a fine-tuned twin would be another candidate and void the premise above
+    p.report_versions = weak_models(p)
+    no_warm = {"ops": {"finetuned_model": {"config": {"start_from": "none"}}}}
+    p.materialize(["finetuned_model", "evaluation_report"], no_warm)
     return p

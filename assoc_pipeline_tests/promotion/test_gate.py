@@ -115,10 +115,16 @@ def test_recommendations_and_cli_serve_the_champion(pipeline):
     meta = res.asset_materializations_for_node("recommendations")[0].metadata
     assert meta["from_champion"].value is True and f"version {version}" in meta["source_users"].value
     table = res.output_for_node("recommendations")
-    assert set(table["scope"]) == {"user", "item"}
+    assert set(table["scope"]) == {"user", "item", "item_content"}
     assert table.groupby(["scope", "query"])["rank"].max().le(10).all()
     items = table[table.scope == "item"]
     assert not (items["query"] == items["item_id"]).any()
+    # by description, every product has neighbours, the ones first sold in the test period included
+    similar = table[table.scope == "item_content"]
+    assert (
+        similar["query"].nunique() == meta["items"].value and (similar["query"] != similar["item_id"]).all()
+    )
+    assert set(similar["source"]) == {"content: description similarity"}
     assert (table["explanation"] != "").any()  # some recommendations are backed by mined rules
 
     user = table.loc[table.scope == "user", "query"].iloc[0]

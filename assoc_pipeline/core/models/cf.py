@@ -27,11 +27,12 @@ from assoc_pipeline.core.models.training import (
     LoopParams,
     StepContext,
     TrainingResult,
+    next_basket_validation,
     pick_device,
-    ranking_metrics,
     seed_everything,
     train_loop,
 )
+from assoc_pipeline.core.models.warm_start import WarmStartReport, warm_start_from
 from assoc_pipeline.core.recommender import Recommender
 
 
@@ -102,7 +103,9 @@ class CFRecommender(Checkpointable, Recommender):
         self.module: BPRModule | None = None
         self.user_index: pd.Index = pd.Index([], dtype=str)
         self.n_items = 0
+        self.item_ids: list[str] | None = None  # vocabulary ids, so a later model can warm-start by id
         self.result: TrainingResult | None = None
+        self.warm_start: WarmStartReport | None = None
 
     # ---------------------------------------------------------------- training
     def fit(
@@ -112,11 +115,13 @@ class CFRecommender(Checkpointable, Recommender):
         *,
         on_epoch: EpochCallback | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        init_from: CFRecommender | None = None,
     ) -> Self:
         """Train on ``train``; with ``validation`` stop early on next-basket NDCG@10 of its users.
 
         Without ``validation`` it trains exactly ``params.epochs`` (refit on train_full with the
-        best epoch found on validation).
+        best epoch found on validation). ``init_from``: start from that model's user and item
+        vectors (matched by id; new users and items start fresh) instead of random ones.
         """
         p = self.params
         device = pick_device(p.device)
@@ -125,7 +130,12 @@ class CFRecommender(Checkpointable, Recommender):
         if counts.nnz == 0:
             raise ValueError("cf: the training baskets have no known users (user_id all null)")
         self.n_items = train.n_items
+        self.item_ids = train.vocabulary["item_id"].astype(str).tolist()
         self.module = BPRModule(len(self.user_index), self.n_items, p.dim).to(device)
+        if init_from is not None:
+            self.warm_start = warm_start_from(
+                self, init_from, item_rows=("item.weight", "bias"), user_rows=("user.weight",)
+            )
         coo = counts.tocoo()
         pos_u = torch.as_tensor(coo.row, dtype=torch.long)
         pos_i = torch.as_tensor(coo.col, dtype=torch.long)
@@ -160,18 +170,7 @@ class CFRecommender(Checkpointable, Recommender):
                 steps += 1
             return {"loss": total / max(steps, 1)}
 
-        validate = None
-        if validation is not None:
-            from assoc_pipeline.core.split import next_basket_task
-
-            task = next_basket_task(train, validation)
-            if len(task) == 0:
-                raise ValueError("cf: validation has no users with training history; cannot early-stop")
-
-            def validate() -> dict[str, float]:
-                scores = self.score_next_basket(task.user_ids)
-                m = ranking_metrics(scores, task.targets, task.candidates, k=10)
-                return {f"val_{k}": v for k, v in m.items()}
+        validate = next_basket_validation(self, train, validation, "cf") if validation is not None else None
 
         self.result = train_loop(
             module,
@@ -230,6 +229,7 @@ class CFRecommender(Checkpointable, Recommender):
             "params": asdict(self.params),
             "user_ids": [str(u) for u in self.user_index],
             "n_items": int(self.n_items),
+            "item_ids": self.item_ids,
             "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         }
 
@@ -239,6 +239,7 @@ class CFRecommender(Checkpointable, Recommender):
         rec = cls(params)
         rec.user_index = pd.Index(list(ckpt["user_ids"]), dtype=str)
         rec.n_items = int(ckpt["n_items"])
+        rec.item_ids = ckpt.get("item_ids")
         rec.module = BPRModule(len(rec.user_index), rec.n_items, params.dim)
         rec.module.load_state_dict(ckpt["state_dict"])
         rec.module.to(pick_device(device)).eval()

@@ -52,6 +52,7 @@ from assoc_pipeline.core.models.training import (
     seed_everything,
     train_loop,
 )
+from assoc_pipeline.core.models.warm_start import WarmStartReport, warm_start_from
 from assoc_pipeline.core.recommender import Recommender
 
 N_FEATURES = 4  # per item: log1p(count), decayed count, share of history baskets, recency
@@ -77,6 +78,7 @@ class DNNParams(LoopParams):
     ease_l2: float = 25.0  # lambda of the closed-form item-item (EASE) layer; tuned on validation
     refresh_item_item: bool = True  # with_history refits the item-item layer on the new baskets
     monitor: str = "val_combined"  # early stopping: mean of NDCG / top-freq and hit / EASE (validation)
+    text_features: bool = False  # item description embeddings as extra input/output item features
 
 
 class NextBasketNet(nn.Module):
@@ -86,10 +88,21 @@ class NextBasketNet(nn.Module):
     row whose count channel is all zero is treated as completion (no personal history).
     """
 
-    def __init__(self, n_items: int, dim: int, hidden: int, dropout: float, input_dropout: float) -> None:
+    def __init__(
+        self, n_items: int, dim: int, hidden: int, dropout: float, input_dropout: float, text_dim: int = 0
+    ) -> None:
         super().__init__()
         self.n_items = n_items
         self.item_in = nn.Parameter(torch.randn(n_items, dim) * 0.05)
+        # optional text features: fixed description embeddings, projected into both item tables, so a
+        # product unseen in training still has meaningful vectors (zero-initialised output side: the
+        # learned path starts as it would without text)
+        self.text_dim = text_dim
+        if text_dim:
+            self.register_buffer("item_text", torch.zeros(n_items, text_dim))
+            self.text_in = nn.Linear(text_dim, dim, bias=False)
+            self.text_out = nn.Linear(text_dim, dim, bias=False)
+            nn.init.zeros_(self.text_out.weight)
         self.mode = nn.Parameter(torch.zeros(2, dim))  # 0 = next-basket, 1 = completion
         self.mlp = nn.Sequential(
             nn.LayerNorm(dim), nn.Linear(dim, hidden), nn.GELU(), nn.Dropout(dropout), nn.Linear(hidden, dim)
@@ -118,10 +131,14 @@ class NextBasketNet(nn.Module):
         """(B, n_items) logits of the co-occurrence path from a (B, n_items) weight vector."""
         h = self.in_drop(history)
         h = h / h.sum(-1, keepdim=True).clamp(min=1e-6)
-        z = h @ self.item_in
+        item_in, item_out = self.item_in, self.item_out
+        if self.text_dim:
+            item_in = item_in + self.text_in(self.item_text)
+            item_out = item_out + self.text_out(self.item_text)
+        z = h @ item_in
         z = z + completion.unsqueeze(-1) * self.mode[1] + (1 - completion).unsqueeze(-1) * self.mode[0]
         z = self.norm(z + self.mlp(self.drop(z)))
-        return z @ self.item_out.T + self.bias
+        return z @ item_out.T + self.bias
 
     def item_item_scores(self, history: torch.Tensor) -> torch.Tensor:
         """(B, n_items) EASE scores of the binary history / partial basket (closed-form layer)."""
@@ -162,6 +179,17 @@ class NextBasketNet(nn.Module):
         feats = torch.cat([feats, ii[rows, items].unsqueeze(-1)], dim=-1)
         rep = (self.repeat_lin(feats) + self.repeat_mlp(feats)).squeeze(-1) + self.repeat_item[items]
         return logits.index_put((rows, items), rep.to(logits.dtype), accumulate=True)
+
+
+def _text_dim(params: DNNParams, item_vectors: np.ndarray | None, n_items: int) -> int:
+    """Width of the text features (0 = none); the vectors must match the vocabulary."""
+    if not params.text_features:
+        return 0
+    if item_vectors is None:
+        raise ValueError("dnn: text_features=True needs item_vectors (the item_embeddings asset)")
+    if item_vectors.ndim != 2 or len(item_vectors) != n_items:
+        raise ValueError(f"dnn: item_vectors has shape {item_vectors.shape}; expected ({n_items}, dim)")
+    return int(item_vectors.shape[1])
 
 
 # --------------------------------------------------------------------------- features
@@ -333,7 +361,9 @@ class DNNRecommender(Checkpointable, Recommender):
         self.n_items = 0
         self.user_index: pd.Index = pd.Index([], dtype=str)
         self.history: HistoryFeatures = _pack([], [])
+        self.item_ids: list[str] | None = None  # vocabulary ids, so a later model can warm-start by id
         self.result: TrainingResult | None = None
+        self.warm_start: WarmStartReport | None = None
 
     def fit(
         self,
@@ -343,10 +373,15 @@ class DNNRecommender(Checkpointable, Recommender):
         extra_baskets: BasketSet | None = None,
         on_epoch: EpochCallback | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
+        init_from: DNNRecommender | None = None,
+        item_vectors: np.ndarray | None = None,
     ) -> Self:
         """Train on ``train``; with ``validation`` stop early on ``params.monitor`` (default val_combined).
 
         ``extra_baskets`` (e.g. synthetic baskets, no users) only add completion examples.
+        ``init_from``: start from that model's weights (item tables matched by id, new items start
+        fresh); the closed-form item-item layer is always refit on ``train``.
+        ``item_vectors`` (n_items, d): description embeddings, required when ``params.text_features``.
         """
         p = self.params
         device = pick_device(p.device)
@@ -366,8 +401,17 @@ class DNNRecommender(Checkpointable, Recommender):
             raise ValueError(
                 "dnn: no training examples (no user has two baskets and no basket has two items)"
             )
-        self.module = NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout)
+        self.item_ids = train.vocabulary["item_id"].astype(str).tolist()
+        text_dim = _text_dim(p, item_vectors, self.n_items)
+        self.module = NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
         self.module.item_item.copy_(fit_item_item(train, p.ease_l2))
+        if text_dim:
+            self.module.item_text.copy_(torch.as_tensor(np.asarray(item_vectors, dtype=np.float32)))
+        if init_from is not None:
+            item_rows = ("item_in", "item_out", "bias", "repeat_item")
+            self.warm_start = warm_start_from(
+                self, init_from, item_rows=item_rows, skip=("item_item", "item_text")
+            )
         self.module.to(device)
         module = self.module
         opt = torch.optim.AdamW(module.parameters(), lr=p.lr, weight_decay=p.weight_decay)
@@ -562,6 +606,7 @@ class DNNRecommender(Checkpointable, Recommender):
             "kind": "dnn",
             "params": asdict(self.params),
             "n_items": int(self.n_items),
+            "item_ids": self.item_ids,
             "user_ids": [str(u) for u in self.user_index],
             "history_indptr": torch.as_tensor(self.history.indptr),
             "history_indices": torch.as_tensor(self.history.indices),
@@ -574,11 +619,14 @@ class DNNRecommender(Checkpointable, Recommender):
         p = DNNParams(**ckpt["params"])
         rec = cls(p)
         rec.n_items = int(ckpt["n_items"])
+        rec.item_ids = ckpt.get("item_ids")
         rec.user_index = pd.Index(list(ckpt["user_ids"]), dtype=str)
         rec.history = HistoryFeatures(
             ckpt["history_indptr"].numpy(), ckpt["history_indices"].numpy(), ckpt["history_values"].numpy()
         )
-        rec.module = NextBasketNet(rec.n_items, p.dim, p.hidden, p.dropout, p.input_dropout)
+        text = ckpt["state_dict"].get("item_text")
+        text_dim = int(text.shape[1]) if text is not None else 0
+        rec.module = NextBasketNet(rec.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
         rec.module.load_state_dict(ckpt["state_dict"])
         rec.module.to(pick_device(device)).eval()
         return rec

@@ -313,3 +313,21 @@ def ranking_metrics(
         f"ndcg@{k}": ndcg_at_k(s, targets, k, exclude=exclude),
         f"recall@{k}": recall_at_k(s, targets, k, exclude=exclude),
     }
+
+
+def next_basket_validation(
+    model: Any, train: Any, validation: Any, who: str
+) -> Callable[[], dict[str, float]]:
+    """``validate()`` for :func:`train_loop`: next-basket NDCG/recall@10 of ``model`` on the users
+    of ``validation`` with history in ``train`` (early stopping of the CF and sequence models)."""
+    from assoc_pipeline.core.split import next_basket_task
+
+    task = next_basket_task(train, validation)
+    if len(task) == 0:
+        raise ValueError(f"{who}: validation has no users with training history; cannot early-stop")
+
+    def validate() -> dict[str, float]:
+        m = ranking_metrics(model.score_next_basket(task.user_ids), task.targets, task.candidates, k=10)
+        return {f"val_{k}": v for k, v in m.items()}
+
+    return validate
