@@ -79,6 +79,33 @@ class HybridRecommender(Recommender):
         )
 
 
+class _Memo(Recommender):
+    """A fitted recommender whose scores are computed once per distinct query batch: tuning scores
+    the same validation queries for every weight on the grid, and the parts do not change."""
+
+    def __init__(self, inner: Recommender) -> None:
+        self.inner, self.name = inner, inner.name
+        self.supports_next_basket = inner.supports_next_basket
+        self.supports_completion = inner.supports_completion
+        self._seen: dict[tuple, np.ndarray] = {}
+
+    def fit(self, train: BasketSet) -> Self:
+        raise TypeError("_Memo wraps an already fitted recommender")
+
+    def _cached(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self._seen:
+            self._seen[key] = compute()
+        return self._seen[key]
+
+    def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
+        key = ("next_basket", *map(str, user_ids))
+        return self._cached(key, lambda: self.inner.score_next_basket(user_ids))
+
+    def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
+        key = ("completion", *(np.asarray(b, dtype=np.int64).tobytes() for b in partial_baskets))
+        return self._cached(key, lambda: self.inner.score_completion(partial_baskets))
+
+
 def tune_weight(
     make_collaborative: Callable[[], Recommender],
     content: ContentRecommender,
@@ -92,8 +119,8 @@ def tune_weight(
     collaborative weight, the simpler story), and the whole curve for plots."""
     if len(task) == 0:
         raise ValueError(f"hybrid: the validation task {task.name!r} has no queries to tune the weight on")
-    collaborative = make_collaborative().fit(train)
-    content.fit(train)
+    collaborative = _Memo(make_collaborative().fit(train))
+    content = _Memo(content.fit(train))
     cold = item_counts(train) == 0
     curve = {}
     for w in grid:
