@@ -61,12 +61,15 @@ def mlflow_server_command(settings: Settings, host: str = "127.0.0.1", port: int
 
 
 def _cmd_mlflow(args: argparse.Namespace) -> int:
-    from assoc_pipeline.settings import get_settings
+    from assoc_pipeline.settings import get_settings, redact_uri
 
     s = get_settings()
     s.data_dir.mkdir(parents=True, exist_ok=True)
     os.environ.setdefault("MLFLOW_SERVER_ENABLE_JOB_EXECUTION", "false")
-    print(f"MLflow UI on http://{args.host}:{args.port} (store: {s.mlflow_tracking_uri})", flush=True)
+    print(
+        f"MLflow UI on http://{args.host}:{args.port} (store: {redact_uri(s.mlflow_tracking_uri)})",
+        flush=True,
+    )
     return subprocess.call(mlflow_server_command(s, args.host, args.port))
 
 

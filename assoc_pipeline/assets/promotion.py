@@ -32,6 +32,7 @@ from assoc_pipeline.core.serving import recommend_for_baskets, recommend_for_use
 from assoc_pipeline.core.split import split_from_record
 from assoc_pipeline.core.text_embeddings import embedding_matrix
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
+from assoc_pipeline.settings import redact_uri
 
 # (asset, check) of every blocking data contract upstream of the trained models
 UPSTREAM_CONTRACTS = (
@@ -417,8 +418,8 @@ def recommend_command(
             )
         raise InputError(
             f"no champion in the MLflow registry (model {RECOMMENDER_MODEL!r}, alias {CHAMPION_ALIAS!r}, "
-            f"store {mlflow.tracking_uri}): materialize `champion` (make demo) until a model passes "
-            f"the gate.{why}"
+            f"store {redact_uri(mlflow.tracking_uri)}): materialize `champion` (make demo) until a model "
+            f"passes the gate.{why}"
         )
     if not (assets_dir / "baskets" / BASKETS_FILE).exists():
         raise InputError(

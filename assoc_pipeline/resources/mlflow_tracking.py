@@ -16,7 +16,7 @@ from typing import Any
 
 import dagster as dg
 
-from assoc_pipeline.settings import project_root
+from assoc_pipeline.settings import project_root, redact_uri
 
 RECOMMENDER_MODEL = "assoc-recommender"
 CHAMPION_ALIAS = "champion"
@@ -114,5 +114,5 @@ class MLflowResource(dg.ConfigurableResource):
         return {
             "mlflow_run_id": dg.MetadataValue.text(run_id),
             "mlflow_run": dg.MetadataValue.url(self.run_url(run_id)),
-            "mlflow_tracking_uri": dg.MetadataValue.text(self.tracking_uri),
+            "mlflow_tracking_uri": dg.MetadataValue.text(redact_uri(self.tracking_uri)),
         }
