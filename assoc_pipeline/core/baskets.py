@@ -19,6 +19,7 @@ import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -113,7 +114,12 @@ def basket_set_from_events(events: pd.DataFrame) -> BasketSet:
         .agg(lambda s: s.mode().iat[0] if s.notna().any() else None)
         .reindex(item_ids)
     )
-    vocabulary = pd.DataFrame(
+    return BasketSet(matrix, head, _vocabulary(item_ids, names, matrix))
+
+
+def _vocabulary(item_ids: Any, names: pd.Series, matrix: sp.csr_matrix) -> pd.DataFrame:
+    """The column table: position, id, most frequent name (the id where none), baskets per item."""
+    return pd.DataFrame(
         {
             "item_idx": np.arange(len(item_ids), dtype=np.int64),
             "item_id": pd.Index(item_ids).astype(str),
@@ -121,7 +127,6 @@ def basket_set_from_events(events: pd.DataFrame) -> BasketSet:
             "n_baskets": np.asarray(matrix.sum(axis=0)).ravel().astype(np.int64),
         }
     )
-    return BasketSet(matrix, head, vocabulary)
 
 
 def basket_set_from_lists(
@@ -324,12 +329,4 @@ def basket_set_from_partitions(
     best = counts.sort_values(["i", "n", "name"], ascending=[True, False, True], kind="stable")
     best = best.drop_duplicates("i", keep="first")
     item_names = pd.Series(best["name"].to_numpy(), index=item_ids[best["i"].to_numpy()]).reindex(item_ids)
-    vocabulary = pd.DataFrame(
-        {
-            "item_idx": np.arange(len(item_ids), dtype=np.int64),
-            "item_id": pd.Index(item_ids).astype(str),
-            "item_name": item_names.fillna(pd.Series(item_ids, index=item_ids)).astype(str).to_numpy(),
-            "n_baskets": np.asarray(matrix.sum(axis=0)).ravel().astype(np.int64),
-        }
-    )
-    return BasketSet(matrix, head, vocabulary)
+    return BasketSet(matrix, head, _vocabulary(item_ids, item_names, matrix))

@@ -242,12 +242,24 @@ def _read_online_retail(path: Path) -> pd.DataFrame:
 
 def _read_generic(path: Path, mapping: Mapping[str, str]) -> pd.DataFrame:
     """Any CSV/Parquet event log; ``mapping`` maps canonical names to the file's column names."""
+    _check_mapping(mapping)
+    return canonical_from_frame(path, _read_table(path), mapping)
+
+
+def _check_mapping(mapping: Mapping[str, str]) -> None:
     unknown = sorted(set(mapping) - set(CANONICAL_COLUMNS))
     if unknown:
         raise InputError(
             f"column_mapping: unknown canonical column(s) {unknown}; valid: {', '.join(CANONICAL_COLUMNS)}"
         )
-    raw = _read_table(path)
+
+
+def canonical_from_frame(path: Path, raw: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
+    """The generic (format ``events``) mapping of an already read table; errors name ``path``.
+
+    Shared by whole-file reads and the partition-pruned Parquet reads of the event source.
+    """
+    _check_mapping(mapping)
     colmap = {c: mapping.get(c, c) for c in CANONICAL_COLUMNS}
     _require_columns(path, raw, [colmap[c] for c in REQUIRED_MAPPED])
     has = {c: colmap[c] in raw.columns for c in CANONICAL_COLUMNS}

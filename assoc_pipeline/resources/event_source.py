@@ -218,51 +218,5 @@ def read_parquet_events_window(
         raise InputError(f"{path}: could not be read as a table: {type(exc).__name__}: {exc}") from exc
     if raw.empty:
         return _empty_events()
-    events = canonical_from_frame(path, raw, mapping)
+    events = schema.canonical_from_frame(path, raw, mapping)
     return events.loc[_in_window(events["event_time"], start, end)].reset_index(drop=True)
-
-
-def canonical_from_frame(path: Path, raw: pd.DataFrame, mapping: Mapping[str, str]) -> pd.DataFrame:
-    """``core.schema``'s generic (format ``events``) mapping, applied to an already read frame.
-
-    Mirrors ``schema._read_generic`` step by step (same helpers, same errors naming ``path``);
-    a test checks the two agree on a windowed read.
-    """
-    cols = schema.CANONICAL_COLUMNS
-    unknown = sorted(set(mapping) - set(cols))
-    if unknown:
-        raise InputError(f"column_mapping: unknown canonical column(s) {unknown}; valid: {', '.join(cols)}")
-    colmap = {c: mapping.get(c, c) for c in cols}
-    schema._require_columns(path, raw, [colmap[c] for c in schema.REQUIRED_MAPPED])
-    has = {c: colmap[c] in raw.columns for c in cols}
-    df = pd.DataFrame(index=raw.index)
-    df["event_time"] = schema._parse_times(path, colmap["event_time"], raw[colmap["event_time"]])
-    df["basket_id"] = schema._ids(raw[colmap["basket_id"]])
-    df["item_id"] = schema._ids(raw[colmap["item_id"]])
-    df["user_id"] = (
-        schema._ids(raw[colmap["user_id"]])
-        if has["user_id"]
-        else pd.Series(None, index=raw.index, dtype="str")
-    )
-    df["item_name"] = raw[colmap["item_name"]].astype("str") if has["item_name"] else df["item_id"]
-    df["quantity"] = (
-        schema._to_int(path, colmap["quantity"], raw[colmap["quantity"]]) if has["quantity"] else 1
-    )
-    df["unit_price"] = (
-        schema._to_float(path, colmap["unit_price"], raw[colmap["unit_price"]])
-        if has["unit_price"]
-        else np.nan
-    )
-    df["country"] = raw[colmap["country"]].astype("str") if has["country"] else ""
-    if has["event_type"]:
-        types = raw[colmap["event_type"]].astype("str").str.lower()
-        bad = ~types.isin(schema.EVENT_TYPES)
-        if bad.any():
-            raise InputError(
-                f"{path}: column {colmap['event_type']!r} has value {types[bad].iloc[0]!r}; "
-                f"expected one of {', '.join(schema.EVENT_TYPES)}"
-            )
-        df["event_type"] = types
-    else:
-        df["event_type"] = schema._event_types(df["basket_id"], df["quantity"], cancel_prefix=None)
-    return schema._finish(df)
