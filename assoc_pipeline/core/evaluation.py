@@ -121,14 +121,15 @@ def novelty(topk: np.ndarray, item_counts: np.ndarray, valid: np.ndarray | None 
     return float(info.mean())
 
 
-def ndcg_at_k(
+def mean_metrics_at_k(
     scores: np.ndarray,
     targets: Sequence[np.ndarray],
     k: int = 10,
     *,
     exclude: Sequence[np.ndarray] | None = None,
-) -> float:
-    """Mean NDCG@k of score rows against target item sets (for early stopping in training loops).
+) -> dict[str, float]:
+    """Mean precision, recall, NDCG, hit rate, MAP and MRR @k of score rows against target item
+    sets, from one ranking pass (early stopping in training loops reads several of them).
 
     ``exclude`` (per row item indices, e.g. a partial basket) is masked before ranking.
     """
@@ -139,7 +140,18 @@ def ndcg_at_k(
     valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
     hits = hits_matrix(topk, targets, valid)
     n_rel = np.array([len(t) for t in targets])
-    return float(metric_rows(hits, n_rel, k)["ndcg"].mean())
+    return {name: float(values.mean()) for name, values in metric_rows(hits, n_rel, k).items()}
+
+
+def ndcg_at_k(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int = 10,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Mean NDCG@k of score rows against target item sets (see :func:`mean_metrics_at_k`)."""
+    return mean_metrics_at_k(scores, targets, k, exclude=exclude)["ndcg"]
 
 
 def recall_at_k(
@@ -149,15 +161,8 @@ def recall_at_k(
     *,
     exclude: Sequence[np.ndarray] | None = None,
 ) -> float:
-    """Mean recall@k of score rows against target item sets (companion of :func:`ndcg_at_k`)."""
-    scores = np.array(scores, dtype=np.float32, copy=True)
-    if exclude is not None:
-        _mask_rows(scores, exclude)
-    topk = top_k(scores, k)
-    valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
-    hits = hits_matrix(topk, targets, valid)
-    n_rel = np.array([len(t) for t in targets])
-    return float(metric_rows(hits, n_rel, k)["recall"].mean())
+    """Mean recall@k of score rows against target item sets (see :func:`mean_metrics_at_k`)."""
+    return mean_metrics_at_k(scores, targets, k, exclude=exclude)["recall"]
 
 
 def _mask_rows(scores: np.ndarray, items: Sequence[np.ndarray]) -> None:

@@ -304,15 +304,13 @@ def ranking_metrics(
     The in-loop yardstick for early stopping; it delegates to ``core/evaluation.py`` so the
     figures match the report's definitions.
     """
-    from assoc_pipeline.core.evaluation import ndcg_at_k, recall_at_k
+    from assoc_pipeline.core.evaluation import mean_metrics_at_k
 
     s = np.array(scores, dtype=np.float32, copy=True)
     if candidates is not None:
         s[:, ~np.asarray(candidates, dtype=bool)] = -np.inf
-    return {
-        f"ndcg@{k}": ndcg_at_k(s, targets, k, exclude=exclude),
-        f"recall@{k}": recall_at_k(s, targets, k, exclude=exclude),
-    }
+    means = mean_metrics_at_k(s, targets, k, exclude=exclude)  # one ranking pass for both
+    return {f"ndcg@{k}": means["ndcg"], f"recall@{k}": means["recall"]}
 
 
 def next_basket_validation(
