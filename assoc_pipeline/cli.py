@@ -78,7 +78,7 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
     from tqdm import tqdm
 
-    from assoc_pipeline.core.basket_input import load_baskets
+    from assoc_pipeline.core.data.baskets_from_file import load_baskets
     from assoc_pipeline.core.mining import derive_rules, label_rules, mine_itemsets, prune_redundant
 
     to_stdout = args.format == "csv" and not args.output
@@ -88,8 +88,8 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     steps.set_postfix_str("reading baskets")
     bs, report = load_baskets(args.input, args.input_format)
     if args.categories:  # multi-level rules: mine the items' categories (arules' aggregate)
-        from assoc_pipeline.core.categories import load_label_hierarchy
         from assoc_pipeline.core.mining.aggregate import aggregate_baskets
+        from assoc_pipeline.core.mining.categories import load_label_hierarchy
 
         bs = aggregate_baskets(bs, load_label_hierarchy(args.categories, args.level))
     steps.update()

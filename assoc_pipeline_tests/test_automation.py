@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from assoc_pipeline import automation
-from assoc_pipeline.core.basket_input import load_baskets
+from assoc_pipeline.core.data.baskets_from_file import load_baskets
 from assoc_pipeline.core.mining import derive_rules, mine_itemsets, prune_redundant
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.definitions import all_assets, all_checks, defs

@@ -11,10 +11,10 @@ import mlflow
 import numpy as np
 import pytest
 
-from assoc_pipeline.core.baskets import load_basket_set
-from assoc_pipeline.core.hybrid import WEIGHT_GRID
+from assoc_pipeline.core.content.embeddings import DIM
+from assoc_pipeline.core.content.hybrid import WEIGHT_GRID
+from assoc_pipeline.core.data.baskets import load_basket_set
 from assoc_pipeline.core.tables import read_table
-from assoc_pipeline.core.text_embeddings import DIM
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL
 
 COLLABORATIVE = ("popularity", "item_knn", "ease", "rules", "cf", "dnn")

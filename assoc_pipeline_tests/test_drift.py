@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.baskets import basket_set_from_events
-from assoc_pipeline.core.drift import popularity_drift
+from assoc_pipeline.core.data.baskets import basket_set_from_events
+from assoc_pipeline.core.data.drift import popularity_drift
 
 
 def log(rows: list[tuple[str, str, str]]) -> pd.DataFrame:

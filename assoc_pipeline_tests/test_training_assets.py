@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import torch
 
-from assoc_pipeline.core.model_files import load_model
+from assoc_pipeline.core.recsys.models.checkpoint_files import load_model
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL
 
 

@@ -60,7 +60,7 @@ def _hwm_mb() -> float:
 def _load(dataset: str, cache: Path):
     import scipy.sparse as sp
 
-    from assoc_pipeline.core.basket_files import read_fimi
+    from assoc_pipeline.core.data.basket_line_files import read_fimi
 
     if dataset == "T10I4D100K":
         return read_fimi(SHARED / "fimi" / "T10I4D100K.dat.gz").matrix
@@ -69,7 +69,7 @@ def _load(dataset: str, cache: Path):
     if dataset.startswith("quest"):
         path = cache / f"{dataset}.npz"
         if not path.exists():
-            from assoc_pipeline.core.synthetic_baskets import quest_baskets
+            from assoc_pipeline.core.data.quest_baskets import quest_baskets
 
             n = int(dataset.removeprefix("quest"))
             sp.save_npz(path, quest_baskets(n, seed=0).matrix, compressed=False)

@@ -2,7 +2,7 @@
 
     python benchmarks/scale.py --sizes 1000000 10000000 --scratch /tmp/assoc_scale
 
-For each size: the seeded Quest-style generator (``core/synthetic_events.py``) writes one Parquet
+For each size: the seeded Quest-style generator (``core/data/synthetic_events.py``) writes one Parquet
 file per month (generated month by month: the whole log is never in memory), then every stage
 runs in its own child process so that its peak RSS (``ru_maxrss`` from ``os.wait4`` on that
 child) is the stage's alone:
@@ -84,7 +84,7 @@ def stage_generate(scratch: Path, n_events: int) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
-    from assoc_pipeline.core.synthetic_events import synthetic_events
+    from assoc_pipeline.core.data.synthetic_events import synthetic_events
 
     source = _paths(scratch)["source"]
     source.mkdir(parents=True, exist_ok=True)
@@ -164,7 +164,7 @@ def stage_ingest(scratch: Path, partitions: str, patch: bool = True) -> dict:
 
 def stage_baskets(scratch: Path) -> dict:
     import assoc_pipeline.assets.clean as clean
-    from assoc_pipeline.core.baskets import basket_set_from_partitions, save_basket_set
+    from assoc_pipeline.core.data.baskets import basket_set_from_partitions, save_basket_set
 
     res = _resources(scratch)
     io = res["io_manager"]
@@ -187,7 +187,7 @@ def stage_baskets(scratch: Path) -> dict:
         )
         save_basket_set(bs, io.stored_path("baskets").with_suffix(""))
         how = "core function (asset not yet streaming)"
-    from assoc_pipeline.core.baskets import load_basket_set
+    from assoc_pipeline.core.data.baskets import load_basket_set
 
     bs = load_basket_set(io.stored_path("baskets").with_suffix(""))
     return {"baskets": bs.n_baskets, "items": bs.n_items, "nnz": int(bs.matrix.nnz), "baskets_via": how}
@@ -195,7 +195,7 @@ def stage_baskets(scratch: Path) -> dict:
 
 def stage_baskets_pandas(scratch: Path) -> dict:
     """For comparison: the current asset's path (all partitions concatenated in pandas)."""
-    from assoc_pipeline.core.baskets import basket_set_from_events
+    from assoc_pipeline.core.data.baskets import basket_set_from_events
     from assoc_pipeline.core.tables import read_table
 
     io = _resources(scratch)["io_manager"]

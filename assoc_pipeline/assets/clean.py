@@ -9,18 +9,18 @@ import pandas as pd
 from assoc_pipeline.assets.metadata import event_table_metadata, preview, time_range
 from assoc_pipeline.assets.partitions import monthly_partitions
 from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
-from assoc_pipeline.core.baskets import BasketSet, basket_set_from_partitions
-from assoc_pipeline.core.catalog import build_item_catalog
-from assoc_pipeline.core.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
-from assoc_pipeline.core.cleaning import clean_events as clean
-from assoc_pipeline.core.drift import popularity_drift
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_partitions
+from assoc_pipeline.core.data.catalog import build_item_catalog
+from assoc_pipeline.core.data.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
+from assoc_pipeline.core.data.cleaning import clean_events as clean
+from assoc_pipeline.core.data.drift import popularity_drift
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.pseudonymise import pseudonym_share
+from assoc_pipeline.core.privacy.pseudonymise import pseudonym_share
 from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
 
 
 class CleaningConfig(dg.Config):
-    """Cleaning thresholds (Launchpad-editable). See core/cleaning.py for the rules."""
+    """Cleaning thresholds (Launchpad-editable). See core/data/cleaning.py for the rules."""
 
     product_code_pattern: str = ONLINE_RETAIL_PRODUCT_CODE
     max_quantity: int = 10_000

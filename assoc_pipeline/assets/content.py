@@ -14,17 +14,18 @@ from assoc_pipeline.assets.images import png_metadata
 from assoc_pipeline.assets.metadata import preview
 from assoc_pipeline.assets.mining import RULE_TABLE_COLUMNS
 from assoc_pipeline.assets.training import config_for, params_from_config, train_recommender
-from assoc_pipeline.core.baselines import EASERecommender, PersonalTopFrequencyRecommender
-from assoc_pipeline.core.baskets import BasketSet
-from assoc_pipeline.core.categories import categories_from_embeddings
-from assoc_pipeline.core.content_based import ContentRecommender
-from assoc_pipeline.core.hybrid import tune_weight
+from assoc_pipeline.core.content.content_recommender import ContentRecommender
+from assoc_pipeline.core.content.embeddings import MODEL_ID, embedding_matrix
+from assoc_pipeline.core.content.hybrid import tune_weight
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.mining.aggregate import category_rules as mine_category_rules
-from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.mining.categories import categories_from_embeddings
 from assoc_pipeline.core.plots import embedding_map, xy_curves
-from assoc_pipeline.core.report import COMPLETION, EASE_L2, NEXT_BASKET
-from assoc_pipeline.core.split import completion_task, next_basket_task, split_from_record
-from assoc_pipeline.core.text_embeddings import MODEL_ID, embedding_matrix
+from assoc_pipeline.core.recsys.baselines import EASERecommender, PersonalTopFrequencyRecommender
+from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.report import COMPLETION, EASE_L2, NEXT_BASKET
+from assoc_pipeline.core.recsys.split import split_from_record
+from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource, metric_key
 from assoc_pipeline.resources.text_encoder import TextEncoderResource

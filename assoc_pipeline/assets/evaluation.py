@@ -11,10 +11,11 @@ import pandas as pd
 from assoc_pipeline.assets.fine_tuning import MODEL_TYPES
 from assoc_pipeline.assets.images import png_metadata
 from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
-from assoc_pipeline.core.baskets import BasketSet
+from assoc_pipeline.core.content.embeddings import embedding_matrix
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.plots import grouped_bars
-from assoc_pipeline.core.recommender import Recommender
-from assoc_pipeline.core.report import (
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.report import (
     COMPLETION,
     NEXT_BASKET,
     MethodSpec,
@@ -29,7 +30,7 @@ from assoc_pipeline.core.report import (
     side_by_side_markdown,
     summary_table,
 )
-from assoc_pipeline.core.split import (
+from assoc_pipeline.core.recsys.split import (
     DEFAULT_TEST_CUTOFF,
     DEFAULT_VALIDATION_CUTOFF,
     BasketSplit,
@@ -38,7 +39,6 @@ from assoc_pipeline.core.split import (
     split_record,
     temporal_split,
 )
-from assoc_pipeline.core.text_embeddings import embedding_matrix
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 
@@ -69,7 +69,7 @@ def split(context: dg.AssetExecutionContext, config: SplitConfig, baskets: Baske
     **How a downstream asset gets a BasketSplit** — take both ``baskets`` and ``split`` as inputs
     and rebuild it (milliseconds; the row positions are recomputed from ``basket_time``)::
 
-        from assoc_pipeline.core.split import split_from_record
+        from assoc_pipeline.core.recsys.split import split_from_record
 
         @dg.asset(group_name="models")
         def cf_model(context, config: CFConfig, baskets: BasketSet, split: dict) -> ...:
@@ -81,8 +81,8 @@ def split(context: dg.AssetExecutionContext, config: SplitConfig, baskets: Baske
     are stored and compared). The dict holds ``validation_cutoff``, ``test_cutoff`` (ISO dates, the
     ones actually used: see ``cutoffs_source``),
     ``n_baskets``, ``n_train``, ``n_validation``, ``n_train_full``, ``n_test`` and ``users_<part>``.
-    The next-basket and completion tasks come from ``core.split.next_basket_task`` /
-    ``completion_task`` on those parts (see core/split.py for the protocol).
+    The next-basket and completion tasks come from ``core.recsys.tasks.next_basket_task`` /
+    ``completion_task`` on those parts (see core/recsys/split.py for the protocol).
     """
     val_cut, test_cut, source = resolve_cutoffs(
         baskets, config.validation_cutoff, config.test_cutoff, auto=config.auto_cutoffs

@@ -19,10 +19,10 @@ import pandas as pd
 
 from assoc_pipeline.assets.promotion import champion_version, load_registered_model
 from assoc_pipeline.assets.training import train_recommender
-from assoc_pipeline.core.baskets import BasketSet
-from assoc_pipeline.core.models.cf import CFRecommender
-from assoc_pipeline.core.models.dnn import DNNRecommender
-from assoc_pipeline.core.split import split_from_record
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.models.cf import CFRecommender
+from assoc_pipeline.core.recsys.models.dnn import DNNRecommender
+from assoc_pipeline.core.recsys.split import split_from_record
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource
 

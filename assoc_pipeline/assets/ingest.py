@@ -18,7 +18,7 @@ from assoc_pipeline.resources.event_source import EventSourceResource
     kinds={"pandas", "parquet"},
     check_specs=[contract_check_spec("raw_events")],
     description="Raw events of one month from the configured source, mapped to the canonical schema "
-    "(see core/schema.py). Validated against data_contracts/raw_events.json.",
+    "(see core/data/schema.py). Validated against data_contracts/raw_events.json.",
 )
 def raw_events(context: dg.AssetExecutionContext, event_source: EventSourceResource) -> Iterator:
     window = context.partition_time_window

@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from assoc_pipeline.assets.images import png_metadata
-from assoc_pipeline.core.baskets import BasketSet
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.mining import (
     BACKENDS,
     FrequentItemsets,

@@ -4,7 +4,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from assoc_pipeline.core.model_files import save_model
+from assoc_pipeline.core.recsys.models.checkpoint_files import save_model
 
 MODEL_FILE = "model.pt"  # our checkpoint: loads back into the same Recommender class
 

@@ -1,6 +1,6 @@
 """Promotion and serving: the `champion` gate (MLflow registry alias) and `recommendations`.
 
-The decision itself is pure (core/promotion.py); this module gathers its inputs from the Dagster
+The decision itself is pure (core/recsys/promotion.py); this module gathers its inputs from the Dagster
 instance (check results), the report and the MLflow registry, and acts on the verdict.
 """
 
@@ -14,23 +14,23 @@ import numpy as np
 import pandas as pd
 
 from assoc_pipeline.assets.metadata import preview
-from assoc_pipeline.core.baselines._common import user_item_counts
-from assoc_pipeline.core.baskets import BasketSet
-from assoc_pipeline.core.content_based import ContentRecommender
-from assoc_pipeline.core.evaluation import evaluate
-from assoc_pipeline.core.promotion import CheckStatus, Decision, decide, pick_candidate
-from assoc_pipeline.core.recommend import RuleIndex
-from assoc_pipeline.core.recommender import Recommender
-from assoc_pipeline.core.report import (
+from assoc_pipeline.core.content.content_recommender import ContentRecommender
+from assoc_pipeline.core.content.embeddings import embedding_matrix
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
+from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.promotion import CheckStatus, Decision, decide, pick_candidate
+from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.report import (
     COMPLETION,
     NEXT_BASKET,
     baseline_recommender,
     parse_metric,
     report_tasks,
 )
-from assoc_pipeline.core.serving import recommend_for_baskets, recommend_for_users
-from assoc_pipeline.core.split import split_from_record
-from assoc_pipeline.core.text_embeddings import embedding_matrix
+from assoc_pipeline.core.recsys.split import split_from_record
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
 from assoc_pipeline.settings import redact_uri
 
@@ -90,7 +90,7 @@ def load_registered_model(mlflow: MLflowResource, version: Any) -> Recommender:
     """The Recommender of a registered model version: its run's ``model.pt`` checkpoint."""
     import mlflow as mlf
 
-    from assoc_pipeline.core.model_files import load_model
+    from assoc_pipeline.core.recsys.models.checkpoint_files import load_model
 
     name = (
         version.tags.get("checkpoint", CHECKPOINT_FILE) if getattr(version, "tags", None) else CHECKPOINT_FILE
@@ -395,9 +395,9 @@ def recommend_command(
     """`assoc-pipeline recommend --user ID | --items A,B`: the champion's top-K, explained."""
     import json
 
-    from assoc_pipeline.core.baskets import BASKETS_FILE, load_basket_set
+    from assoc_pipeline.core.data.baskets import BASKETS_FILE, load_basket_set
     from assoc_pipeline.core.errors import InputError
-    from assoc_pipeline.core.serving import UnknownQueryError, resolve_items
+    from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError, resolve_items
     from assoc_pipeline.core.tables import read_table
     from assoc_pipeline.resources import build_resources
     from assoc_pipeline.settings import get_settings

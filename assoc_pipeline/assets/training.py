@@ -16,14 +16,14 @@ import torch
 
 from assoc_pipeline.assets.images import png_metadata
 from assoc_pipeline.assets.model_logging import log_model_to_mlflow
-from assoc_pipeline.core.baskets import BasketSet, fingerprint
-from assoc_pipeline.core.models.cf import CFParams, CFRecommender
-from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
-from assoc_pipeline.core.models.gan import BasketGANModel, GANParams
-from assoc_pipeline.core.models.sequence import SequenceParams, SequenceRecommender
-from assoc_pipeline.core.models.training import pick_device
+from assoc_pipeline.core.data.baskets import BasketSet, fingerprint
 from assoc_pipeline.core.plots import line_curves
-from assoc_pipeline.core.split import BasketSplit, split_from_record
+from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
+from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.gan import BasketGANModel, GANParams
+from assoc_pipeline.core.recsys.models.sequence import SequenceParams, SequenceRecommender
+from assoc_pipeline.core.recsys.models.training import pick_device
+from assoc_pipeline.core.recsys.split import BasketSplit, split_from_record
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource, metric_key
 
@@ -300,7 +300,11 @@ def synthetic_baskets(
     split: dict,
     mlflow: MLflowResource,
 ) -> dg.Output[BasketSet]:
-    from assoc_pipeline.core.synthetic_quality import fidelity_report, privacy_report, utility_comparison
+    from assoc_pipeline.core.privacy.synthetic_quality import (
+        fidelity_report,
+        privacy_report,
+        utility_comparison,
+    )
 
     split = split_from_record(baskets, split)
     real = split.train_full

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from assoc_pipeline.checks.contracts import contract_check_result
-from assoc_pipeline.core.baskets import BasketSet
+from assoc_pipeline.core.data.baskets import BasketSet
 
 
 @dg.asset_check(

@@ -14,9 +14,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from assoc_pipeline.core import schema
+from assoc_pipeline.core.data import schema
+from assoc_pipeline.core.data.schema import FORMATS, read_events
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.schema import FORMATS, read_events
 
 EVENT_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
 

@@ -4,7 +4,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from assoc_pipeline.core.inbox import InboxOutcome, process_inbox
+from assoc_pipeline.core.data.inbox import InboxOutcome, process_inbox
 
 
 class InboxResource(dg.ConfigurableResource):

@@ -13,14 +13,14 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assoc_pipeline.core.pseudonymise import HEX_CHARS, key_id, pseudonymise_ids
+from assoc_pipeline.core.privacy.pseudonymise import HEX_CHARS, key_id, pseudonymise_ids
 
 PSEUDONYM_KEY_ENV = "ASSOC_PSEUDONYM_KEY"
 SCHEME = f"HMAC-SHA256, first {HEX_CHARS * 4} bits, hex, prefix 'p_'"
 
 
 class PseudonymiserResource(dg.ConfigurableResource):
-    """Replaces customer ids by keyed pseudonyms (core/pseudonymise.py); an empty key = off."""
+    """Replaces customer ids by keyed pseudonyms (core/privacy/pseudonymise.py); an empty key = off."""
 
     key: str = Field(
         default="",

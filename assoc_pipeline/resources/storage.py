@@ -14,9 +14,9 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from assoc_pipeline.core.baskets import BASKETS_FILE, BasketSet, load_basket_set, save_basket_set
+from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_basket_set, save_basket_set
 from assoc_pipeline.core.mining import FrequentItemsets
-from assoc_pipeline.core.model_files import load_model, save_model
+from assoc_pipeline.core.recsys.models.checkpoint_files import load_model, save_model
 from assoc_pipeline.core.tables import read_table, write_json, write_table
 
 

@@ -8,7 +8,7 @@ from functools import partial
 import dagster as dg
 import numpy as np
 
-from assoc_pipeline.core.text_embeddings import EmbeddingCache, EmbeddingStats, embed_texts, load_encoder
+from assoc_pipeline.core.content.embeddings import EmbeddingCache, EmbeddingStats, embed_texts, load_encoder
 
 
 class TextEncoderResource(dg.ConfigurableResource):

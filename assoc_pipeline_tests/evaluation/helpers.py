@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from assoc_pipeline.core.baskets import BasketSet
+from assoc_pipeline.core.data.baskets import BasketSet
 
 
 def make_baskets(rows: list[tuple[str | None, str, list[int]]], n_items: int) -> BasketSet:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from assoc_pipeline.core.baselines import (
+from assoc_pipeline.core.recsys.baselines import (
     EASERecommender,
     ItemKNNRecommender,
     PersonalTopFrequencyRecommender,

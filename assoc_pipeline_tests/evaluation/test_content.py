@@ -6,13 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.baselines import PopularityRecommender
-from assoc_pipeline.core.baskets import basket_set_from_events
-from assoc_pipeline.core.content_based import ContentRecommender
-from assoc_pipeline.core.evaluation import evaluate
-from assoc_pipeline.core.hybrid import WEIGHT_GRID, HybridRecommender, tune_weight
-from assoc_pipeline.core.report import COLD_START, build_report, cold_start_markdown, content_specs
-from assoc_pipeline.core.split import cold_start_task, temporal_split
+from assoc_pipeline.core.content.content_recommender import ContentRecommender
+from assoc_pipeline.core.content.hybrid import WEIGHT_GRID, HybridRecommender, tune_weight
+from assoc_pipeline.core.data.baskets import basket_set_from_events
+from assoc_pipeline.core.recsys.baselines import PopularityRecommender
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.report import COLD_START, build_report, cold_start_markdown, content_specs
+from assoc_pipeline.core.recsys.split import temporal_split
+from assoc_pipeline.core.recsys.tasks import cold_start_task
 
 N_GROUPS, PER_GROUP = 6, 6  # items 6g..6g+5 form group g; 6g+4 is new in validation, 6g+5 in test
 

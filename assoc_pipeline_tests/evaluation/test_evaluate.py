@@ -5,9 +5,9 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from assoc_pipeline.core.evaluation import REPORT_COLUMNS, evaluate, evaluate_all
-from assoc_pipeline.core.recommender import Recommender
-from assoc_pipeline.core.split import CompletionTask, NextBasketTask
+from assoc_pipeline.core.recsys.evaluation import REPORT_COLUMNS, evaluate, evaluate_all
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask
 
 
 class Fixed(Recommender):

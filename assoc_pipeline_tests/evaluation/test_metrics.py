@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from assoc_pipeline.core.evaluation import (
+from assoc_pipeline.core.recsys.metrics import (
     catalog_coverage,
     hits_matrix,
     metric_rows,

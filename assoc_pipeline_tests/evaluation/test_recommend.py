@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from assoc_pipeline.core.recommend import RuleIndex, RulesRecommender, recommend_from_rules
+from assoc_pipeline.core.recsys.baselines.rules import RuleIndex, RulesRecommender, recommend_from_rules
 
 from .helpers import make_baskets
 

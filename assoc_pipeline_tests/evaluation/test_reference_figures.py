@@ -6,16 +6,17 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.baselines import (
+from assoc_pipeline.core.recsys.baselines import (
     EASERecommender,
     ItemKNNRecommender,
     PersonalTopFrequencyRecommender,
     PopularityRecommender,
     TIFUKNNRecommender,
 )
-from assoc_pipeline.core.evaluation import evaluate
-from assoc_pipeline.core.recommend import RulesRecommender
-from assoc_pipeline.core.split import completion_task, next_basket_task, temporal_split
+from assoc_pipeline.core.recsys.baselines.rules import RulesRecommender
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.split import temporal_split
+from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
 from assoc_pipeline_tests.conftest import ONLINE_RETAIL
 
 pytestmark = pytest.mark.slow
@@ -48,9 +49,9 @@ def report() -> pd.DataFrame:
     if not ONLINE_RETAIL.exists():
         pytest.skip(f"{ONLINE_RETAIL} not present")
     try:
-        from assoc_pipeline.core.baskets import basket_set_from_events
-        from assoc_pipeline.core.cleaning import clean_events
-        from assoc_pipeline.core.schema import read_events
+        from assoc_pipeline.core.data.baskets import basket_set_from_events
+        from assoc_pipeline.core.data.cleaning import clean_events
+        from assoc_pipeline.core.data.schema import read_events
     except ImportError as exc:  # cleaning / schema are written in parallel
         pytest.skip(f"cleaning or schema not available: {exc}")
     events, _ = clean_events(read_events(ONLINE_RETAIL))

@@ -1,4 +1,4 @@
-"""The evaluation report (core/report.py), its data contract, the split record and serving helpers."""
+"""The evaluation report (core/recsys/report.py), its data contract, the split record and serving helpers."""
 
 from __future__ import annotations
 
@@ -7,10 +7,15 @@ import pandas as pd
 import pytest
 
 from assoc_pipeline.checks.contracts import validate_contract
-from assoc_pipeline.core.baselines import PersonalTopFrequencyRecommender, PopularityRecommender
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.recommend import RuleIndex
-from assoc_pipeline.core.report import (
+from assoc_pipeline.core.recsys.baselines import PersonalTopFrequencyRecommender, PopularityRecommender
+from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
+from assoc_pipeline.core.recsys.recommendation_tables import (
+    recommend_for_baskets,
+    recommend_for_users,
+    resolve_items,
+)
+from assoc_pipeline.core.recsys.report import (
     BASELINES,
     COMPLETION,
     NEXT_BASKET,
@@ -24,8 +29,7 @@ from assoc_pipeline.core.report import (
     parse_metric,
     summary_table,
 )
-from assoc_pipeline.core.serving import recommend_for_baskets, recommend_for_users, resolve_items
-from assoc_pipeline.core.split import resolve_cutoffs, split_from_record, split_record, temporal_split
+from assoc_pipeline.core.recsys.split import resolve_cutoffs, split_from_record, split_record, temporal_split
 from assoc_pipeline_tests.evaluation.helpers import make_baskets
 
 N_ITEMS = 40
@@ -241,7 +245,7 @@ def test_serving_explains_with_rules_and_never_recommends_the_query_item(split):
     assert out.groupby("query")["rank"].max().le(5).all()
 
     top = PersonalTopFrequencyRecommender().fit(bs)
-    from assoc_pipeline.core.baselines._common import user_item_counts
+    from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
 
     users, hist = user_item_counts(bs)
     res = recommend_for_users(top, list(users[:3]), hist[:3], bs.vocabulary, 3, index, "x")

@@ -4,7 +4,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.split import completion_task, next_basket_task, temporal_split
+from assoc_pipeline.core.recsys.split import temporal_split
+from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
 
 from .helpers import make_baskets
 

@@ -9,8 +9,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from assoc_pipeline.core import baskets as baskets_mod
-from assoc_pipeline.core.baskets import basket_set_from_events, load_basket_set, save_basket_set
+from assoc_pipeline.core.data import baskets as baskets_mod
+from assoc_pipeline.core.data.baskets import basket_set_from_events, load_basket_set, save_basket_set
 
 
 def events() -> pd.DataFrame:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.cleaning import CleaningRules, clean_events
+from assoc_pipeline.core.data.cleaning import CleaningRules, clean_events
+from assoc_pipeline.core.data.schema import read_events
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.schema import read_events
 from assoc_pipeline_tests.conftest import ONLINE_RETAIL
 
 

@@ -6,9 +6,9 @@ import pandas as pd
 import pytest
 
 from assoc_pipeline.checks.contracts import validate_contract
-from assoc_pipeline.core.baskets import basket_set_from_events
-from assoc_pipeline.core.cleaning import clean_events
-from assoc_pipeline.core.schema import read_events
+from assoc_pipeline.core.data.baskets import basket_set_from_events
+from assoc_pipeline.core.data.cleaning import clean_events
+from assoc_pipeline.core.data.schema import read_events
 
 
 @pytest.fixture(scope="module")

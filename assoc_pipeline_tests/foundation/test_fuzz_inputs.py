@@ -1,4 +1,4 @@
-"""Fuzzed malformed inputs against the input adapters (core/schema.py and the readers it uses).
+"""Fuzzed malformed inputs against the input adapters (core/data/schema.py and the readers it uses).
 
 Every generated file must either be read into the canonical schema or be rejected with an
 :class:`InputError` whose message names the file; a raw pandas / numpy / pyarrow / csv / zlib
@@ -28,8 +28,8 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
+from assoc_pipeline.core.data.schema import CANONICAL_COLUMNS, EVENT_TYPES, ONLINE_RETAIL_COLUMNS, read_events
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.schema import CANONICAL_COLUMNS, EVENT_TYPES, ONLINE_RETAIL_COLUMNS, read_events
 
 EXAMPLES = int(os.environ.get("ASSOC_FUZZ_EXAMPLES", "60"))
 FUZZ = settings(

@@ -17,16 +17,16 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.cleaning import clean_events as clean
+from assoc_pipeline.core.data.cleaning import clean_events as clean
+from assoc_pipeline.core.data.schema import read_events
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.pseudonymise import (
+from assoc_pipeline.core.privacy.pseudonymise import (
     PATTERN,
     key_id,
     pseudonym,
     pseudonym_share,
     pseudonymise_ids,
 )
-from assoc_pipeline.core.schema import read_events
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.resources.pseudonymiser import PSEUDONYM_KEY_ENV, PseudonymiserResource
 from assoc_pipeline_tests.conftest import DEMO_PARTITIONS

@@ -11,10 +11,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from assoc_pipeline.core.baskets import basket_set_from_events, basket_set_from_partitions
-from assoc_pipeline.core.cleaning import CleaningRules, clean_events
-from assoc_pipeline.core.schema import read_events
-from assoc_pipeline.core.synthetic_events import synthetic_events
+from assoc_pipeline.core.data.baskets import basket_set_from_events, basket_set_from_partitions
+from assoc_pipeline.core.data.cleaning import CleaningRules, clean_events
+from assoc_pipeline.core.data.schema import read_events
+from assoc_pipeline.core.data.synthetic_events import synthetic_events
 from assoc_pipeline.resources.event_source import EventSourceResource, parquet_row_groups_in_window
 
 START, END = pd.Timestamp("2011-03-01"), pd.Timestamp("2011-04-01")

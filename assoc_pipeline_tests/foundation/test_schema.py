@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from assoc_pipeline.core.data.schema import CANONICAL_COLUMNS, read_events
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.schema import CANONICAL_COLUMNS, read_events
 
 RETAIL_CSV = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
 536365,85123A,WHITE HANGING HEART T-LIGHT HOLDER,6,2010-12-01 08:26:00,2.55,17850,United Kingdom

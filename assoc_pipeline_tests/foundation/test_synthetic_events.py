@@ -5,10 +5,10 @@ from __future__ import annotations
 import pandas as pd
 
 from assoc_pipeline.checks.contracts import validate_contract
-from assoc_pipeline.core.baskets import basket_set_from_events
-from assoc_pipeline.core.cleaning import clean_events
-from assoc_pipeline.core.schema import CANONICAL_COLUMNS
-from assoc_pipeline.core.synthetic_events import synthetic_events
+from assoc_pipeline.core.data.baskets import basket_set_from_events
+from assoc_pipeline.core.data.cleaning import clean_events
+from assoc_pipeline.core.data.schema import CANONICAL_COLUMNS
+from assoc_pipeline.core.data.synthetic_events import synthetic_events
 
 
 def test_events_are_canonical_clean_and_seeded() -> None:

@@ -18,12 +18,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.basket_files import read_baskets
-from assoc_pipeline.core.baskets import BasketSet, basket_set_from_lists
-from assoc_pipeline.core.categories import categories_from_embeddings, load_label_hierarchy
+from assoc_pipeline.core.data.basket_line_files import read_baskets
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_lists
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.mining import RULE_COLUMNS, derive_rules, label_rules, mine_itemsets
 from assoc_pipeline.core.mining.aggregate import aggregate_baskets, category_rules
+from assoc_pipeline.core.mining.categories import categories_from_embeddings, load_label_hierarchy
 
 from .conftest import dataset
 

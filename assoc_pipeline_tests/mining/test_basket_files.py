@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assoc_pipeline.core.basket_files import read_basket_csv, read_baskets, read_fimi
+from assoc_pipeline.core.data.basket_line_files import read_basket_csv, read_baskets, read_fimi
+from assoc_pipeline.core.data.quest_baskets import quest_baskets
 from assoc_pipeline.core.mining import mine_itemsets
-from assoc_pipeline.core.synthetic_baskets import quest_baskets
 
 from .conftest import dataset
 

@@ -6,8 +6,8 @@ from functools import cache
 
 import pytest
 
-from assoc_pipeline.core.basket_files import read_baskets
-from assoc_pipeline.core.baskets import BasketSet
+from assoc_pipeline.core.data.basket_line_files import read_baskets
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.mining import (
     FrequentItemsets,
     derive_rules,

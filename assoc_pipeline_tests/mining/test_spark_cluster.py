@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from assoc_pipeline.core.basket_files import read_baskets
+from assoc_pipeline.core.data.basket_line_files import read_baskets
 from assoc_pipeline.core.mining import mine_itemsets
 from assoc_pipeline_tests.mining.conftest import dataset, spark_skip_reason
 from assoc_pipeline_tests.mining.helpers import as_dict

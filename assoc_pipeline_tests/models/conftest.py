@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.baskets import BasketSet, basket_set_from_events
-from assoc_pipeline.core.split import BasketSplit, temporal_split
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.recsys.split import BasketSplit, temporal_split
 
 N_ITEMS = 40
 GROUPS = [list(range(g * 4, g * 4 + 4)) for g in range(6)]  # items 0..23 come in groups of four

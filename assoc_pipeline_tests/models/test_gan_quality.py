@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from assoc_pipeline.core import synthetic_quality as sq
-from assoc_pipeline.core.baskets import basket_set_from_lists
-from assoc_pipeline.core.models.gan import BasketGANModel, GANParams
+from assoc_pipeline.core.data.baskets import basket_set_from_lists
+from assoc_pipeline.core.privacy import synthetic_quality as sq
+from assoc_pipeline.core.recsys.models.gan import BasketGANModel, GANParams
 
 GAN = dict(
     epochs=30,
@@ -68,7 +68,7 @@ def test_fidelity_on_hand_made_baskets() -> None:
 
 
 def test_utility_comparison_runs(planted_split, gan) -> None:
-    from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
+    from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
 
     syn = gan.sample_basket_set(200, seed=3)
     params = DNNParams(epochs=2, patience=0, dim=16, hidden=32, batch_size=64, device="cpu", threads=1)

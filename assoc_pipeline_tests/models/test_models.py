@@ -6,11 +6,11 @@ import numpy as np
 import pytest
 import torch
 
-from assoc_pipeline.core.baselines.popularity import PopularityRecommender
-from assoc_pipeline.core.models.cf import CFParams, CFRecommender
-from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
-from assoc_pipeline.core.models.training import ranking_metrics
-from assoc_pipeline.core.split import completion_task, next_basket_task
+from assoc_pipeline.core.recsys.baselines.popularity import PopularityRecommender
+from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
+from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.training import ranking_metrics
+from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
 
 CF = dict(epochs=25, patience=5, dim=16, lr=0.05, batch_size=512, device="cpu", threads=1)
 DNN = dict(epochs=15, patience=5, dim=32, hidden=64, batch_size=64, lr=5e-3, device="cpu", threads=1)

@@ -9,17 +9,18 @@ import pandas as pd
 import pytest
 import torch
 
-from assoc_pipeline.core.baselines.popularity import PopularityRecommender
-from assoc_pipeline.core.baselines.top_frequency import PersonalTopFrequencyRecommender
-from assoc_pipeline.core.baskets import BasketSet, basket_set_from_events
-from assoc_pipeline.core.model_files import load_model, save_model
-from assoc_pipeline.core.models.sequence import (
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.recsys.baselines.popularity import PopularityRecommender
+from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
+from assoc_pipeline.core.recsys.models.checkpoint_files import load_model, save_model
+from assoc_pipeline.core.recsys.models.sequence import (
     SequenceParams,
     SequenceRecommender,
     basket_sequences,
     training_windows,
 )
-from assoc_pipeline.core.split import next_basket_task, temporal_split
+from assoc_pipeline.core.recsys.split import temporal_split
+from assoc_pipeline.core.recsys.tasks import next_basket_task
 from assoc_pipeline_tests.models.test_models import _cp, _nb
 
 SEQ = dict(epochs=15, patience=5, dim=32, hidden=64, batch_size=64, lr=5e-3, device="cpu", threads=1)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from assoc_pipeline.core.text_embeddings import DIM, EmbeddingCache, embed_texts, load_encoder, text_key
+from assoc_pipeline.core.content.embeddings import DIM, EmbeddingCache, embed_texts, load_encoder, text_key
 
 NAMES = ["WHITE HANGING HEART T-LIGHT HOLDER", "RED HANGING HEART T-LIGHT HOLDER", "JUMBO BAG RED RETROSPOT"]
 
@@ -27,7 +27,7 @@ NO_NETWORK = textwrap.dedent(
     socket.create_connection = refuse
     socket.getaddrinfo = refuse
 
-    from assoc_pipeline.core.text_embeddings import load_encoder
+    from assoc_pipeline.core.content.embeddings import load_encoder
 
     vectors = load_encoder(device="cpu")(json.loads(sys.argv[1]))
     print(json.dumps({"shape": list(vectors.shape), "sims": (vectors @ vectors.T).tolist()}))

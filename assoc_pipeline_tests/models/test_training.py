@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from assoc_pipeline.core.models.training import (
+from assoc_pipeline.core.recsys.models.training import (
     LoopParams,
     StepContext,
     load_checkpoint,

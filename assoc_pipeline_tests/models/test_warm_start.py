@@ -7,11 +7,11 @@ import pandas as pd
 import pytest
 import torch
 
-from assoc_pipeline.core.baskets import BasketSet, basket_set_from_events
-from assoc_pipeline.core.models.cf import CFParams, CFRecommender
-from assoc_pipeline.core.models.dnn import DNNParams, DNNRecommender
-from assoc_pipeline.core.models.warm_start import id_alignment
-from assoc_pipeline.core.split import temporal_split
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
+from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.warm_start import id_alignment
+from assoc_pipeline.core.recsys.split import temporal_split
 from assoc_pipeline_tests.models.test_models import CF, DNN
 
 NEW_ITEMS = ["N00", "N01", "N02"]

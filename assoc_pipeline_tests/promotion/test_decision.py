@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from assoc_pipeline.core.promotion import CheckStatus, decide, pick_candidate
+from assoc_pipeline.core.recsys.promotion import CheckStatus, decide, pick_candidate
 
 OK_CHECKS = [
     CheckStatus("raw_events_contract", True, "13 partition(s)"),

@@ -47,8 +47,8 @@ def version_tags(p, version: str) -> dict:
 
 
 def test_split_asset_persists_a_record_the_models_rebuild(pipeline):
-    from assoc_pipeline.core.baskets import load_basket_set
-    from assoc_pipeline.core.split import split_from_record
+    from assoc_pipeline.core.data.baskets import load_basket_set
+    from assoc_pipeline.core.recsys.split import split_from_record
 
     assets = pipeline.settings.data_dir / "assets"
     record = json.loads((assets / "split.json").read_text())

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..baskets import BasketSet
-from ..errors import InputError
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.errors import InputError
+
 from .api import Backend, mine_itemsets
 from .native_backend import MAX_ITEMSETS
 from .redundancy import prune_redundant as drop_redundant

@@ -1,0 +1,99 @@
+"""Content-based recommendations from product-description embeddings (cold start included).
+
+Why: a product first sold after the training cutoff has no purchase history, so every
+collaborative method (popularity, EASE, CF, the DNN) scores it as nothing. Its description does
+exist: items whose text embeddings lie close to a basket's items are recommended, new or not.
+Scores are cosine similarities of unit vectors between each item and the query's items.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.baselines.user_history import check_fitted, lookup, user_item_counts
+from assoc_pipeline.core.recsys.recommender import Recommender
+
+
+def _unit_rows(x: np.ndarray) -> np.ndarray:
+    norms = np.linalg.norm(x, axis=1, keepdims=True)
+    return (x / np.maximum(norms, 1e-12)).astype(np.float32)
+
+
+class ContentRecommender(Recommender):
+    """Item-to-item cosine similarity of description embeddings, aggregated over the query's items.
+
+    ``aggregate="max"`` (default) scores each item by its best match in the basket / history
+    (weighted by recency for users): a new colour of a product already in the basket ranks first.
+    ``"mean"`` scores against the mean vector, which blurs long, mixed baskets. Measured on the
+    two-month Online Retail sample (test period after 2011-01-21): cold-start hit@10 0.000 (mean)
+    vs 0.135 (max) on 37 queries; completion hit@10 0.105 vs 0.169; next-basket NDCG@10 0.094 vs 0.171.
+    """
+
+    name = "content"
+
+    def __init__(self, embeddings: np.ndarray, half_life_days: float = 90.0, aggregate: str = "max") -> None:
+        if embeddings.ndim != 2 or len(embeddings) == 0:
+            raise ValueError(
+                f"content: embeddings must be a non-empty (n_items, dim) matrix, got {embeddings.shape}"
+            )
+        if aggregate not in ("max", "mean"):
+            raise ValueError(f"content: aggregate must be 'max' or 'mean', got {aggregate!r}")
+        self.embeddings = _unit_rows(np.asarray(embeddings, dtype=np.float32))
+        self.half_life_days = half_life_days
+        self.aggregate = aggregate
+        self.users_: pd.Index | None = None
+        self.history_: sp.csr_matrix | None = None
+
+    def fit(self, train: BasketSet) -> Self:
+        """Each user's purchased items with a time-decayed weight (1 = bought most recently)."""
+        if train.n_items != len(self.embeddings):
+            raise ValueError(
+                f"content: {len(self.embeddings)} item embeddings for a vocabulary of {train.n_items} items"
+            )
+        times = pd.to_datetime(train.baskets["basket_time"])
+        age_days = (times.max() - times).dt.total_seconds().to_numpy() / 86400.0
+        self.users_, hist = user_item_counts(train, np.power(0.5, age_days / self.half_life_days))
+        row_max = np.maximum(hist.max(axis=1).toarray().ravel(), 1e-12)
+        self.history_ = sp.diags(1.0 / row_max).astype(np.float32) @ hist
+        self.history_ = self.history_.tocsr()
+        return self
+
+    def _score(self, items: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        if len(items) == 0:
+            return np.zeros(len(self.embeddings), dtype=np.float32)
+        if self.aggregate == "mean":
+            q = (weights[:, None] * self.embeddings[items]).sum(axis=0)
+            return self.embeddings @ (q / max(float(np.linalg.norm(q)), 1e-12))
+        sims = self.embeddings[items] @ self.embeddings.T  # (len(items), n_items)
+        return (weights[:, None] * sims).max(axis=0)
+
+    def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
+        check_fitted(self, "history_")
+        rows = lookup(self.users_, user_ids)
+        out = np.zeros((len(rows), len(self.embeddings)), dtype=np.float32)
+        h = self.history_
+        for i, r in enumerate(rows):
+            if r >= 0:
+                out[i] = self._score(
+                    h.indices[h.indptr[r] : h.indptr[r + 1]], h.data[h.indptr[r] : h.indptr[r + 1]]
+                )
+        return out
+
+    def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
+        out = np.zeros((len(partial_baskets), len(self.embeddings)), dtype=np.float32)
+        for i, basket in enumerate(partial_baskets):
+            items = np.unique(np.asarray(basket, dtype=np.int64))
+            out[i] = self._score(items, np.ones(len(items), dtype=np.float32))
+        return out
+
+    def similar_items(self, item: int, k: int = 10) -> np.ndarray:
+        """The ``k`` items whose descriptions are closest to ``item``'s (itself excluded)."""
+        sims = self.embeddings @ self.embeddings[item]
+        sims[item] = -np.inf
+        return np.argsort(-sims, kind="stable")[:k]

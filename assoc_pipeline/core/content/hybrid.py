@@ -1,0 +1,131 @@
+"""Hybrid scoring: a collaborative signal plus a content signal, mixed by a weight tuned on validation.
+
+Why: collaborative methods are strong where purchase history exists and blind to new products;
+description embeddings see every product but know nothing of what sells together. Each signal
+is standardised per query (z-scores over the catalogue) so one weight ``w`` means the same thing
+for every query: ``score = w * z(collaborative) + (1 - w) * z(content)``. ``w`` is chosen on the
+validation period, on every validation query including those whose answer is a new item, so
+the weight reflects how often new products matter in this data.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Self
+
+import numpy as np
+
+from assoc_pipeline.core.content.content_recommender import ContentRecommender
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, item_counts
+
+WEIGHT_GRID = tuple(round(w, 2) for w in np.linspace(0.0, 1.0, 11))
+
+
+def _z(scores: np.ndarray) -> np.ndarray:
+    s = np.nan_to_num(np.asarray(scores, dtype=np.float32), neginf=0.0, posinf=0.0)
+    sd = s.std(axis=1, keepdims=True)
+    return (s - s.mean(axis=1, keepdims=True)) / np.where(sd > 0, sd, 1.0)
+
+
+class HybridRecommender(Recommender):
+    """``w * z(collaborative) + (1 - w) * z(content)``; both parts are fitted by ``fit``.
+
+    Items never bought in training (``cold_items``) have no collaborative signal at all, so their
+    collaborative term is replaced by their content term: a new product competes on its
+    description alone instead of being pinned to the bottom by a zero purchase score.
+    """
+
+    name = "hybrid"
+
+    def __init__(
+        self,
+        collaborative: Recommender,
+        content: ContentRecommender,
+        weight: float,
+        cold_items: np.ndarray | None = None,
+    ) -> None:
+        if not 0.0 <= weight <= 1.0:
+            raise ValueError(f"hybrid: weight must be in [0, 1], got {weight}")
+        self.collaborative, self.content, self.weight = collaborative, content, float(weight)
+        self.cold_items = cold_items
+        self.supports_next_basket = collaborative.supports_next_basket
+        self.supports_completion = collaborative.supports_completion
+
+    def fit(self, train: BasketSet) -> Self:
+        self.collaborative.fit(train)
+        self.content.fit(train)
+        self.cold_items = item_counts(train) == 0
+        return self
+
+    def _mix(self, collaborative: np.ndarray, content: np.ndarray) -> np.ndarray:
+        zc = _z(content)
+        mixed = self.weight * _z(collaborative) + (1.0 - self.weight) * zc
+        if self.cold_items is not None and self.cold_items.any():
+            mixed[:, self.cold_items] = zc[:, self.cold_items]
+        return mixed
+
+    def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
+        return self._mix(
+            self.collaborative.score_next_basket(user_ids), self.content.score_next_basket(user_ids)
+        )
+
+    def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
+        return self._mix(
+            self.collaborative.score_completion(partial_baskets),
+            self.content.score_completion(partial_baskets),
+        )
+
+
+class _Memo(Recommender):
+    """A fitted recommender whose scores are computed once per distinct query batch: tuning scores
+    the same validation queries for every weight on the grid, and the parts do not change."""
+
+    def __init__(self, inner: Recommender) -> None:
+        self.inner, self.name = inner, inner.name
+        self.supports_next_basket = inner.supports_next_basket
+        self.supports_completion = inner.supports_completion
+        self._seen: dict[tuple, np.ndarray] = {}
+
+    def fit(self, train: BasketSet) -> Self:
+        raise TypeError("_Memo wraps an already fitted recommender")
+
+    def _cached(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
+        if key not in self._seen:
+            self._seen[key] = compute()
+        return self._seen[key]
+
+    def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
+        key = ("next_basket", *map(str, user_ids))
+        return self._cached(key, lambda: self.inner.score_next_basket(user_ids))
+
+    def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
+        key = ("completion", *(np.asarray(b, dtype=np.int64).tobytes() for b in partial_baskets))
+        return self._cached(key, lambda: self.inner.score_completion(partial_baskets))
+
+
+def tune_weight(
+    make_collaborative: Callable[[], Recommender],
+    content: ContentRecommender,
+    train: BasketSet,
+    task: NextBasketTask | CompletionTask,
+    metric: str,
+    grid: Sequence[float] = WEIGHT_GRID,
+    k: int = 10,
+) -> tuple[float, dict[float, float]]:
+    """The grid weight with the best ``metric@k`` on the validation ``task`` (ties: the larger
+    collaborative weight, the simpler story), and the whole curve for plots."""
+    if len(task) == 0:
+        raise ValueError(f"hybrid: the validation task {task.name!r} has no queries to tune the weight on")
+    collaborative = _Memo(make_collaborative().fit(train))
+    content = _Memo(content.fit(train))
+    cold = item_counts(train) == 0
+    curve = {}
+    for w in grid:
+        hybrid = HybridRecommender(collaborative, content, w, cold_items=cold)
+        res = evaluate(hybrid, task, ks=(k,))
+        curve[float(w)] = float(res[(res["metric"] == metric) & (res["k"] == k)]["value"].iloc[0])
+    best = max(sorted(curve, reverse=True), key=lambda w: curve[w])
+    return best, curve

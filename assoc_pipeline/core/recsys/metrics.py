@@ -1,0 +1,162 @@
+"""Ranking metrics as pure functions over score rows and target item sets.
+
+Definitions follow Microsoft Recommenders' ``python_evaluation.py`` (binary relevance), written
+as vectorised numpy over a top-K index matrix so thousands of queries cost milliseconds:
+
+* precision@k = hits in the top k / k (k, not the list length, as there);
+* recall@k    = hits in the top k / |targets|;
+* F1@k        = harmonic mean of precision@k and recall@k per query;
+* NDCG@k      = DCG / IDCG with gain 1 and discount 1/log(1 + rank); IDCG over
+  min(|targets|, k) ideal hits (the log base cancels, so log2 here = ``loge`` there);
+* MAP@k       = sum over hit ranks r of (hits up to r / r), divided by min(|targets|, k)
+  (their ``map_at_k``);
+* hit rate@k  = 1 if any target is in the top k (not in that module; the usual definition);
+* MRR@k       = 1 / rank of the first hit within the top k, else 0 (likewise);
+* catalogue coverage = distinct recommended items / candidate items (their ``catalog_coverage``);
+* novelty     = mean over all recommended items of -log2(count_i / n_interactions), counts =
+  baskets holding item i in the history period (their ``novelty``; not bounded by 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+RANKING_METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "mrr")
+
+RANKING_METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "mrr")
+
+
+def top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """(n, min(k, n_items)) item indices, best first; -inf/NaN scores are never preferred.
+
+    Within the top k, ties are broken by lower item index; a tie straddling the k-th place is
+    resolved deterministically by ``argpartition``.
+    """
+    scores = np.asarray(scores, dtype=np.float32)
+    if scores.ndim != 2:
+        raise ValueError(f"top_k: scores must be 2-D (queries x items), got shape {scores.shape}")
+    scores = np.where(np.isnan(scores), -np.inf, scores)
+    n_items = scores.shape[1]
+    kk = min(k, n_items)
+    if kk <= 0:
+        return np.zeros((scores.shape[0], 0), dtype=np.int64)
+    if kk < n_items:
+        part = np.argpartition(-scores, kk - 1, axis=1)[:, :kk]
+    else:
+        part = np.broadcast_to(np.arange(n_items), scores.shape).copy()
+    vals = np.take_along_axis(scores, part, axis=1)
+    order = np.lexsort((part, -vals), axis=-1)
+    return np.take_along_axis(part, order, axis=1).astype(np.int64)
+
+
+def hits_matrix(
+    topk: np.ndarray, targets: Sequence[np.ndarray], valid: np.ndarray | None = None
+) -> np.ndarray:
+    """(n, K) bool: is the item at each rank a target? ``valid`` (n, K) marks real recommendations."""
+    n, kk = topk.shape
+    hits = np.zeros((n, kk), dtype=bool)
+    for i, t in enumerate(targets):
+        if len(t):
+            hits[i] = np.isin(topk[i], t)
+    if valid is not None:
+        hits &= valid
+    return hits
+
+
+def metric_rows(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
+    """Per-query precision, recall, NDCG, hit rate, MAP and MRR at ``k`` from a hits matrix."""
+    h = hits[:, :k].astype(np.float64)
+    n_rel = np.asarray(n_relevant, dtype=np.float64)
+    ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
+    n_hits = h.sum(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        recall = np.where(n_rel > 0, n_hits / n_rel, 0.0)
+        discount = 1.0 / np.log2(ranks + 1.0)
+        dcg = (h * discount).sum(axis=1)
+        ideal_n = np.minimum(n_rel, k).astype(np.int64)
+        cum_disc = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(1, k + 1) + 1.0))])
+        idcg = cum_disc[ideal_n]
+        ndcg = np.where(idcg > 0, dcg / idcg, 0.0)
+        prec_at_hit = np.cumsum(h, axis=1) / ranks
+        ap = np.where(ideal_n > 0, (prec_at_hit * h).sum(axis=1) / np.maximum(ideal_n, 1), 0.0)
+    any_hit = h.any(axis=1)
+    first = np.argmax(h, axis=1)
+    mrr = np.where(any_hit, 1.0 / (first + 1.0), 0.0)
+    return {
+        "precision": n_hits / k,
+        "recall": recall,
+        "ndcg": ndcg,
+        "hit_rate": any_hit.astype(np.float64),
+        "map": ap,
+        "mrr": mrr,
+    }
+
+
+def catalog_coverage(topk: np.ndarray, n_candidates: int, valid: np.ndarray | None = None) -> float:
+    """Share of the candidate catalogue that appears in at least one top-K list."""
+    items = topk[valid] if valid is not None else topk.ravel()
+    return float(len(np.unique(items)) / max(n_candidates, 1))
+
+
+def novelty(topk: np.ndarray, item_counts: np.ndarray, valid: np.ndarray | None = None) -> float:
+    """Mean self-information -log2(p_i) of recommended items, p_i = count_i / sum(counts)."""
+    items = topk[valid] if valid is not None else topk.ravel()
+    counts = np.asarray(item_counts, dtype=np.float64)
+    total = counts.sum()
+    if len(items) == 0 or total <= 0:
+        return float("nan")
+    c = counts[items]
+    info = np.where(c > 0, -np.log2(np.where(c > 0, c, 1.0) / total), 0.0)  # unseen items: as MS, 0
+    return float(info.mean())
+
+
+def mean_metrics_at_k(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int = 10,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> dict[str, float]:
+    """Mean precision, recall, NDCG, hit rate, MAP and MRR @k of score rows against target item
+    sets, from one ranking pass (early stopping in training loops reads several of them).
+
+    ``exclude`` (per row item indices, e.g. a partial basket) is masked before ranking.
+    """
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    if exclude is not None:
+        mask_rows(scores, exclude)
+    topk = top_k(scores, k)
+    valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
+    hits = hits_matrix(topk, targets, valid)
+    n_rel = np.array([len(t) for t in targets])
+    return {name: float(values.mean()) for name, values in metric_rows(hits, n_rel, k).items()}
+
+
+def ndcg_at_k(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int = 10,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Mean NDCG@k of score rows against target item sets (see :func:`mean_metrics_at_k`)."""
+    return mean_metrics_at_k(scores, targets, k, exclude=exclude)["ndcg"]
+
+
+def recall_at_k(
+    scores: np.ndarray,
+    targets: Sequence[np.ndarray],
+    k: int = 10,
+    *,
+    exclude: Sequence[np.ndarray] | None = None,
+) -> float:
+    """Mean recall@k of score rows against target item sets (see :func:`mean_metrics_at_k`)."""
+    return mean_metrics_at_k(scores, targets, k, exclude=exclude)["recall"]
+
+
+def mask_rows(scores: np.ndarray, items: Sequence[np.ndarray]) -> None:
+    rows = np.repeat(np.arange(len(items)), [len(b) for b in items])
+    if len(rows):
+        scores[rows, np.concatenate([np.asarray(b, dtype=np.int64) for b in items])] = -np.inf

@@ -1,0 +1,158 @@
+"""Serving what won: top-K lists per user and per item from any Recommender, with rule explanations.
+
+An explanation is attached where a mined rule supports a recommendation: among the rules whose
+antecedent lies inside the query (the user's purchase history, or the item itself) and whose
+consequent is the recommended item, the strongest (max confidence, ties by lift) is quoted.
+Recommendations without such a rule are still served, with an empty explanation: rules never
+invent evidence, and the model does not need their permission.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
+from assoc_pipeline.core.recsys.baselines.user_history import basket_matrix
+from assoc_pipeline.core.recsys.metrics import top_k
+from assoc_pipeline.core.recsys.recommender import Recommender
+
+SERVING_COLUMNS = ["scope", "query", "rank", "item_id", "item_name", "score", "explanation", "source"]
+
+
+class UnknownQueryError(InputError):
+    """A user or item the served model / catalogue does not know."""
+
+
+def resolve_items(vocabulary: pd.DataFrame, tokens: Sequence[str]) -> np.ndarray:
+    """Item indices for item ids or names (names case-insensitive); errors name each unknown token."""
+    ids = vocabulary["item_id"].astype(str).to_numpy()
+    names = vocabulary["item_name"].astype(str).to_numpy()
+    by_id = {v: i for i, v in enumerate(ids)}
+    by_id.update({v.upper(): i for i, v in enumerate(ids) if v.upper() not in by_id})
+    by_name = {}
+    for i, n in enumerate(names):
+        by_name.setdefault(" ".join(n.upper().split()), i)
+    out, unknown = [], []
+    for raw in tokens:
+        t = raw.strip()
+        if not t:
+            continue
+        key = " ".join(t.upper().split())
+        idx = by_id.get(t, by_id.get(t.upper(), by_name.get(key)))
+        if idx is None:
+            close = difflib.get_close_matches(key, list(by_name), n=3, cutoff=0.6)
+            close += difflib.get_close_matches(t.upper(), [i.upper() for i in ids], n=2, cutoff=0.8)
+            unknown.append(
+                f"{t!r}" + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "")
+            )
+        else:
+            out.append(idx)
+    if unknown:
+        raise UnknownQueryError(f"unknown item(s): {'; '.join(unknown)}")
+    if not out:
+        raise UnknownQueryError("no items given")
+    return np.unique(np.asarray(out, dtype=np.int64))
+
+
+def _best_rules(index: RuleIndex | None, queries: sp.csr_matrix) -> dict[tuple[int, int], int]:
+    """(query row, consequent item) -> the strongest fired rule concluding that item."""
+    if index is None or index.antecedents.shape[0] == 0:
+        return {}
+    q, r = index.fired(queries)
+    if not len(q):
+        return {}
+    df = pd.DataFrame({"q": q, "c": index.consequent[r], "r": r, "s": index.strength[r]})
+    df = df.sort_values(["s", "r"], ascending=[False, True]).drop_duplicates(["q", "c"])
+    return {(int(a), int(b)): int(c) for a, b, c in zip(df["q"], df["c"], df["r"], strict=True)}
+
+
+def _explanation(index: RuleIndex, rule: int, names: np.ndarray) -> str:
+    row = index.rules.iloc[rule]
+    ant = " + ".join(str(names[i]) for i in row["antecedent"])
+    item = names[int(index.consequent[rule])]
+    conf, lift = float(row["confidence"]), float(row["lift"])
+    return f"{100 * conf:.0f}% of baskets with {ant} also hold {item} (lift {lift:.1f})"
+
+
+def _table(
+    scope: str,
+    queries: Sequence[str],
+    scores: np.ndarray,
+    query_baskets: sp.csr_matrix,
+    k: int,
+    vocabulary: pd.DataFrame,
+    rules: RuleIndex | None,
+    source: str,
+) -> pd.DataFrame:
+    topk = top_k(scores, k)
+    valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
+    best = _best_rules(rules, query_baskets)
+    names = vocabulary["item_name"].astype(str).to_numpy()
+    ids = vocabulary["item_id"].astype(str).to_numpy()
+    rows = []
+    for qi, query in enumerate(queries):
+        for rank, (item, ok) in enumerate(zip(topk[qi], valid[qi], strict=True), start=1):
+            if not ok:
+                break
+            rule = best.get((qi, int(item)))
+            rows.append(
+                (
+                    scope,
+                    str(query),
+                    rank,
+                    ids[item],
+                    names[item],
+                    float(scores[qi, item]),
+                    _explanation(rules, rule, names) if rule is not None else "",
+                    source,
+                )
+            )
+    return pd.DataFrame(rows, columns=SERVING_COLUMNS)
+
+
+def recommend_for_users(
+    model: Recommender,
+    user_ids: Sequence[str],
+    history: sp.csr_matrix,
+    vocabulary: pd.DataFrame,
+    k: int = 10,
+    rules: RuleIndex | None = None,
+    source: str = "",
+) -> pd.DataFrame:
+    """Top-``k`` next-basket items per user (repeat purchases allowed, as in the evaluation).
+
+    ``history`` (users x items, rows aligned with ``user_ids``) is what rules fire on.
+    """
+    scores = np.array(model.score_next_basket(list(user_ids)), dtype=np.float32, copy=True)
+    return _table("user", user_ids, scores, _binary(history), k, vocabulary, rules, source or model.name)
+
+
+def recommend_for_baskets(
+    model: Recommender,
+    baskets: Sequence[np.ndarray],
+    labels: Sequence[str],
+    vocabulary: pd.DataFrame,
+    k: int = 10,
+    rules: RuleIndex | None = None,
+    source: str = "",
+    scope: str = "item",
+) -> pd.DataFrame:
+    """Top-``k`` completions per (partial) basket, never an item already in it."""
+    scores = np.array(model.score_completion(list(baskets)), dtype=np.float32, copy=True)
+    q = basket_matrix(list(baskets), len(vocabulary))
+    rows = np.repeat(np.arange(len(baskets)), [len(b) for b in baskets])
+    if len(rows):
+        scores[rows, np.concatenate([np.asarray(b, dtype=np.int64) for b in baskets])] = -np.inf
+    return _table(scope, labels, scores, q, k, vocabulary, rules, source or model.name)
+
+
+def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
+    m = sp.csr_matrix(m, dtype=np.float32, copy=True)
+    m.data[:] = 1.0
+    return m

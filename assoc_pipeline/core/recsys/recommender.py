@@ -1,0 +1,39 @@
+"""The one interface every recommender implements, so evaluation treats rules, baselines and
+neural models alike (same split, same candidates, same metrics)."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from typing import Self
+
+import numpy as np
+
+from assoc_pipeline.core.data.baskets import BasketSet
+
+
+class Recommender(ABC):
+    """Scores the whole catalogue (``n_items`` columns of the BasketSet vocabulary).
+
+    * ``fit`` sees only training baskets (everything before a cutoff);
+    * ``score_next_basket`` scores items for a user's next basket from that user's training
+      history (users without history get whatever the method can offer, e.g. popularity);
+    * ``score_completion`` scores items to complete partial baskets (item-to-item task).
+
+    Higher score = more relevant. Evaluation masks items already in a partial basket itself.
+    """
+
+    name: str = "recommender"
+    supports_next_basket: bool = True
+    supports_completion: bool = True
+
+    @abstractmethod
+    def fit(self, train: BasketSet) -> Self: ...
+
+    def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
+        """(len(user_ids), n_items) float32 scores."""
+        raise NotImplementedError(f"{self.name} does not do next-basket recommendation")
+
+    def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
+        """(len(partial_baskets), n_items) float32 scores; each partial basket = item indices."""
+        raise NotImplementedError(f"{self.name} does not do basket completion")

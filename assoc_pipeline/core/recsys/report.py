@@ -1,0 +1,360 @@
+"""The evaluation report: every baseline and trained model on the same test tasks, one long table.
+
+Protocol (core/recsys/split.py): history = ``train_full`` (everything before the test cutoff), future =
+``test``. Baselines are fitted on ``train_full`` here; trained models arrive fitted on it (the
+training assets refit on ``train_full`` after early stopping on validation). Both tasks are built
+once and every method scores exactly the same queries:
+
+* next-basket — users with history and a test basket; target = their first test basket;
+* completion  — every test basket with >= 2 items, one item hidden with ``seed``.
+
+The rules baseline mines pair rules on ``train_full`` itself (``RulesRecommender`` defaults):
+the ``association_rules`` asset is mined on *all* baskets, test period included, so scoring with it
+would leak the answers.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from assoc_pipeline.core.content.content_recommender import ContentRecommender
+from assoc_pipeline.core.content.hybrid import HybridRecommender
+from assoc_pipeline.core.recsys.baselines import (
+    EASERecommender,
+    ItemKNNRecommender,
+    PersonalTopFrequencyRecommender,
+    PopularityRecommender,
+    TIFUKNNRecommender,
+)
+from assoc_pipeline.core.recsys.baselines.rules import RulesRecommender
+from assoc_pipeline.core.recsys.evaluation import DEFAULT_KS, evaluate
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.split import BasketSplit
+from assoc_pipeline.core.recsys.tasks import (
+    CompletionTask,
+    NextBasketTask,
+    cold_start_task,
+    completion_task,
+    next_basket_task,
+)
+
+NEXT_BASKET, COMPLETION, COLD_START = "next_basket", "completion", "cold_start"
+TASKS = (NEXT_BASKET, COMPLETION, COLD_START)
+BASELINES = ("popularity", "personal_top_frequency", "item_knn", "ease", "tifu_knn", "rules")
+REPORT_COLUMNS = [
+    "method",
+    "kind",
+    "task",
+    "metric",
+    "k",
+    "value",
+    "n_queries",
+    "params",
+    "model_version",
+    "mlflow_run_id",
+]
+EASE_L2 = {NEXT_BASKET: 200.0, COMPLETION: 50.0}  # tuned on validation (issue 5 notes)
+# The bar for our own models (issue 5): beat these baselines on these metrics by >= 5 % (relative).
+BAR = ((NEXT_BASKET, "recall", 10, "personal_top_frequency"), (COMPLETION, "hit_rate", 10, "ease"))
+BAR_MARGIN = 0.05
+SUMMARY_METRICS = (
+    (NEXT_BASKET, "recall", 10),
+    (NEXT_BASKET, "ndcg", 10),
+    (NEXT_BASKET, "recall_repeat", 10),
+    (NEXT_BASKET, "recall_explore", 10),
+    (NEXT_BASKET, "coverage", 10),
+    (COMPLETION, "hit_rate", 10),
+    (COMPLETION, "ndcg", 10),
+    (COMPLETION, "mrr", 10),
+    (COMPLETION, "coverage", 10),
+    (COLD_START, "hit_rate", 10),
+)
+
+
+@dataclass(frozen=True)
+class TestTasks:
+    next_basket: NextBasketTask
+    completion: CompletionTask
+    cold_start: CompletionTask | None = None
+
+    def get(self, task: str) -> NextBasketTask | CompletionTask:
+        if task not in TASKS:
+            raise ValueError(f"unknown task {task!r}: expected one of {TASKS}")
+        found = {NEXT_BASKET: self.next_basket, COMPLETION: self.completion, COLD_START: self.cold_start}[
+            task
+        ]
+        if found is None:
+            raise ValueError(f"task {task!r} was not built for this report")
+        return found
+
+
+def report_tasks(split: BasketSplit, seed: int = 0) -> TestTasks:
+    """The test-period tasks every method is scored on; the cold-start slice is a completion task
+    whose hidden item is a product new in the test period (scored by every completion method)."""
+    history, future = split.train_full, split.test
+    return TestTasks(
+        next_basket_task(history, future),
+        completion_task(future, seed=seed, history=history),
+        cold_start_task(future, history, seed=seed),
+    )
+
+
+@dataclass
+class MethodSpec:
+    """One row group of the report: a recommender per task it is scored on."""
+
+    method: str
+    kind: str  # baseline | model (trained, registered, promotable) | content (text-embedding methods)
+    per_task: dict[str, Recommender]
+    params: str = ""
+    model_version: str | None = None
+    mlflow_run_id: str | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def baseline_specs() -> list[MethodSpec]:
+    """The built-in baselines, unfitted; one shared instance where a method does both tasks."""
+    pop, knn, rules = PopularityRecommender(), ItemKNNRecommender(), RulesRecommender()
+    return [
+        MethodSpec("popularity", "baseline", {NEXT_BASKET: pop, COMPLETION: pop}),
+        MethodSpec("personal_top_frequency", "baseline", {NEXT_BASKET: PersonalTopFrequencyRecommender()}),
+        MethodSpec("item_knn", "baseline", {NEXT_BASKET: knn, COMPLETION: knn}, "cosine, all neighbours"),
+        MethodSpec(
+            "ease",
+            "baseline",
+            {t: EASERecommender(l2) for t, l2 in EASE_L2.items()},
+            f"lambda {EASE_L2[NEXT_BASKET]:g} (next-basket) / {EASE_L2[COMPLETION]:g} (completion)",
+        ),
+        MethodSpec("tifu_knn", "baseline", {NEXT_BASKET: TIFUKNNRecommender()}, "paper defaults"),
+        MethodSpec(
+            "rules",
+            "baseline",
+            {NEXT_BASKET: rules, COMPLETION: rules},
+            f"pair rules mined on train_full (count >= {rules.min_support}, "
+            f"confidence >= {rules.min_confidence}); max confidence",
+        ),
+    ]
+
+
+def content_specs(
+    embeddings: np.ndarray, weights: Mapping[str, float], half_life_days: float = 90.0
+) -> dict[str, MethodSpec]:
+    """Description-embedding methods, unfitted: pure content, and the hybrid with its tuned weights
+    (next-basket: personal top-frequency + content; completion: EASE + content)."""
+    content = ContentRecommender(embeddings, half_life_days)
+    hybrid = {
+        NEXT_BASKET: HybridRecommender(
+            PersonalTopFrequencyRecommender(),
+            ContentRecommender(embeddings, half_life_days),
+            weights[NEXT_BASKET],
+        ),
+        COMPLETION: HybridRecommender(
+            EASERecommender(EASE_L2[COMPLETION]),
+            ContentRecommender(embeddings, half_life_days),
+            weights[COMPLETION],
+        ),
+    }
+    w = ", ".join(f"{t} w={weights[t]:g}" for t in (NEXT_BASKET, COMPLETION))
+    return {
+        "content": MethodSpec("content", "content", {NEXT_BASKET: content, COMPLETION: content}, "cosine"),
+        "hybrid": MethodSpec("hybrid", "content", hybrid, f"tuned on validation: {w}"),
+    }
+
+
+def baseline_recommender(method: str, task: str) -> Recommender:
+    """A fresh, unfitted baseline by report name for ``task`` (e.g. to serve when no champion)."""
+    for spec in baseline_specs():
+        if spec.method == method:
+            if task not in spec.per_task:
+                raise ValueError(f"baseline {method!r} does not do {task}")
+            return spec.per_task[task]
+    raise ValueError(f"unknown baseline {method!r}: expected one of {BASELINES}")
+
+
+def build_report(
+    split: BasketSplit,
+    models: Mapping[str, MethodSpec] | None = None,
+    ks: tuple[int, ...] = DEFAULT_KS,
+    seed: int = 0,
+    tasks: TestTasks | None = None,
+    log: callable | None = None,
+) -> pd.DataFrame:
+    """Fit the baselines on ``train_full``, score them and the given models on both test tasks.
+
+    ``models`` maps a method name to a :class:`MethodSpec` of fitted recommenders (kind "model").
+    Undefined values (e.g. explore recall when no user has explore targets) are left out.
+    """
+    tasks = tasks or report_tasks(split, seed)
+    specs = [*baseline_specs(), *(models or {}).values()]  # kind "model" arrives fitted
+    fitted: set[int] = set()
+    frames = []
+    for spec in specs:
+        per_task = dict(spec.per_task)
+        if COMPLETION in per_task and tasks.cold_start is not None and len(tasks.cold_start):
+            per_task[COLD_START] = per_task[COMPLETION]
+        for task_name, rec in per_task.items():
+            if spec.kind != "model" and id(rec) not in fitted:
+                rec.fit(split.train_full)
+                fitted.add(id(rec))
+            task = tasks.get(task_name)
+            df = evaluate(rec, task, ks, method=spec.method)
+            df["n_queries"] = len(task)
+            df["kind"] = spec.kind
+            df["params"] = spec.params
+            df["model_version"] = spec.model_version
+            df["mlflow_run_id"] = spec.mlflow_run_id
+            frames.append(df)
+            if log is not None:
+                at10 = df[(df.k == 10) & df.metric.isin(["recall", "ndcg", "hit_rate"])]
+                log(
+                    f"{spec.method} / {task_name}: "
+                    + ", ".join(
+                        f"{m}@10={v:.4f}" for m, v in at10[["metric", "value"]].itertuples(index=False)
+                    )
+                )
+    report = pd.concat(frames, ignore_index=True)
+    report = report[np.isfinite(report["value"].to_numpy(dtype=float))]
+    report["model_version"] = report["model_version"].astype("string")
+    report["mlflow_run_id"] = report["mlflow_run_id"].astype("string")
+    return report[REPORT_COLUMNS].reset_index(drop=True)
+
+
+def value(report: pd.DataFrame, method: str, task: str, metric: str, k: int) -> float:
+    """One figure of the report (NaN when absent)."""
+    sel = report[
+        (report["method"] == method)
+        & (report["task"] == task)
+        & (report["metric"] == metric)
+        & (report["k"] == k)
+    ]["value"]
+    return float(sel.iloc[0]) if len(sel) else float("nan")
+
+
+def parse_metric(spec: str) -> tuple[str, str, int]:
+    """``"next_basket/ndcg@10"`` -> ("next_basket", "ndcg", 10), with a clear error otherwise."""
+    try:
+        task, rest = spec.split("/", 1)
+        metric, k = rest.split("@", 1)
+        parsed = task, metric, int(k)
+    except ValueError as exc:
+        raise ValueError(
+            f"metric {spec!r}: expected '<task>/<metric>@<k>', e.g. 'next_basket/ndcg@10'"
+        ) from exc
+    if task not in TASKS:
+        raise ValueError(f"metric {spec!r}: unknown task {task!r}, expected one of {TASKS}")
+    return parsed
+
+
+def summary_table(report: pd.DataFrame, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+    """Method x key metrics (rows ordered: models first, then baselines by next-basket NDCG@10)."""
+    methods = list(dict.fromkeys(report["method"]))
+    kinds = report.drop_duplicates("method").set_index("method")["kind"]
+    table = pd.DataFrame(
+        {f"{t}/{m}@{k}": [value(report, meth, t, m, k) for meth in methods] for t, m, k in metrics},
+        index=pd.Index(methods, name="method"),
+    )
+    table.insert(0, "kind", kinds.reindex(table.index).to_numpy())
+    order = table.assign(_m=table["kind"] != "model").sort_values(
+        ["_m", f"{NEXT_BASKET}/ndcg@10"], ascending=[True, False], na_position="last"
+    )
+    return order.drop(columns="_m")
+
+
+def best_per_task(report: pd.DataFrame) -> dict[str, tuple[str, float]]:
+    """Best method per task on its headline metric (next-basket NDCG@10, completion hit@10)."""
+    out = {}
+    for task, metric in ((NEXT_BASKET, "ndcg"), (COMPLETION, "hit_rate")):
+        sel = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == 10)]
+        if len(sel):
+            best = sel.loc[sel["value"].idxmax()]
+            out[f"{task}/{metric}@10"] = (str(best["method"]), float(best["value"]))
+    return out
+
+
+def bar_standing(report: pd.DataFrame, models: list[str]) -> dict[str, dict]:
+    """Where each trained model stands against the bar (>= 5 % over the named baseline)."""
+    out: dict[str, dict] = {}
+    for model in models:
+        rows = {}
+        for task, metric, k, baseline in BAR:
+            mv, bv = value(report, model, task, metric, k), value(report, baseline, task, metric, k)
+            rel = (mv / bv - 1.0) if bv and not math.isnan(bv) and not math.isnan(mv) else float("nan")
+            rows[f"{task}/{metric}@{k}"] = {
+                "model": mv,
+                "baseline": baseline,
+                "baseline_value": bv,
+                "relative": rel,
+                "passes": bool(rel >= BAR_MARGIN - 1e-9) if not math.isnan(rel) else False,
+            }
+        out[model] = {"criteria": rows, "passes": all(r["passes"] for r in rows.values())}
+    return out
+
+
+def bar_markdown(standing: dict[str, dict]) -> str:
+    if not standing:
+        return "No trained model in the report."
+    lines = ["| model | criterion | model | baseline | relative | >= +5 %? |", "|---|---|---|---|---|---|"]
+    for model, s in standing.items():
+        for crit, r in s["criteria"].items():
+            lines.append(
+                f"| {model} | {crit} vs {r['baseline']} | {r['model']:.4f} | {r['baseline_value']:.4f} | "
+                f"{100 * r['relative']:+.1f} % | {'yes' if r['passes'] else 'no'} |"
+            )
+    verdicts = [
+        f"**{m}: {'meets' if s['passes'] else 'does not meet'} the bar**" for m, s in standing.items()
+    ]
+    return "\n".join(lines) + "\n\n" + "; ".join(verdicts)
+
+
+def mlflow_metric_name(task: str, metric: str, k: int, method: str) -> str:
+    """``test/next_basket/recall_at_10/cf``: grouped by task and metric in the MLflow UI (MLflow
+    metric names may not hold ``@``)."""
+    return f"test/{task}/{metric}_at_{k}/{method}"
+
+
+def side_by_side(report: pd.DataFrame, first: str, second: str, metrics=SUMMARY_METRICS) -> pd.DataFrame:
+    """Key metrics of two methods on the same queries, and ``second - first`` (e.g. from-scratch vs
+    fine-tuned, or the DNN without vs with text features)."""
+    rows = []
+    for t, m, k in metrics:
+        a, b = value(report, first, t, m, k), value(report, second, t, m, k)
+        rows.append({"metric": f"{t}/{m}@{k}", first: a, second: b, "delta": b - a})
+    return pd.DataFrame(rows)
+
+
+def side_by_side_markdown(table: pd.DataFrame, cost: dict[str, dict[str, object]]) -> str:
+    """The comparison as markdown, with each model's training cost (seconds, best epoch) below."""
+    shown = table.copy()
+    for col in shown.columns[1:]:
+        fmt = "{:+.4f}" if col == "delta" else "{:.4f}"
+        shown[col] = [("—" if pd.isna(v) else fmt.format(v)) for v in shown[col]]
+    lines = [f"- {name}: {', '.join(f'{k} {v}' for k, v in c.items())}" for name, c in cost.items()]
+    return shown.to_markdown(index=False, disable_numparse=True) + "\n\nTraining cost:\n" + "\n".join(lines)
+
+
+def cold_start_markdown(report: pd.DataFrame, k: int = 10) -> str:
+    """The cold-start slice: hit rate / NDCG @k per method, and why the collaborative ones are ~0."""
+    sel = report[(report["task"] == COLD_START) & (report["k"] == k)]
+    if sel.empty:
+        return "No test basket holds a product new in the test period: no cold-start slice."
+    table = (
+        sel[sel["metric"].isin(["hit_rate", "ndcg"])]
+        .pivot_table(index=["method", "kind"], columns="metric", values="value", aggfunc="first")
+        .sort_values("hit_rate", ascending=False)
+        .reset_index()
+    )
+    table.columns = [str(c) if c in ("method", "kind") else f"{c}@{k}" for c in table.columns]
+    n = int(sel["n_queries"].max())
+    return (
+        f"{n} test baskets hold a product first sold in the test period; one such product is hidden, "
+        "the rest of the basket is the query, and every product (new ones included) is ranked.\n\n"
+        + table.to_markdown(index=False, floatfmt=".4f")
+        + "\n\nMethods that learn only from purchases (every baseline, CF, the DNN without text) have "
+        "never seen these products and score ~0 here by construction; only the description "
+        "embeddings (content, hybrid, the DNN with text features) can rank them."
+    )

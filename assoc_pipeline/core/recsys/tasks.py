@@ -1,0 +1,208 @@
+"""The evaluation tasks built on a temporal split: next basket, basket completion, cold start.
+
+* **Next-basket** (user-level): a user qualifies when they have >= 1 basket in the history period
+  and >= 1 in the future period; the target is the set of distinct items of their *first* future
+  basket (later baskets would reward recommending to the same user twice). Target items the user
+  bought before are *repeats*, the rest *explore* items (Li et al. 2023); both count. Scores come
+  from the user's history only.
+* **Basket completion** (item-to-item): every future basket with >= 2 items, including anonymous
+  ones; one item is hidden, chosen with a fixed-seed RNG so every method faces the same queries,
+  and the catalogue is ranked from the remaining items (which evaluation masks out).
+* Anonymous baskets (null ``user_id``) have no history to speak of, so they serve completion only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from assoc_pipeline.core.data.baskets import BasketSet
+
+
+def item_counts(bs: BasketSet) -> np.ndarray:
+    """Number of baskets of ``bs`` holding each item (popularity, novelty, candidate mask)."""
+    return np.asarray(bs.matrix.getnnz(axis=0)).ravel().astype(np.int64)
+
+
+@dataclass(frozen=True)
+class NextBasketTask:
+    """Users to score and the items of their first future basket."""
+
+    user_ids: np.ndarray  # str, one per query
+    targets: list[np.ndarray]  # item indices of the first future basket
+    repeat_targets: list[np.ndarray]  # targets the user bought in the history period
+    explore_targets: list[np.ndarray]  # targets new to the user
+    history_items: list[np.ndarray]  # distinct items of the user's history (for repeat ratio)
+    candidates: np.ndarray  # bool (n_items,): items seen in the history period
+    item_counts: np.ndarray  # baskets per item in the history period (for novelty)
+    n_items: int
+    name: str = field(default="next_basket")
+
+    def __len__(self) -> int:
+        return len(self.user_ids)
+
+
+@dataclass(frozen=True)
+class CompletionTask:
+    """Partial baskets with one hidden item each."""
+
+    basket_ids: np.ndarray
+    partial_baskets: list[np.ndarray]
+    hidden: np.ndarray  # int, one hidden item per basket
+    candidates: np.ndarray  # bool (n_items,): items that may be recommended
+    item_counts: np.ndarray | None  # baskets per item in the history period (None: no novelty)
+    n_items: int
+    name: str = field(default="completion")
+
+    def __len__(self) -> int:
+        return len(self.hidden)
+
+    @property
+    def targets(self) -> list[np.ndarray]:
+        return [self.hidden[i : i + 1] for i in range(len(self.hidden))]
+
+
+def _user_item_matrix(bs: BasketSet) -> tuple[pd.Index, np.ndarray]:
+    """Known users of ``bs`` and, per basket, the user row (-1 for anonymous)."""
+    users = bs.baskets["user_id"]
+    known = users.notna().to_numpy()
+    codes = np.full(len(users), -1, dtype=np.int64)
+    code_vals, uniq = pd.factorize(users[known], sort=True)
+    codes[known] = code_vals
+    return pd.Index(uniq.astype(str)), codes
+
+
+def next_basket_task(history: BasketSet, future: BasketSet, *, drop_cold: bool = True) -> NextBasketTask:
+    """Users with >= 1 basket in ``history`` and >= 1 in ``future``; target = first future basket.
+
+    ``drop_cold`` removes target items never seen in ``history`` (no method can rank them; the
+    protocol ranks "every item seen in training") and users left with no target.
+    """
+    if history.n_items != future.n_items:
+        raise ValueError("next_basket_task: history and future must share one vocabulary")
+    hist_users, hist_codes = _user_item_matrix(history)
+    fb = future.baskets
+    known = fb["user_id"].notna().to_numpy()
+    order = np.lexsort((fb["basket_id"].astype(str).to_numpy(), pd.to_datetime(fb["basket_time"]).to_numpy()))
+    order = order[known[order]]
+    fut_users = fb["user_id"].astype(str).to_numpy()[order]
+    _, first = np.unique(fut_users, return_index=True)
+    first_rows = order[np.sort(first)]
+    first_users = fb["user_id"].astype(str).to_numpy()[first_rows]
+    keep = hist_users.get_indexer(first_users) >= 0
+    first_rows, first_users = first_rows[keep], first_users[keep]
+    # sort queries by user id so tasks are reproducible regardless of basket order
+    srt = np.argsort(first_users, kind="stable")
+    first_rows, first_users = first_rows[srt], first_users[srt]
+
+    # user x item history matrix (any purchase in history)
+    m = history.matrix.tocsr()
+    rows = hist_codes >= 0
+    assign = sp.csr_matrix(
+        (np.ones(int(rows.sum()), dtype=np.float32), (hist_codes[rows], np.flatnonzero(rows))),
+        shape=(len(hist_users), history.n_baskets),
+    )
+    user_items = (assign @ m.astype(np.float32)).tocsr()
+    user_items.sort_indices()
+    urows = hist_users.get_indexer(first_users)
+
+    counts = item_counts(history)
+    fm = future.matrix
+    targets, repeats, explores, hist_items = [], [], [], []
+    keep_users = np.ones(len(first_rows), dtype=bool)
+    for i, (r, u) in enumerate(zip(first_rows, urows, strict=True)):
+        t = fm.indices[fm.indptr[r] : fm.indptr[r + 1]].astype(np.int64)
+        if drop_cold:
+            t = t[counts[t] > 0]
+            if len(t) == 0:
+                keep_users[i] = False
+                continue
+        h = user_items.indices[user_items.indptr[u] : user_items.indptr[u + 1]].astype(np.int64)
+        is_rep = np.isin(t, h, assume_unique=True)
+        targets.append(t)
+        repeats.append(t[is_rep])
+        explores.append(t[~is_rep])
+        hist_items.append(h)
+    return NextBasketTask(
+        user_ids=first_users[keep_users].astype(object),
+        targets=targets,
+        repeat_targets=repeats,
+        explore_targets=explores,
+        history_items=hist_items,
+        candidates=counts > 0,
+        item_counts=counts,
+        n_items=history.n_items,
+    )
+
+
+def completion_task(
+    future: BasketSet, seed: int = 0, *, history: BasketSet | None = None, drop_cold: bool = True
+) -> CompletionTask:
+    """Every ``future`` basket with >= 2 items, one item hidden (fixed-seed RNG).
+
+    With ``history`` given, candidates are the items seen there (the protocol: rank every item
+    seen in training), otherwise the whole vocabulary; with ``drop_cold`` the queries whose hidden
+    item was never seen in history are dropped (no method could rank it; ~10% of test baskets on
+    Online Retail). The draw itself does not depend on ``history``, so tasks stay comparable.
+    """
+    m = future.matrix
+    sizes = np.diff(m.indptr)
+    rows = np.flatnonzero(sizes >= 2)
+    rng = np.random.default_rng(seed)
+    pick = (rng.random(len(rows)) * sizes[rows]).astype(np.int64)
+    hidden = m.indices[m.indptr[rows] + pick].astype(np.int64)
+    partial = []
+    for r, p in zip(rows, pick, strict=True):
+        items = m.indices[m.indptr[r] : m.indptr[r + 1]].astype(np.int64)
+        partial.append(np.delete(items, p))
+    counts = item_counts(history) if history is not None else None
+    candidates = counts > 0 if counts is not None else np.ones(future.n_items, dtype=bool)
+    if counts is not None and drop_cold:
+        warm = candidates[hidden]
+        rows, hidden = rows[warm], hidden[warm]
+        partial = [b for b, w in zip(partial, warm, strict=True) if w]
+    return CompletionTask(
+        basket_ids=future.baskets["basket_id"].astype(str).to_numpy()[rows].astype(object),
+        partial_baskets=partial,
+        hidden=hidden,
+        candidates=candidates,
+        item_counts=counts,
+        n_items=future.n_items,
+    )
+
+
+def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> CompletionTask:
+    """The cold-start slice: future baskets holding an item never seen in ``history``, with one
+    such new item hidden (fixed-seed draw) and the rest of the basket as the query.
+
+    Candidates are the whole vocabulary (new items included): a method that cannot score items
+    it never saw in training (every collaborative baseline) ranks them last, so it scores ~0 here
+    by construction; a content-based method can rank them from their descriptions.
+    """
+    if history.n_items != future.n_items:
+        raise ValueError("cold_start_task: history and future must share one vocabulary")
+    new = item_counts(history) == 0
+    m = future.matrix
+    rng = np.random.default_rng(seed)
+    rows, partial, hidden = [], [], []
+    for r in range(m.shape[0]):
+        items = m.indices[m.indptr[r] : m.indptr[r + 1]].astype(np.int64)
+        cold = items[new[items]]
+        if len(items) < 2 or len(cold) == 0:
+            continue
+        h = int(cold[int(rng.integers(len(cold)))])
+        rows.append(r)
+        hidden.append(h)
+        partial.append(items[items != h])
+    return CompletionTask(
+        basket_ids=future.baskets["basket_id"].astype(str).to_numpy()[rows].astype(object),
+        partial_baskets=partial,
+        hidden=np.asarray(hidden, dtype=np.int64),
+        candidates=np.ones(future.n_items, dtype=bool),
+        item_counts=item_counts(history),
+        n_items=future.n_items,
+        name="cold_start",
+    )
