@@ -14,7 +14,8 @@ Schedules and the sensor start STOPPED: switch them on in the UI (Automation tab
 
 import dagster as dg
 
-from assoc_pipeline.assets.partitions import monthly_partitions
+from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+from assoc_pipeline.orchestration.partitions import monthly_partitions
 from assoc_pipeline.resources.inbox import InboxResource
 
 INGEST_KEYS = ["raw_events", "clean_events"]
@@ -29,10 +30,8 @@ REFRESH_KEYS = [
 ]
 RETRAIN_KEYS = [
     "split",
-    "cf_model",
-    "dnn_model",
-    "dnn_text_model",
-    "sequence_model",
+    "baseline_tuning",
+    *(t.asset_name for t in MODEL_TYPES.values()),
     "hybrid_model",
     "finetuned_model",
     "gan_model",

@@ -137,9 +137,15 @@ def _cmd_mine(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from assoc_pipeline.assets.promotion import recommend_command
+    from assoc_pipeline.resources import build_resources
+    from assoc_pipeline.services.recommendations import recommend_command
+    from assoc_pipeline.settings import get_settings
 
-    print(recommend_command(user=args.user, items=args.items, k=args.k))
+    settings = get_settings()
+    tracker = build_resources(settings)["mlflow"]
+    print(
+        recommend_command(tracker, settings.data_dir / "assets", user=args.user, items=args.items, k=args.k)
+    )
     return 0
 
 

@@ -1,34 +1,51 @@
-"""The single Dagster Definitions of the project: assets, checks, jobs, resources."""
+"""The single Dagster Definitions of the project: assets by domain, checks, jobs, resources.
+
+Model training assets come from the model registry (``core/recsys/model_types.py``), so a new model
+type appears here, in the evaluation report and in the retrain job without editing this file.
+"""
 
 from __future__ import annotations
+
+from collections.abc import Iterable
 
 import dagster as dg
 
 from assoc_pipeline import automation
-from assoc_pipeline.assets import clean, content, fine_tuning, ingest, mining, training
-from assoc_pipeline.assets import evaluation as evaluation_assets
-from assoc_pipeline.assets import promotion as promotion_assets
+from assoc_pipeline.assets import baskets, content, evaluation, ingest, mining, models, promotion, synthetic
 from assoc_pipeline.checks.baskets_checks import baskets_contract
 from assoc_pipeline.checks.rules_checks import rules_sanity
+from assoc_pipeline.core.recsys.model_types import MODEL_TYPES, ModelType
 from assoc_pipeline.resources import build_resources
 from assoc_pipeline.settings import get_settings
 
-all_assets = [
-    ingest.raw_events,
-    clean.clean_events,
-    clean.item_catalog,
-    clean.baskets,
-    clean.data_drift,
-    mining.frequent_itemsets,
-    mining.association_rules,
-]
-all_assets += [evaluation_assets.split]
-all_assets += [training.cf_model, training.dnn_model, training.sequence_model]
-all_assets += [training.gan_model, training.synthetic_baskets]
-all_assets += [fine_tuning.finetuned_model]
-all_assets += [content.item_embeddings, content.hybrid_model, content.dnn_text_model, content.category_rules]
-all_assets += [evaluation_assets.evaluation_report]
-all_assets += [promotion_assets.champion, promotion_assets.recommendations]
+
+def assets_for(model_types: Iterable[ModelType]) -> list[dg.AssetsDefinition]:
+    """The whole asset graph with one training asset per model type (the registry's by default)."""
+    model_types = list(model_types)
+    return [
+        ingest.raw_events,
+        ingest.clean_events,
+        baskets.item_catalog,
+        baskets.baskets,
+        baskets.data_drift,
+        mining.frequent_itemsets,
+        mining.association_rules,
+        mining.category_rules,
+        evaluation.split,
+        evaluation.baseline_tuning,
+        *models.training_assets(model_types),
+        models.finetuned_model,
+        synthetic.gan_model,
+        synthetic.synthetic_baskets,
+        content.item_embeddings,
+        content.hybrid_model,
+        evaluation.evaluation_report_asset(model_types),
+        promotion.champion,
+        promotion.recommendations,
+    ]
+
+
+all_assets = assets_for(MODEL_TYPES.values())
 all_checks = [baskets_contract, rules_sanity]
 
 # In-process: every step re-importing torch/mlflow/GX costs 8-14 s; one machine gains nothing.

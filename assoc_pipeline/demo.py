@@ -24,7 +24,7 @@ QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 def source_partitions(settings: Settings) -> list[str]:
     """Monthly partition keys that the configured source has events in."""
-    from assoc_pipeline.assets.partitions import monthly_partitions
+    from assoc_pipeline.orchestration.partitions import monthly_partitions
     from assoc_pipeline.resources import build_resources
 
     events = build_resources(settings)["event_source"].read()

@@ -14,9 +14,9 @@ from pathlib import Path
 import mlflow
 import pytest
 
-from assoc_pipeline.assets.fine_tuning import leak_reason, pick_base
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL
+from assoc_pipeline.services.fine_tuning import leak_reason, pick_base
 from assoc_pipeline_tests.conftest import DEMO_PARTITIONS
 from assoc_pipeline_tests.promotion.conftest import SMALL_MINING, Pipeline
 
@@ -114,7 +114,7 @@ def test_report_compares_fine_tuned_with_from_scratch(rounds, client, tmp_path: 
 
 def test_the_champion_is_preferred_and_a_leaky_base_is_refused(rounds) -> None:
     p, first, _ = rounds
-    assert pick_base(p.mlflow, "champion", "no-such-run") == (None, "no CF/DNN champion promoted yet")
+    assert pick_base(p.mlflow, "champion", "no-such-run") == (None, "no fine-tunable champion promoted yet")
     assert pick_base(p.mlflow, "none", "x")[0] is None
     cf_version = meta(first, "cf_model")["mlflow_model_version"]
     p.mlflow.set_alias(RECOMMENDER_MODEL, cf_version, CHAMPION_ALIAS)

@@ -29,7 +29,6 @@ would store it. Results are written as JSON per size (``<scratch>/scale_<n>.json
 from __future__ import annotations
 
 import argparse
-import inspect
 import itertools
 import json
 import os
@@ -37,7 +36,6 @@ import platform
 import subprocess
 import sys
 import time
-import types
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -113,40 +111,32 @@ def stage_generate(scratch: Path, n_events: int) -> dict:
     return {"events": rows, "baskets_generated": baskets}
 
 
-def _windowed_ingest_module(patch: bool = True) -> tuple[types.ModuleType, bool]:
-    """assets/ingest.py as is when raw_events already reads its window, else with that one change."""
-    import assoc_pipeline.assets.ingest as ingest
-
-    src = inspect.getsource(ingest)
-    if not patch or "event_source.read()" not in src:
-        return ingest, False
-    patched = src.replace("event_source.read()", "event_source.read(start, end)")
-    mod = types.ModuleType("assoc_pipeline.assets.ingest_windowed")
-    mod.__file__ = ingest.__file__
-    sys.modules[mod.__name__] = mod  # dagster resolves the asset function's type hints through it
-    exec(compile(patched, ingest.__file__, "exec", dont_inherit=True), mod.__dict__)
-    return mod, True
-
-
-def stage_ingest(scratch: Path, partitions: str, patch: bool = True) -> dict:
-    """raw_events + clean_events of each partition, one ``dg.materialize`` per partition."""
+def _materialize(
+    scratch: Path, targets: list[str], run_config: dict | None = None, partition: str | None = None
+):
+    """Materialize ``targets`` of the project's Definitions on the scratch data dir (ephemeral instance)."""
     import dagster as dg
 
-    from assoc_pipeline.assets.clean import clean_events
+    from assoc_pipeline.definitions import all_assets, all_checks
 
-    ingest, patched = _windowed_ingest_module(patch)
-    print(f"  ingest asset: {'patched (read(start, end))' if patched else 'as in the repo'}", flush=True)
-    resources = _resources(scratch)
-    out = {"raw_rows": 0, "clean_rows": 0, "checks_passed": True, "ingest_patched": patched, "walls": []}
+    result = dg.materialize(
+        [*all_assets, *all_checks],
+        selection=[dg.AssetKey(t) for t in targets],
+        partition_key=partition,
+        resources=_resources(scratch),
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config=run_config,
+    )
+    assert result.success
+    return result
+
+
+def stage_ingest(scratch: Path, partitions: str) -> dict:
+    """raw_events + clean_events of each partition, one ``dg.materialize`` per partition."""
+    out = {"raw_rows": 0, "clean_rows": 0, "checks_passed": True, "walls": []}
     for partition in partitions.split(","):
         t0 = time.perf_counter()
-        result = dg.materialize(
-            [ingest.raw_events, clean_events],
-            partition_key=partition,
-            resources=resources,
-            instance=dg.DagsterInstance.ephemeral(),
-        )
-        assert result.success
+        result = _materialize(scratch, ["raw_events", "clean_events"], partition=partition)
         rows = {
             e.materialization.asset_key.to_user_string(): e.materialization.metadata[
                 "dagster/row_count"
@@ -163,34 +153,11 @@ def stage_ingest(scratch: Path, partitions: str, patch: bool = True) -> dict:
 
 
 def stage_baskets(scratch: Path) -> dict:
-    import assoc_pipeline.assets.clean as clean
-    from assoc_pipeline.core.data.baskets import basket_set_from_partitions, save_basket_set
-
-    res = _resources(scratch)
-    io = res["io_manager"]
-    if "basket_set_from_partitions" in inspect.getsource(clean.baskets.op.compute_fn.decorated_fn):
-        import dagster as dg
-
-        result = dg.materialize(
-            [clean.clean_events, clean.baskets],
-            selection=[clean.baskets.key],
-            resources=res,
-            instance=dg.DagsterInstance.ephemeral(),
-        )
-        assert result.success
-        how = "asset"
-    else:
-        paths = [io.stored_path("clean_events", k) for k in _partition_keys()]
-        paths = [p for p in paths if p.exists()]
-        bs = basket_set_from_partitions(
-            paths, progress=lambda i, n: print(f"  baskets: part {i} ({n:,} rows)")
-        )
-        save_basket_set(bs, io.stored_path("baskets").with_suffix(""))
-        how = "core function (asset not yet streaming)"
     from assoc_pipeline.core.data.baskets import load_basket_set
 
-    bs = load_basket_set(io.stored_path("baskets").with_suffix(""))
-    return {"baskets": bs.n_baskets, "items": bs.n_items, "nnz": int(bs.matrix.nnz), "baskets_via": how}
+    _materialize(scratch, ["baskets"])
+    bs = load_basket_set(_resources(scratch)["io_manager"].stored_path("baskets").with_suffix(""))
+    return {"baskets": bs.n_baskets, "items": bs.n_items, "nnz": int(bs.matrix.nnz), "baskets_via": "asset"}
 
 
 def stage_baskets_pandas(scratch: Path) -> dict:
@@ -206,27 +173,7 @@ def stage_baskets_pandas(scratch: Path) -> dict:
 
 
 def _materialize_downstream(scratch: Path, target: str, run_config: dict | None = None) -> object:
-    import dagster as dg
-
-    from assoc_pipeline.assets import clean, evaluation, ingest, mining, training
-
-    assets = [
-        ingest.raw_events,
-        clean.clean_events,
-        clean.baskets,
-        evaluation.split,
-        mining.frequent_itemsets,
-        training.cf_model,
-    ]
-    key = dg.AssetKey(target)
-    result = dg.materialize(
-        assets,
-        selection=[key],
-        resources=_resources(scratch),
-        instance=dg.DagsterInstance.ephemeral(),
-        run_config=run_config,
-    )
-    assert result.success
+    result = _materialize(scratch, [target], run_config)
     mats = [e.materialization for e in result.get_asset_materialization_events()]
     return {k: v.value for k, v in mats[0].metadata.items() if isinstance(v.value, int | float | str | bool)}
 
@@ -254,7 +201,6 @@ def child_main(args: argparse.Namespace) -> None:
     fn = {
         "generate": lambda: stage_generate(scratch, args.n_events),
         "ingest": lambda: stage_ingest(scratch, args.partitions),
-        "ingest_as_is": lambda: stage_ingest(scratch, args.partitions, patch=False),
         "baskets": lambda: stage_baskets(scratch),
         "baskets_pandas": lambda: stage_baskets_pandas(scratch),
         "split": lambda: stage_split(scratch),
@@ -295,7 +241,6 @@ def run_size(
     min_support: float,
     epochs: int,
     pandas_baskets: bool,
-    ingest_as_is: bool = False,
 ) -> dict:
     scratch = scratch_root / f"n{n_events}"
     if scratch.exists():
@@ -318,10 +263,6 @@ def run_size(
         print(f"{stage}: {stages[stage]}", flush=True)
     if pandas_baskets:
         stages["baskets (pandas concat, for comparison)"] = run_child("baskets_pandas", scratch)
-    if ingest_as_is:  # the repo's raw_events without the window: every partition parses the whole log
-        r = run_child("ingest_as_is", scratch, partitions=_partition_keys()[0])
-        r.pop("walls")
-        stages["ingest, 1 partition, read() without window (for comparison)"] = r
     out = {
         "n_events": n_events,
         "host": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
@@ -364,9 +305,6 @@ def main() -> None:
     ap.add_argument("--min-support", type=float, default=0.0002)
     ap.add_argument("--epochs", type=int, default=1)
     ap.add_argument("--pandas-baskets", action="store_true", help="also time the pandas-concat baskets path")
-    ap.add_argument(
-        "--ingest-as-is", action="store_true", help="also time one partition of raw_events without the window"
-    )
     ap.add_argument("--report", type=int, nargs="*", help="only print the table of these stored sizes")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
@@ -382,7 +320,7 @@ def main() -> None:
         print(table([json.loads((Path(args.scratch) / f"scale_{n}.json").read_text()) for n in sizes]))
         return
     results = [
-        run_size(n, Path(args.scratch), args.min_support, args.epochs, args.pandas_baskets, args.ingest_as_is)
+        run_size(n, Path(args.scratch), args.min_support, args.epochs, args.pandas_baskets)
         for n in args.sizes
     ]
     print(table(results))

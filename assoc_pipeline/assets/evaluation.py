@@ -1,46 +1,29 @@
-"""Evaluation layer: the leakage-free split and the report of every method on the test period."""
+"""Evaluation: the leakage-free split and the report of every method on the test period."""
 
-import tempfile
-import time
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Iterable, Iterator
+from typing import Any
 
 import dagster as dg
 import pandas as pd
 
-from assoc_pipeline.assets.fine_tuning import MODEL_TYPES
-from assoc_pipeline.assets.images import png_metadata
 from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
 from assoc_pipeline.core.content.embeddings import embedding_matrix
 from assoc_pipeline.core.data.baskets import BasketSet
-from assoc_pipeline.core.plots import grouped_bars
-from assoc_pipeline.core.recsys.recommender import Recommender
-from assoc_pipeline.core.recsys.report import (
-    COMPLETION,
-    NEXT_BASKET,
-    MethodSpec,
-    bar_markdown,
-    bar_standing,
-    best_per_task,
-    build_report,
-    cold_start_markdown,
-    content_specs,
-    mlflow_metric_name,
-    side_by_side,
-    side_by_side_markdown,
-    summary_table,
-)
+from assoc_pipeline.core.recsys.model_types import ModelType
 from assoc_pipeline.core.recsys.split import (
     DEFAULT_TEST_CUTOFF,
     DEFAULT_VALIDATION_CUTOFF,
-    BasketSplit,
     resolve_cutoffs,
     split_from_record,
     split_record,
     temporal_split,
 )
+from assoc_pipeline.orchestration.metadata import as_metadata
+from assoc_pipeline.orchestration.run_tags import dagster_run_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
+from assoc_pipeline.services.baseline_choice import choose_baselines
+from assoc_pipeline.services.evaluation import TrainedMethod, evaluate_pipeline
 
 
 class SplitConfig(dg.Config):
@@ -101,6 +84,39 @@ def split(context: dg.AssetExecutionContext, config: SplitConfig, baskets: Baske
     )
 
 
+class BaselineTuningConfig(dg.Config):
+    """Seed of the validation completion queries (the same draw every model is chosen on)."""
+
+    seed: int = 0
+
+
+@dg.asset(
+    group_name="evaluation",
+    owners=["team:ml-engineering"],
+    kinds={"python", "mlflow"},
+    description="The baselines' settings chosen on the validation period (EASE lambda per task, "
+    "TIFU-KNN neighbours and mixing weight, content aggregation), with every validation curve and "
+    "every baseline's validation figures (what a trained candidate is chosen against). One MLflow run.",
+)
+def baseline_tuning(
+    context: dg.AssetExecutionContext,
+    config: BaselineTuningConfig,
+    baskets: BasketSet,
+    split: dict,
+    item_embeddings: pd.DataFrame,
+    mlflow: MLflowResource,
+) -> dg.Output[dict]:
+    record, metadata = choose_baselines(
+        split_from_record(baskets, split),
+        embedding_matrix(item_embeddings, baskets.n_items),
+        mlflow,
+        seed=config.seed,
+        run_tags=dagster_run_tags(context),
+        log=context.log.info,
+    )
+    return dg.Output(record, metadata=as_metadata(metadata))
+
+
 class ReportConfig(dg.Config):
     """K values and the seed of the hidden item of each completion query."""
 
@@ -109,7 +125,8 @@ class ReportConfig(dg.Config):
 
 
 def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | None]:
-    """MLflow run id and registered version of the latest materialization of a training asset."""
+    """MLflow run id, registered version and training facts of the latest materialization of a
+    training asset (what the report links to and compares)."""
     event = instance.get_latest_materialization_event(dg.AssetKey(asset))
     meta = event.asset_materialization.metadata if event and event.asset_materialization else {}
 
@@ -119,6 +136,8 @@ def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | N
     return {
         "mlflow_run_id": text("mlflow_run_id"),
         "model_version": text("mlflow_model_version"),
+        "model_type": text("model_type"),
+        **{key.removeprefix("selection/"): text(key) for key in meta if key.startswith("selection/")},
         "dagster_run_id": event.run_id if event else None,
         "train_seconds": text("train_seconds"),
         "best_epoch": text("best_epoch"),
@@ -126,165 +145,69 @@ def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | N
     }
 
 
-def model_spec(name: str, model: Recommender, lineage: dict, split: BasketSplit) -> MethodSpec:
-    """A trained model as a report method; DNN scores from the train_full history (as baselines)."""
-    if hasattr(model, "with_history"):
-        model.with_history(split.train_full)
-    return MethodSpec(
-        name,
-        "model",
-        {NEXT_BASKET: model, COMPLETION: model},
-        params=type(model).__name__,
-        model_version=lineage.get("model_version"),
-        mlflow_run_id=lineage.get("mlflow_run_id"),
-    )
+REPORT_INPUTS = ("baskets", "split", "finetuned_model", "item_embeddings", "hybrid_model", "baseline_tuning")
 
 
-@dg.asset(
-    group_name="evaluation",
-    owners=["team:ml-engineering"],
-    kinds={"pandas", "parquet", "mlflow"},
-    check_specs=[contract_check_spec("evaluation_report")],
-    description="Every baseline and trained model on the same test tasks (next-basket, basket "
-    "completion), K = 5/10/20: one long table (method x task x metric x k), bar charts, an MLflow "
-    "evaluation run linked to each model's training run, and where each model stands against the bar.",
-)
-def evaluation_report(
-    context: dg.AssetExecutionContext,
-    config: ReportConfig,
-    baskets: BasketSet,
-    split: dict,
-    cf_model: Recommender,
-    dnn_model: Recommender,
-    dnn_text_model: Recommender,
-    sequence_model: Recommender,
-    finetuned_model,  # a Recommender, or {"status": "skipped", "reason": ...}
-    item_embeddings: pd.DataFrame,
-    hybrid_model: dict,
-    mlflow: MLflowResource,
-    artifacts: ArtifactStore,
-) -> Iterator:
-    """Baselines are fitted here on ``train_full``; the rules baseline mines its own pair rules on
-    ``train_full`` (the ``association_rules`` asset is mined on every basket, test included).
-    A fine-tuned model joins as ``<type>_finetuned`` and is compared with its from-scratch twin;
-    ``content`` and ``hybrid`` (description embeddings) are fitted here like the baselines."""
-    bs_split = split_from_record(baskets, split)
-    ks = tuple(sorted(set(config.ks)))
-    models, lineage = {}, {}
-    trained = {
-        "cf_model": cf_model,
-        "dnn_model": dnn_model,
-        "dnn_text_model": dnn_text_model,
-        "sequence_model": sequence_model,
+def evaluation_report_asset(types: Iterable[ModelType]) -> dg.AssetsDefinition:
+    """The report over every trained model of ``types`` (the registry's, or a test's own list)."""
+    types = list(types)
+    ins = {
+        **{t.asset_name: dg.AssetIn() for t in types},
+        **{name: dg.AssetIn() for name in REPORT_INPUTS},
     }
-    for asset, model in trained.items():
-        name = asset.removesuffix("_model")
-        lineage[name] = model_lineage(context.instance, asset)
-        models[name] = model_spec(name, model, lineage[name], bs_split)
-    pair = None  # (scratch, fine-tuned) method names
-    if isinstance(finetuned_model, Recommender):
-        scratch = next(t for t, cls in MODEL_TYPES.items() if isinstance(finetuned_model, cls))
-        pair = (scratch, f"{scratch}_finetuned")
-        lineage[pair[1]] = model_lineage(context.instance, "finetuned_model")
-        models[pair[1]] = model_spec(pair[1], finetuned_model, lineage[pair[1]], bs_split)
-    weights = {t: hybrid_model[t]["weight"] for t in (NEXT_BASKET, COMPLETION)}
-    vectors = embedding_matrix(item_embeddings, baskets.n_items)
-    extra = content_specs(vectors, weights, hybrid_model.get("half_life_days", 90.0))
-    started = time.perf_counter()
-    report = build_report(bs_split, {**models, **extra}, ks=ks, seed=config.seed, log=context.log.info)
-    seconds = time.perf_counter() - started
-    summary = summary_table(report)
-    standing = bar_standing(report, list(models))
-    best = best_per_task(report)
-    pngs = {}
-    for task, metric in ((NEXT_BASKET, "recall"), (NEXT_BASKET, "ndcg"), (COMPLETION, "hit_rate")):
-        sel = report[(report.task == task) & (report.metric == metric)]
-        png = grouped_bars(sel, "method", "k", "value", f"test {task}: {metric}@K per method")
-        pngs.update(
-            png_metadata(png, artifacts.path("evaluation_report", f"{task}_{metric}.png"), f"{task}_{metric}")
-        )
-    md = _summary_markdown(summary)
-    bar_md = bar_markdown(standing)
-    text_md = _comparison(report, lineage, "dnn", "dnn_text")
-    cold_md = cold_start_markdown(report)
-    if pair:
-        warm_md = _comparison(report, lineage, *pair)
-        warm_md += f"\n- warm start from version {lineage[pair[1]].get('warm_start_from_version')}"
-    else:
-        reason = finetuned_model.get("reason", "?") if isinstance(finetuned_model, dict) else "?"
-        warm_md = f"No fine-tuned model in this report: {reason}."
-    with mlflow.start_run("evaluation", context, tags={"task": "evaluation"}) as run:
-        import mlflow as mlf
 
-        tags = {}
-        for name, spec in models.items():
-            if spec.mlflow_run_id:
-                tags[f"training_run/{name}"] = spec.mlflow_run_id
-                mlflow.client().set_tag(spec.mlflow_run_id, "evaluation_run_id", run.info.run_id)
-            if spec.model_version:
-                tags[f"model_version/{name}"] = spec.model_version
-            tags[f"bar/{name}"] = "meets" if standing[name]["passes"] else "does not meet"
-        mlf.set_tags(tags)
-        mlf.log_params(
-            {**{k: v for k, v in split.items()}, "ks": ",".join(map(str, ks)), "seed": config.seed}
-        )
-        mlf.log_metrics(
-            {
-                mlflow_metric_name(r.task, r.metric, int(r.k), r.method): float(r.value)
-                for r in report.itertuples()
-            }
-        )
-        with tempfile.TemporaryDirectory() as tmp:
-            report.to_parquet(Path(tmp) / "evaluation_report.parquet", index=False)
-            (Path(tmp) / "evaluation_report.md").write_text(
-                f"{md}\n\n## Against the bar\n\n{bar_md}\n\n## Warm start vs from scratch\n\n{warm_md}\n"
-                f"\n## DNN without vs with text features\n\n{text_md}\n\n## Cold-start slice\n\n{cold_md}\n"
-            )
-            mlf.log_artifacts(tmp)
-        for key, meta in pngs.items():
-            if key.endswith("_png"):
-                mlf.log_artifact(meta.value, artifact_path="plots")
-    n_nb = int(report.loc[report.task == NEXT_BASKET, "n_queries"].max())
-    n_ct = int(report.loc[report.task == COMPLETION, "n_queries"].max())
-    yield dg.Output(
-        report,
-        metadata={
-            "dagster/row_count": len(report),
-            "methods": dg.MetadataValue.json(sorted(report["method"].unique().tolist())),
-            "next_basket_users": n_nb,
-            "completion_queries": n_ct,
-            "seconds": round(seconds, 1),
-            "summary": dg.MetadataValue.md(md),
-            "against_the_bar": dg.MetadataValue.md(bar_md),
-            "warm_vs_scratch": dg.MetadataValue.md(warm_md),
-            "text_features": dg.MetadataValue.md(text_md),
-            "cold_start": dg.MetadataValue.md(cold_md),
-            "bar": dg.MetadataValue.json(standing),
-            **{f"best/{k}": f"{m} ({v:.4f})" for k, (m, v) in best.items()},
-            "models": dg.MetadataValue.json(
-                {
-                    n: {"mlflow_run_id": s.mlflow_run_id, "model_version": s.model_version}
-                    for n, s in models.items()
-                }
-            ),
-            **mlflow.run_metadata(run.info.run_id),
-            **pngs,
-        },
+    @dg.asset(
+        name="evaluation_report",
+        ins=ins,
+        group_name="evaluation",
+        owners=["team:ml-engineering"],
+        kinds={"pandas", "parquet", "mlflow"},
+        check_specs=[contract_check_spec("evaluation_report")],
+        description="Every baseline and trained model on the same test tasks (next-basket, basket "
+        "completion, cold start), K = 5/10/20: one long table (method x task x metric x k), bar charts, "
+        "an MLflow evaluation run linked to each model's training run, and where each model stands "
+        "against the bar.",
     )
-    yield contract_check_result("evaluation_report", report)
+    def _asset(
+        context: dg.AssetExecutionContext,
+        config: ReportConfig,
+        mlflow: MLflowResource,
+        artifacts: ArtifactStore,
+        **inputs: Any,
+    ) -> Iterator:
+        """Baselines are fitted on ``train_full``; the rules baseline mines its own pair rules on
+        ``train_full`` (the ``association_rules`` asset is mined on every basket, test included).
+        A fine-tuned model joins as ``<type>_finetuned`` and is compared with its from-scratch twin;
+        ``content`` and ``hybrid`` (description embeddings) are fitted like the baselines."""
+        baskets: BasketSet = inputs["baskets"]
+        trained = {
+            t.name: TrainedMethod(inputs[t.asset_name], model_lineage(context.instance, t.asset_name))
+            for t in types
+        }
+        finetuned = inputs["finetuned_model"]
+        skip_reason = finetuned.get("reason", "?") if isinstance(finetuned, dict) else ""
+        finetuned_method = (
+            None
+            if isinstance(finetuned, dict)
+            else TrainedMethod(finetuned, model_lineage(context.instance, "finetuned_model"))
+        )
+        evaluation = evaluate_pipeline(
+            split_from_record(baskets, inputs["split"]),
+            trained,
+            embedding_matrix(inputs["item_embeddings"], baskets.n_items),
+            inputs["hybrid_model"],
+            mlflow,
+            artifacts,
+            finetuned=finetuned_method,
+            finetuned_skip_reason=skip_reason,
+            split_record=inputs["split"],
+            baselines=inputs["baseline_tuning"],
+            ks=tuple(sorted(set(config.ks))),
+            seed=config.seed,
+            run_tags=dagster_run_tags(context),
+            log=context.log.info,
+        )
+        yield dg.Output(evaluation.report, metadata=as_metadata(evaluation.metadata))
+        yield contract_check_result("evaluation_report", evaluation.report)
 
-
-def _comparison(report: pd.DataFrame, lineage: dict[str, dict], first: str, second: str) -> str:
-    """Two methods side by side, with their training cost from the training assets' metadata."""
-    cost = {
-        m: {k: lineage[m][k] for k in ("train_seconds", "best_epoch") if lineage[m].get(k)}
-        for m in (first, second)
-    }
-    return side_by_side_markdown(side_by_side(report, first, second), cost)
-
-
-def _summary_markdown(summary: pd.DataFrame) -> str:
-    table = summary.copy()
-    for col in table.columns[1:]:
-        table[col] = table[col].map(lambda v: "—" if pd.isna(v) else f"{v:.4f}")
-    return table.reset_index().to_markdown(index=False)
+    return _asset

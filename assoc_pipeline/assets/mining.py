@@ -1,6 +1,5 @@
-"""Mining layer: frequent itemsets and association rules, readable in the UI."""
+"""Mining: frequent itemsets, association rules and category-level rules, readable in the UI."""
 
-import hashlib
 import time
 from pathlib import Path
 
@@ -8,20 +7,15 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from assoc_pipeline.assets.images import png_metadata
 from assoc_pipeline.core.data.baskets import BasketSet
-from assoc_pipeline.core.mining import (
-    BACKENDS,
-    FrequentItemsets,
-    ItemsetExplosion,
-    derive_rules,
-    label_rules,
-    mine_itemsets,
-)
+from assoc_pipeline.core.mining import BACKENDS, FrequentItemsets, derive_rules, label_rules
 from assoc_pipeline.core.mining import prune_redundant as drop_redundant
-from assoc_pipeline.core.mining.incremental import item_map_for, negative_border, update_itemsets
+from assoc_pipeline.core.mining.aggregate import category_rules as mine_category_rules
 from assoc_pipeline.core.plots import rules_network, rules_scatter
+from assoc_pipeline.orchestration.images import png_metadata
+from assoc_pipeline.orchestration.metadata import preview
 from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.services.itemsets import ItemsetSettings, mine_or_update
 
 RULE_TABLE_COLUMNS = ["rule", "support", "confidence", "lift", "count"]
 
@@ -48,50 +42,6 @@ def _support(value: float) -> float | int:
     return int(value) if value >= 1 else float(value)
 
 
-def prefix_fingerprint(baskets: BasketSet, n: int) -> str:
-    """Content hash of the first ``n`` baskets: their ids, in order, and their items' ids."""
-    m = baskets.matrix[:n]
-    ids = baskets.vocabulary["item_id"].astype(str).to_numpy()
-    h = hashlib.sha256()
-    h.update(np.int64(n).tobytes())
-    h.update("\x1f".join(baskets.baskets["basket_id"].astype(str).iloc[:n]).encode())
-    h.update(np.diff(m.indptr).astype(np.int64).tobytes())
-    h.update("\x1f".join(ids[m.indices]).encode())
-    return h.hexdigest()[:32]
-
-
-def _previous_itemsets(
-    context: dg.AssetExecutionContext, config: ItemsetConfig, baskets: BasketSet
-) -> tuple[FrequentItemsets | None, str]:
-    """The stored itemsets when they can be updated incrementally to ``baskets``, else (None, why)."""
-    if not config.incremental:
-        return None, "incremental updates are switched off (config incremental=false)"
-    io_manager = getattr(context.resources, "io_manager", None)
-    if not hasattr(io_manager, "stored_path"):
-        return None, "the IO manager cannot say where the previous itemsets are stored"
-    path = Path(io_manager.stored_path(context.asset_key))
-    if not path.exists():
-        return None, "no previous itemsets stored"
-    from assoc_pipeline.core.tables import read_table
-
-    previous = read_table(path)
-    prov = getattr(previous, "provenance", None) or {}
-    if not isinstance(previous, FrequentItemsets) or previous.border is None or "prefix" not in prov:
-        return None, "the previous itemsets were stored without their negative border"
-    wanted = {
-        "min_support": _support(config.min_support),
-        "max_len": config.max_len,
-        "backend": config.backend,
-    }
-    changed = [f"{k} {prov.get(k)!r} -> {v!r}" for k, v in wanted.items() if prov.get(k) != v]
-    if changed:
-        return None, "mined with other settings: " + ", ".join(changed)
-    n_old = int(prov["n_baskets"])
-    if n_old > baskets.n_baskets or prefix_fingerprint(baskets, n_old) != prov["prefix"]:
-        return None, f"the current baskets do not extend the previous {n_old:,} baskets (history changed)"
-    return previous, f"the current baskets extend the previous {n_old:,}"
-
-
 @dg.asset(
     group_name="mining",
     owners=["team:merchandising-analytics"],
@@ -108,37 +58,11 @@ def frequent_itemsets(
         raise ValueError(f"frequent_itemsets config backend={config.backend!r}: expected one of {BACKENDS}")
     started = time.perf_counter()
     support = _support(config.min_support)
-    previous, why = _previous_itemsets(context, config, baskets)
-    fi: FrequentItemsets | None = None
-    report: dict = {}
-    if previous is not None:
-        try:
-            item_map = item_map_for(previous.provenance["item_ids"], baskets.vocabulary["item_id"])  # type: ignore[index]
-            fi, rep = update_itemsets(
-                previous, baskets.matrix, support, item_map=item_map, backend=config.backend
-            )
-            mode, reason, report = rep.mode, f"{why}; {rep.reason}", rep.as_dict()
-        except ItemsetExplosion as exc:
-            why = f"incremental update stopped: {exc}"
-            fi = None
-    if fi is None:
-        fi = mine_itemsets(baskets.matrix, support, max_len=config.max_len, backend=config.backend)
-        mode, reason = "full", why
-        try:
-            fi = fi.with_border(negative_border(fi, baskets.matrix))
-        except ItemsetExplosion as exc:
-            context.log.warning(f"no negative border stored (next run mines in full): {exc}")
-    fi = fi.with_border(
-        fi.border,
-        provenance={
-            "min_support": support,
-            "max_len": config.max_len,
-            "backend": config.backend,
-            "n_baskets": baskets.n_baskets,
-            "prefix": prefix_fingerprint(baskets, baskets.n_baskets),
-            "item_ids": baskets.vocabulary["item_id"].astype(str).tolist(),
-        },
-    )
+    settings = ItemsetSettings(support, config.max_len, config.backend, config.incremental)
+    io_manager = getattr(context.resources, "io_manager", None)
+    stored = Path(io_manager.stored_path(context.asset_key)) if hasattr(io_manager, "stored_path") else None
+    mined = mine_or_update(baskets, settings, stored, log=context.log.warning)
+    fi, mode, reason, report = mined.itemsets, mined.mode, mined.reason, mined.incremental
     seconds = time.perf_counter() - started
     context.log.info(f"{mode} mining ({reason}): {len(fi):,} frequent itemsets (min count {fi.min_count})")
     by_len = fi.table["length"].value_counts().sort_index()
@@ -212,5 +136,42 @@ def association_rules(
             **png_metadata(
                 rules_network(rules), artifacts.path("association_rules", "network.png"), "network"
             ),
+        },
+    )
+
+
+class CategoryRulesConfig(dg.Config):
+    """Rules between embedding clusters (the categories of data without a product hierarchy)."""
+
+    min_support: float = 0.02
+    min_confidence: float = 0.5
+    max_len: int = 4
+
+
+@dg.asset(
+    group_name="mining",
+    owners=["team:analytics"],
+    kinds={"python", "parquet"},
+    description="Multi-level rules: every basket's products replaced by their description cluster "
+    "(from item_embeddings), then mined like item rules — arules' aggregate(). A category rule can "
+    "hold where no single product pair is frequent enough.",
+)
+def category_rules(
+    context: dg.AssetExecutionContext,
+    config: CategoryRulesConfig,
+    baskets: BasketSet,
+    item_embeddings: pd.DataFrame,
+) -> dg.Output[pd.DataFrame]:
+    labels = item_embeddings.sort_values("item_idx")["cluster_label"].tolist()
+    rules = mine_category_rules(
+        baskets, labels, config.min_support, config.min_confidence, max_len=config.max_len
+    )
+    context.log.info(f"category_rules: {len(rules)} rules between {len(set(labels))} clusters")
+    return dg.Output(
+        rules,
+        metadata={
+            "dagster/row_count": len(rules),
+            "categories": len(set(labels)),
+            "top_rules": preview(rules[RULE_TABLE_COLUMNS].head(15)) if len(rules) else "no rules",
         },
     )

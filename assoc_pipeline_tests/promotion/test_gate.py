@@ -106,9 +106,14 @@ def test_promotes_when_every_condition_holds_then_stays_put(pipeline):
     assert alias(pipeline) == pipeline.report_versions[best]
 
 
-def test_recommendations_and_cli_serve_the_champion(pipeline):
-    from assoc_pipeline.assets.promotion import recommend_command
+def recommend_command(pipeline, **query) -> str:
+    """What `assoc-pipeline recommend` prints for this pipeline's store and tables."""
+    from assoc_pipeline.services.recommendations import recommend_command as command
 
+    return command(pipeline.mlflow, pipeline.settings.data_dir / "assets", **query)
+
+
+def test_recommendations_and_cli_serve_the_champion(pipeline):
     version = alias(pipeline)
     assert version is not None
     res = pipeline.materialize(["recommendations"])
@@ -128,16 +133,16 @@ def test_recommendations_and_cli_serve_the_champion(pipeline):
     assert (table["explanation"] != "").any()  # some recommendations are backed by mined rules
 
     user = table.loc[table.scope == "user", "query"].iloc[0]
-    text = recommend_command(user=user, k=5, settings=pipeline.settings)
+    text = recommend_command(pipeline, user=user, k=5)
     assert f"user {user}" in text and f"(version {version})" in text
     assert "  5. " in text and "  6. " not in text
     first_item = items.iloc[0]
-    text = recommend_command(items=first_item["item_name"].lower(), settings=pipeline.settings)
+    text = recommend_command(pipeline, items=first_item["item_name"].lower())
     assert first_item["item_name"] in text.splitlines()[0]
     with pytest.raises(InputError, match="unknown user 'nobody'"):
-        recommend_command(user="nobody", settings=pipeline.settings)
+        recommend_command(pipeline, user="nobody")
     with pytest.raises(InputError, match="unknown item"):
-        recommend_command(items="NO SUCH THING,85123A", settings=pipeline.settings)
+        recommend_command(pipeline, items="NO SUCH THING,85123A")
 
 
 def test_refuses_a_candidate_worse_than_the_current_champion(pipeline):
@@ -157,16 +162,20 @@ def test_refuses_a_candidate_worse_than_the_current_champion(pipeline):
 
 
 def test_without_champion_recommendations_fall_back_and_the_cli_says_so(pipeline):
-    from assoc_pipeline.assets.promotion import recommend_command
-
     clear_alias(pipeline)
     res = pipeline.materialize(["recommendations"])
     meta = res.asset_materializations_for_node("recommendations")[0].metadata
     assert meta["from_champion"].value is False
     assert meta["status"].value.startswith("NO CHAMPION PROMOTED YET")
     assert "no champion promoted yet" in meta["source_users"].value
-    with pytest.raises(InputError, match="no champion in the MLflow registry"):
-        recommend_command(user="12347", settings=pipeline.settings)
+    # the CLI serves what the asset serves: the same baseline, labelled, and the same items
+    table = res.output_for_node("recommendations")
+    user = table.loc[table.scope == "user", "query"].iloc[0]
+    text = recommend_command(pipeline, user=user, k=3)
+    assert meta["source_users"].value in text.splitlines()[0] and "no champion promoted yet" in text
+    served = table[(table.scope == "user") & (table["query"] == user)].nsmallest(3, "rank")
+    printed = [line.split()[1] for line in text.splitlines() if line[:3].strip().rstrip(".").isdigit()]
+    assert printed == served["item_id"].astype(str).tolist()
 
 
 @pytest.fixture

@@ -19,6 +19,9 @@ from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.baselines.user_history import check_fitted, lookup, user_item_counts
 from assoc_pipeline.core.recsys.recommender import Recommender
 
+# 20,000 items -> a 1.6 GB float32 similarity matrix; larger catalogues use the mean aggregate
+DENSE_SIMILARITY_LIMIT = 20_000
+
 
 def _unit_rows(x: np.ndarray) -> np.ndarray:
     norms = np.linalg.norm(x, axis=1, keepdims=True)
@@ -49,6 +52,21 @@ class ContentRecommender(Recommender):
         self.aggregate = aggregate
         self.users_: pd.Index | None = None
         self.history_: sp.csr_matrix | None = None
+        self._similarity: np.ndarray | None = None
+
+    @property
+    def similarity(self) -> np.ndarray:
+        """Item x item cosine similarities, computed once (a query then only gathers rows: the
+        per-query matrix product over 384 dimensions was most of the report's time)."""
+        if self._similarity is None:
+            n = len(self.embeddings)
+            if n > DENSE_SIMILARITY_LIMIT:
+                raise ValueError(
+                    f"content: {n:,} items is more than {DENSE_SIMILARITY_LIMIT:,} for a dense similarity "
+                    "matrix; use aggregate='mean'"
+                )
+            self._similarity = self.embeddings @ self.embeddings.T
+        return self._similarity
 
     def fit(self, train: BasketSet) -> Self:
         """Each user's purchased items with a time-decayed weight (1 = bought most recently)."""
@@ -70,8 +88,7 @@ class ContentRecommender(Recommender):
         if self.aggregate == "mean":
             q = (weights[:, None] * self.embeddings[items]).sum(axis=0)
             return self.embeddings @ (q / max(float(np.linalg.norm(q)), 1e-12))
-        sims = self.embeddings[items] @ self.embeddings.T  # (len(items), n_items)
-        return (weights[:, None] * sims).max(axis=0)
+        return (weights[:, None] * self.similarity[items]).max(axis=0)
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         check_fitted(self, "history_")

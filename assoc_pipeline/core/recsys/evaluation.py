@@ -9,7 +9,7 @@ items the user bought before) and explore items, each averaged over the users wh
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -24,7 +24,7 @@ from assoc_pipeline.core.recsys.metrics import (
     top_k,
 )
 from assoc_pipeline.core.recsys.recommender import Recommender
-from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask
+from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, candidate_mask
 
 DEFAULT_KS = (5, 10, 20)
 REPORT_COLUMNS = ["method", "task", "metric", "k", "value"]
@@ -40,8 +40,14 @@ def evaluate(
 ) -> pd.DataFrame:
     """Score ``task`` with ``recommender`` in batches; long-form (method, task, metric, k, value).
 
-    Candidates are the task's (items seen in training). Completion masks the partial basket's own
-    items; next-basket masks nothing (repeat purchases are legitimate recommendations).
+    Each query is scored once and ranked once for the largest K; every smaller K reads the same
+    ranking. Candidates are the task's (items seen in training, or the catalogue at the query's
+    time). Completion masks the partial basket's own items; next-basket masks nothing (repeat
+    purchases are legitimate recommendations). Every target counts; ``recall_known_items`` is
+    recall over the targets seen in training only (a diagnostic, never the headline).
+
+    ``out.attrs["per_query"]`` holds each query's value of every ranking metric at every K (for
+    paired bootstrap intervals); ``out.attrs["n_queries"]`` the number of queries.
     """
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] <= 0:
@@ -52,11 +58,10 @@ def evaluate(
     is_next = isinstance(task, NextBasketTask)
     k_max = ks[-1]
     n = len(task)
-    sums = {(m, k): 0.0 for m in RANKING_METRICS for k in ks}
-    extra_sums: dict[tuple[str, int], float] = {}
-    extra_counts: dict[tuple[str, int], int] = {}
+    per_query: dict[tuple[str, int], list[np.ndarray]] = {(m, k): [] for m in RANKING_METRICS for k in ks}
+    extra = _Means()
     all_topk, all_valid = [], []
-    not_candidate = ~np.asarray(task.candidates, dtype=bool)
+    known_targets = task.known_targets
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         if is_next:
@@ -69,7 +74,7 @@ def evaluate(
                 f"evaluate: {method} returned scores of shape {scores.shape}, "
                 f"expected {(stop - start, task.n_items)}"
             )
-        scores[:, not_candidate] = -np.inf
+        scores[~candidate_mask(task, start, stop)] = -np.inf
         if not is_next:
             mask_rows(scores, task.partial_baskets[start:stop])
         topk = top_k(scores, k_max)
@@ -79,18 +84,20 @@ def evaluate(
         n_rel = np.array([len(t) for t in targets])
         for k in ks:
             for m, v in metric_rows(hits, n_rel, k).items():
-                sums[(m, k)] += float(v.sum())
+                per_query[(m, k)].append(v)
+        extra.subset_recall("recall_known_items", topk, valid, known_targets[start:stop], ks)
         if is_next:
-            _repeat_explore(task, start, stop, topk, valid, ks, extra_sums, extra_counts)
+            extra.subset_recall("recall_repeat", topk, valid, task.repeat_targets[start:stop], ks)
+            extra.subset_recall("recall_explore", topk, valid, task.explore_targets[start:stop], ks)
+            extra.repeat_ratio(topk, valid, task.history_items[start:stop], ks)
         all_topk.append(topk)
         all_valid.append(valid)
-    rows = [(method, task.name, m, k, sums[(m, k)] / n if n else float("nan")) for (m, k) in sums]
-    for key, total in extra_sums.items():
-        cnt = extra_counts[key]
-        rows.append((method, task.name, key[0], key[1], total / cnt if cnt else float("nan")))
+    values = {key: np.concatenate(v) if v else np.zeros(0) for key, v in per_query.items()}
+    rows = [(method, task.name, m, k, float(v.mean()) if n else float("nan")) for (m, k), v in values.items()]
+    rows += [(method, task.name, m, k, v) for (m, k), v in extra.means().items()]
     topk_all = np.concatenate(all_topk) if all_topk else np.zeros((0, k_max), dtype=np.int64)
     valid_all = np.concatenate(all_valid) if all_valid else np.zeros((0, k_max), dtype=bool)
-    n_cand = int((~not_candidate).sum())
+    n_cand = int(np.asarray(task.candidates, dtype=bool).sum())
     for k in ks:
         rows.append(
             (method, task.name, "coverage", k, catalog_coverage(topk_all[:, :k], n_cand, valid_all[:, :k]))
@@ -108,38 +115,45 @@ def evaluate(
     out = pd.DataFrame(rows, columns=REPORT_COLUMNS)
     out["k"] = out["k"].astype(np.int64)
     out.attrs["n_queries"] = n
+    out.attrs["per_query"] = {f"{m}@{k}": v for (m, k), v in values.items()}
     return out
 
 
-def _repeat_explore(
-    task: NextBasketTask,
-    start: int,
-    stop: int,
-    topk: np.ndarray,
-    valid: np.ndarray,
-    ks: list[int],
-    sums: dict[tuple[str, int], float],
-    counts: dict[tuple[str, int], int],
-) -> None:
-    """Accumulate recall on repeat / explore targets and the repeat ratio of the lists."""
-    rep_hits = hits_matrix(topk, task.repeat_targets[start:stop], valid)
-    exp_hits = hits_matrix(topk, task.explore_targets[start:stop], valid)
-    in_hist = hits_matrix(topk, task.history_items[start:stop], valid)
-    n_rep = np.array([len(t) for t in task.repeat_targets[start:stop]], dtype=np.float64)
-    n_exp = np.array([len(t) for t in task.explore_targets[start:stop]], dtype=np.float64)
-    n_valid = valid.cumsum(axis=1)
-    for k in ks:
-        kk = min(k, topk.shape[1])
-        for name, h, nr in (("recall_repeat", rep_hits, n_rep), ("recall_explore", exp_hits, n_exp)):
-            has = nr > 0
-            key = (name, k)
-            sums[key] = sums.get(key, 0.0) + float((h[has, :kk].sum(axis=1) / nr[has]).sum())
-            counts[key] = counts.get(key, 0) + int(has.sum())
-        nv = n_valid[:, kk - 1] if kk else np.zeros(len(topk))
-        ok = nv > 0
-        key = ("repeat_ratio", k)
-        sums[key] = sums.get(key, 0.0) + float((in_hist[ok, :kk].sum(axis=1) / nv[ok]).sum())
-        counts[key] = counts.get(key, 0) + int(ok.sum())
+class _Means:
+    """Running means of per-query values, over the queries that have them (repeat, explore...)."""
+
+    def __init__(self) -> None:
+        self.sums: dict[tuple[str, int], float] = {}
+        self.counts: dict[tuple[str, int], int] = {}
+
+    def add(self, key: tuple[str, int], values: np.ndarray) -> None:
+        self.sums[key] = self.sums.get(key, 0.0) + float(values.sum())
+        self.counts[key] = self.counts.get(key, 0) + len(values)
+
+    def means(self) -> dict[tuple[str, int], float]:
+        return {k: (s / self.counts[k] if self.counts[k] else float("nan")) for k, s in self.sums.items()}
+
+    def subset_recall(
+        self, name: str, topk: np.ndarray, valid: np.ndarray, subset: Sequence[np.ndarray], ks: list[int]
+    ) -> None:
+        """Recall over a subset of each query's targets, for the queries that have any."""
+        hits = hits_matrix(topk, subset, valid)
+        n_sub = np.array([len(t) for t in subset], dtype=np.float64)
+        has = n_sub > 0
+        for k in ks:
+            self.add((name, k), hits[has, : min(k, topk.shape[1])].sum(axis=1) / n_sub[has])
+
+    def repeat_ratio(
+        self, topk: np.ndarray, valid: np.ndarray, history_items: Sequence[np.ndarray], ks: list[int]
+    ) -> None:
+        """The share of each recommended list that the user bought before."""
+        in_hist = hits_matrix(topk, history_items, valid)
+        n_valid = valid.cumsum(axis=1)
+        for k in ks:
+            kk = min(k, topk.shape[1])
+            nv = n_valid[:, kk - 1] if kk else np.zeros(len(topk))
+            ok = nv > 0
+            self.add(("repeat_ratio", k), in_hist[ok, :kk].sum(axis=1) / nv[ok])
 
 
 def evaluate_all(

@@ -23,9 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-RANKING_METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "mrr")
-
-RANKING_METRICS = ("precision", "recall", "ndcg", "hit_rate", "map", "mrr")
+RANKING_METRICS = ("precision", "recall", "f1", "ndcg", "hit_rate", "map", "mrr")
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -54,19 +52,27 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
 def hits_matrix(
     topk: np.ndarray, targets: Sequence[np.ndarray], valid: np.ndarray | None = None
 ) -> np.ndarray:
-    """(n, K) bool: is the item at each rank a target? ``valid`` (n, K) marks real recommendations."""
+    """(n, K) bool: is the item at each rank a target? ``valid`` (n, K) marks real recommendations.
+
+    One vectorised membership test over (query, item) keys instead of a loop over queries.
+    """
     n, kk = topk.shape
-    hits = np.zeros((n, kk), dtype=bool)
-    for i, t in enumerate(targets):
-        if len(t):
-            hits[i] = np.isin(topk[i], t)
+    lengths = np.fromiter((len(t) for t in targets), dtype=np.int64, count=len(targets))
+    if n == 0 or kk == 0 or lengths.sum() == 0:
+        return np.zeros((n, kk), dtype=bool)
+    width = int(max(topk.max(initial=0), max(int(np.max(t)) for t in targets if len(t)))) + 1
+    target_keys = np.repeat(np.arange(n, dtype=np.int64), lengths) * width + np.concatenate(
+        [np.asarray(t, dtype=np.int64) for t in targets]
+    )
+    keys = np.arange(n, dtype=np.int64)[:, None] * width + topk
+    hits = np.isin(keys, target_keys)
     if valid is not None:
         hits &= valid
     return hits
 
 
 def metric_rows(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, np.ndarray]:
-    """Per-query precision, recall, NDCG, hit rate, MAP and MRR at ``k`` from a hits matrix."""
+    """Per-query precision, recall, F1, NDCG, hit rate, MAP and MRR at ``k`` from a hits matrix."""
     h = hits[:, :k].astype(np.float64)
     n_rel = np.asarray(n_relevant, dtype=np.float64)
     ranks = np.arange(1, h.shape[1] + 1, dtype=np.float64)
@@ -84,9 +90,13 @@ def metric_rows(hits: np.ndarray, n_relevant: np.ndarray, k: int) -> dict[str, n
     any_hit = h.any(axis=1)
     first = np.argmax(h, axis=1)
     mrr = np.where(any_hit, 1.0 / (first + 1.0), 0.0)
+    precision = n_hits / k
+    with np.errstate(divide="ignore", invalid="ignore"):
+        f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     return {
-        "precision": n_hits / k,
+        "precision": precision,
         "recall": recall,
+        "f1": f1,
         "ndcg": ndcg,
         "hit_rate": any_hit.astype(np.float64),
         "map": ap,

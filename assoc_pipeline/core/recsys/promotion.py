@@ -1,20 +1,27 @@
 """The promotion gate as a pure decision: figures and check statuses in, promote or refuse out.
 
-A candidate (the best trained model on the primary metric) replaces the champion only if
+The candidate is the trained model with the best *validation* figure on the selection metric
+(choosing the best of several models on the test set would make its test score optimistic); the
+test set then only confirms. It replaces the champion only if
 
-(a) every blocking data-contract check upstream of it passed for the data it was trained on
-    (a check that never ran, or ran on an older materialization, counts as not passed);
+(a) every blocking data-contract check passed on the exact data it was trained on (a check that
+    never ran on that data counts as not passed);
 (b) the evaluation report's own contract passed;
-(c) it beats the current champion (if any) and — when ``require_baselines`` — the best baseline
-    on the primary metric, each by at least ``margin`` (absolute, in metric units) and strictly.
+(c) on each task the champion serves (next basket and completion), on the test set:
+    - the test set is big enough (``min_queries``) for a verdict,
+    - it beats the best baseline's primary metric by the relative ``margin``, and
+    - the paired 95 % bootstrap interval of its difference to that baseline excludes zero;
+(d) it beats the current champion (if any) on the selection metric by ``champion_margin``.
 
-Every failed condition becomes one reason, so a refusal says everything that stands in the way.
+``require_baselines=False`` turns (c) into notes; it exists for tests of the gate's plumbing and
+is never a production setting. Every failed condition becomes one reason, so a refusal says
+everything that stands in the way.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 
 
@@ -25,6 +32,21 @@ class CheckStatus:
     name: str
     passed: bool | None
     detail: str = ""
+
+
+@dataclass(frozen=True)
+class TaskEvidence:
+    """What the test set says about the candidate on one task's primary metric."""
+
+    task: str
+    metric: str
+    candidate_value: float
+    n_queries: int
+    min_queries: int
+    baseline: str | None = None
+    baseline_value: float | None = None
+    diff_low: float | None = None  # paired 95 % interval of candidate - baseline
+    diff_high: float | None = None
 
 
 @dataclass(frozen=True)
@@ -41,9 +63,9 @@ class Decision:
         return {**asdict(self), "verdict": self.verdict}
 
 
-def pick_candidate(model_values: Mapping[str, float]) -> tuple[str, float] | None:
-    """The model with the highest finite value (ties: first in name order), or None."""
-    finite = {m: v for m, v in model_values.items() if v is not None and math.isfinite(v)}
+def pick_candidate(validation_values: Mapping[str, float]) -> tuple[str, float] | None:
+    """The model with the highest finite validation value (ties: first in name order), or None."""
+    finite = {m: v for m, v in validation_values.items() if v is not None and math.isfinite(v)}
     if not finite:
         return None
     best = max(sorted(finite), key=lambda m: finite[m])
@@ -55,22 +77,25 @@ def decide(
     metric: str,
     candidate: str | None,
     candidate_value: float | None,
-    upstream_checks: list[CheckStatus],
+    upstream_checks: Sequence[CheckStatus],
     report_check: CheckStatus,
+    evidence: Sequence[TaskEvidence] = (),
     champion: str | None = None,
     champion_value: float | None = None,
     candidate_is_champion: bool = False,
     candidate_version: str | None = "?",
-    best_baseline: tuple[str, float] | None = None,
-    margin: float = 0.0,
+    margin: float = 0.05,
+    champion_margin: float = 0.0,
     require_baselines: bool = True,
 ) -> Decision:
-    """Apply conditions (a)-(c) of the module docstring; see there."""
-    if margin < 0 or not math.isfinite(margin):
-        raise ValueError(f"promotion margin must be a finite number >= 0, got {margin}")
+    """Apply conditions (a)-(d) of the module docstring. ``candidate_value`` is the candidate's
+    test value on ``metric`` (compared with the champion's); margins are relative (0.05 = 5 %)."""
+    for name, m in (("margin", margin), ("champion_margin", champion_margin)):
+        if m < 0 or not math.isfinite(m):
+            raise ValueError(f"promotion {name} must be a finite number >= 0, got {m}")
     reasons: list[str] = []
     notes: list[str] = []
-    # (a) upstream data contracts
+    # (a) upstream data contracts of the data the candidate was trained on
     if not upstream_checks:
         reasons.append("no upstream data-contract check results found: the training data is unverified")
     for c in upstream_checks:
@@ -79,7 +104,9 @@ def decide(
         elif c.passed is False:
             reasons.append(f"data contract {c.name} failed{_detail(c)}")
         else:
-            reasons.append(f"data contract {c.name} has no result for the data in use{_detail(c)}")
+            reasons.append(
+                f"data contract {c.name} has no result for the data the model was trained on{_detail(c)}"
+            )
     # (b) the report's contract
     if report_check.passed is True:
         notes.append(f"{report_check.name} passed")
@@ -89,12 +116,19 @@ def decide(
         reasons.append(
             f"the evaluation report's contract {report_check.name} has no result{_detail(report_check)}"
         )
-    # (c) figures
     if candidate is None or candidate_value is None or not math.isfinite(candidate_value):
-        reasons.append(f"no trained model has a value for {metric} in the report")
+        reasons.append(f"no trained model has a validation value for {metric} to be chosen on")
         return Decision(False, reasons, notes)
     if candidate_version is None:
         reasons.append(f"{candidate} has no registered model version to point the alias at")
+    # (c) every task, on the test set
+    if not evidence:
+        reasons.append(f"the report holds no test figures of {candidate} on the tasks it would serve")
+    for e in evidence:
+        (reasons if require_baselines else notes).extend(_task_findings(candidate, e, margin, notes))
+    if not require_baselines:
+        notes.append("beating the baselines was not required (require_baselines=False: tests only)")
+    # (d) the current champion
     if candidate_is_champion:
         reasons.append(f"{candidate} is already the champion: nothing to move")
     elif champion is None:
@@ -103,34 +137,54 @@ def decide(
         reasons.append(
             f"the current champion {champion} has no comparable {metric}: cannot show the candidate beats it"
         )
-    elif not _beats(candidate_value, champion_value, margin):
+    elif not _beats(candidate_value, champion_value, champion_margin):
         reasons.append(
             f"{candidate} {metric} = {candidate_value:.4f} does not beat the current champion {champion} "
-            f"({champion_value:.4f}) by the margin {margin:g}"
+            f"({champion_value:.4f}) by {champion_margin:.0%}"
         )
     else:
         notes.append(f"beats the champion {champion}: {candidate_value:.4f} vs {champion_value:.4f}")
-    if best_baseline is None:
-        if require_baselines:
-            reasons.append(
-                f"no baseline has a value for {metric}: cannot show the candidate beats the baselines"
-            )
-    else:
-        name, bv = best_baseline
-        beats = _beats(candidate_value, bv, margin)
-        text = f"{candidate} {metric} = {candidate_value:.4f} vs best baseline {name} {bv:.4f}"
-        text += f" (margin {margin:g})"
-        if beats:
-            notes.append(f"beats the best baseline: {text}")
-        elif require_baselines:
-            reasons.append(f"worse than the best baseline: {text}")
-        else:
-            notes.append(f"does not beat the best baseline (not required by config): {text}")
     return Decision(not reasons, reasons, notes)
 
 
-def _beats(value: float, other: float, margin: float) -> bool:
-    return value > other and value - other >= margin
+def _task_findings(candidate: str, e: TaskEvidence, margin: float, notes: list[str]) -> list[str]:
+    """Why ``candidate`` falls short on task ``e`` (empty when it holds; what held goes to notes)."""
+    what = f"{e.task} {e.metric}@10"
+    found = []
+    if e.n_queries < e.min_queries:
+        found.append(
+            f"the {e.task} test set has {e.n_queries} queries, "
+            f"fewer than the {e.min_queries} needed for a verdict"
+        )
+    if e.baseline is None or e.baseline_value is None or not math.isfinite(e.baseline_value):
+        found.append(f"no baseline has a value for {what}: cannot show the candidate beats the baselines")
+        return found
+    text = (
+        f"{candidate} {what} = {e.candidate_value:.4f} vs best baseline {e.baseline} {e.baseline_value:.4f}"
+    )
+    if not _beats(e.candidate_value, e.baseline_value, margin):
+        found.append(f"not {margin:.0%} better than the best baseline: {text}")
+    if (
+        e.diff_low is None
+        or e.diff_high is None
+        or not (math.isfinite(e.diff_low) and math.isfinite(e.diff_high))
+    ):
+        found.append(f"no interval for the difference on {what}")
+    elif not e.diff_low > 0:
+        found.append(
+            f"the 95 % interval of the difference to {e.baseline} on {what}, "
+            f"[{e.diff_low:+.4f}, {e.diff_high:+.4f}], includes zero"
+        )
+    if not found:
+        notes.append(
+            f"beats the best baseline by {e.candidate_value / e.baseline_value - 1:+.1%}: {text}; "
+            f"difference interval [{e.diff_low:+.4f}, {e.diff_high:+.4f}] on {e.n_queries} queries"
+        )
+    return found
+
+
+def _beats(value: float, other: float, relative_margin: float) -> bool:
+    return value > other and value >= other * (1.0 + relative_margin)
 
 
 def _detail(c: CheckStatus) -> str:

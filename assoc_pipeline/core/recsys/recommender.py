@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
-from typing import Self
+from typing import ClassVar, Self
 
 import numpy as np
 
@@ -26,9 +26,19 @@ class Recommender(ABC):
     name: str = "recommender"
     supports_next_basket: bool = True
     supports_completion: bool = True
+    # True: scores come from a purchase history given as input (``with_history``), so the model
+    # follows new history without retraining; False: what it knows of users is learned state,
+    # and it must be refit to know newer history.
+    reads_history: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, train: BasketSet) -> Self: ...
+
+    def with_history(self, baskets: BasketSet) -> Self:
+        """Score users from the history in ``baskets`` from now on (e.g. everything before the test
+        cutoff). Models with ``reads_history`` replace their history; the others keep what they
+        learned (refit them instead), so calling this is always safe."""
+        return self
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         """(len(user_ids), n_items) float32 scores."""

@@ -16,7 +16,7 @@ would leak the answers.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -24,6 +24,7 @@ import pandas as pd
 
 from assoc_pipeline.core.content.content_recommender import ContentRecommender
 from assoc_pipeline.core.content.hybrid import HybridRecommender
+from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines import (
     EASERecommender,
     ItemKNNRecommender,
@@ -33,6 +34,12 @@ from assoc_pipeline.core.recsys.baselines import (
 )
 from assoc_pipeline.core.recsys.baselines.rules import RulesRecommender
 from assoc_pipeline.core.recsys.evaluation import DEFAULT_KS, evaluate
+from assoc_pipeline.core.recsys.intervals import (
+    DEFAULT_RESAMPLES,
+    bootstrap,
+    paired_difference,
+    resample_indices,
+)
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.core.recsys.tasks import (
@@ -53,18 +60,31 @@ REPORT_COLUMNS = [
     "metric",
     "k",
     "value",
+    "ci_low",
+    "ci_high",
     "n_queries",
+    "validation_value",
+    "vs_baseline",
+    "diff",
+    "diff_ci_low",
+    "diff_ci_high",
     "params",
     "model_version",
     "mlflow_run_id",
 ]
-EASE_L2 = {NEXT_BASKET: 200.0, COMPLETION: 50.0}  # tuned on validation (issue 5 notes)
+# intervals (95 %, paired bootstrap over queries) for these metrics @10; the primary ones also get
+# the model-minus-best-baseline difference
+INTERVAL_METRICS = ("recall", "ndcg", "hit_rate", "f1")
+PRIMARY = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
+# metrics defined only for queries that have such targets: undefined (NaN) when none has any
+SUBSET_METRICS = ("recall_repeat", "recall_explore", "recall_known_items", "repeat_ratio")
 # The bar for our own models (issue 5): beat these baselines on these metrics by >= 5 % (relative).
 BAR = ((NEXT_BASKET, "recall", 10, "personal_top_frequency"), (COMPLETION, "hit_rate", 10, "ease"))
 BAR_MARGIN = 0.05
 SUMMARY_METRICS = (
     (NEXT_BASKET, "recall", 10),
     (NEXT_BASKET, "ndcg", 10),
+    (NEXT_BASKET, "f1", 10),
     (NEXT_BASKET, "recall_repeat", 10),
     (NEXT_BASKET, "recall_explore", 10),
     (NEXT_BASKET, "coverage", 10),
@@ -94,8 +114,9 @@ class TestTasks:
 
 
 def report_tasks(split: BasketSplit, seed: int = 0) -> TestTasks:
-    """The test-period tasks every method is scored on; the cold-start slice is a completion task
-    whose hidden item is a product new in the test period (scored by every completion method)."""
+    """The test-period tasks every method is scored on (every target counts); the cold-start slice
+    is a completion task whose hidden item is a product new in the test period, ranked among the
+    products on sale at the query's time."""
     history, future = split.train_full, split.test
     return TestTasks(
         next_basket_task(history, future),
@@ -115,11 +136,15 @@ class MethodSpec:
     model_version: str | None = None
     mlflow_run_id: str | None = None
     notes: list[str] = field(default_factory=list)
+    validation: dict[str, float] = field(default_factory=dict)  # task -> primary metric on validation
 
 
-def baseline_specs() -> list[MethodSpec]:
+def baseline_specs(settings: BaselineSettings | None = None) -> list[MethodSpec]:
     """The built-in baselines, unfitted; one shared instance where a method does both tasks."""
+    s = settings or BaselineSettings()
     pop, knn, rules = PopularityRecommender(), ItemKNNRecommender(), RulesRecommender()
+    tifu = TIFUKNNRecommender(n_neighbors=s.tifu_neighbors, alpha=s.tifu_alpha)
+    ease = {t: EASERecommender(s.ease_l2[t]) for t in (NEXT_BASKET, COMPLETION)}
     return [
         MethodSpec("popularity", "baseline", {NEXT_BASKET: pop, COMPLETION: pop}),
         MethodSpec("personal_top_frequency", "baseline", {NEXT_BASKET: PersonalTopFrequencyRecommender()}),
@@ -127,10 +152,16 @@ def baseline_specs() -> list[MethodSpec]:
         MethodSpec(
             "ease",
             "baseline",
-            {t: EASERecommender(l2) for t, l2 in EASE_L2.items()},
-            f"lambda {EASE_L2[NEXT_BASKET]:g} (next-basket) / {EASE_L2[COMPLETION]:g} (completion)",
+            ease,
+            f"lambda {s.ease_l2[NEXT_BASKET]:g} (next-basket) / {s.ease_l2[COMPLETION]:g} (completion); "
+            f"{s.chosen_on}",
         ),
-        MethodSpec("tifu_knn", "baseline", {NEXT_BASKET: TIFUKNNRecommender()}, "paper defaults"),
+        MethodSpec(
+            "tifu_knn",
+            "baseline",
+            {NEXT_BASKET: tifu},
+            f"k={s.tifu_neighbors}, alpha={s.tifu_alpha:g}; {s.chosen_on}",
+        ),
         MethodSpec(
             "rules",
             "baseline",
@@ -142,33 +173,35 @@ def baseline_specs() -> list[MethodSpec]:
 
 
 def content_specs(
-    embeddings: np.ndarray, weights: Mapping[str, float], half_life_days: float = 90.0
+    embeddings: np.ndarray,
+    weights: Mapping[str, float],
+    half_life_days: float = 90.0,
+    settings: BaselineSettings | None = None,
 ) -> dict[str, MethodSpec]:
     """Description-embedding methods, unfitted: pure content, and the hybrid with its tuned weights
     (next-basket: personal top-frequency + content; completion: EASE + content)."""
-    content = ContentRecommender(embeddings, half_life_days)
+    s = settings or BaselineSettings()
+
+    def content() -> ContentRecommender:
+        return ContentRecommender(embeddings, half_life_days, aggregate=s.content_aggregate)
+
+    shared = content()
     hybrid = {
-        NEXT_BASKET: HybridRecommender(
-            PersonalTopFrequencyRecommender(),
-            ContentRecommender(embeddings, half_life_days),
-            weights[NEXT_BASKET],
-        ),
-        COMPLETION: HybridRecommender(
-            EASERecommender(EASE_L2[COMPLETION]),
-            ContentRecommender(embeddings, half_life_days),
-            weights[COMPLETION],
-        ),
+        NEXT_BASKET: HybridRecommender(PersonalTopFrequencyRecommender(), content(), weights[NEXT_BASKET]),
+        COMPLETION: HybridRecommender(EASERecommender(s.ease_l2[COMPLETION]), content(), weights[COMPLETION]),
     }
     w = ", ".join(f"{t} w={weights[t]:g}" for t in (NEXT_BASKET, COMPLETION))
     return {
-        "content": MethodSpec("content", "content", {NEXT_BASKET: content, COMPLETION: content}, "cosine"),
+        "content": MethodSpec(
+            "content", "content", {NEXT_BASKET: shared, COMPLETION: shared}, f"cosine, {s.content_aggregate}"
+        ),
         "hybrid": MethodSpec("hybrid", "content", hybrid, f"tuned on validation: {w}"),
     }
 
 
-def baseline_recommender(method: str, task: str) -> Recommender:
+def baseline_recommender(method: str, task: str, settings: BaselineSettings | None = None) -> Recommender:
     """A fresh, unfitted baseline by report name for ``task`` (e.g. to serve when no champion)."""
-    for spec in baseline_specs():
+    for spec in baseline_specs(settings):
         if spec.method == method:
             if task not in spec.per_task:
                 raise ValueError(f"baseline {method!r} does not do {task}")
@@ -182,17 +215,25 @@ def build_report(
     ks: tuple[int, ...] = DEFAULT_KS,
     seed: int = 0,
     tasks: TestTasks | None = None,
-    log: callable | None = None,
+    log: Callable[[str], None] | None = None,
+    baselines: BaselineSettings | None = None,
+    baseline_validation: Mapping[str, Mapping[str, float]] | None = None,
+    resamples: int = DEFAULT_RESAMPLES,
 ) -> pd.DataFrame:
-    """Fit the baselines on ``train_full``, score them and the given models on both test tasks.
+    """Fit the baselines on ``train_full``, score them and the given models on the test tasks.
 
     ``models`` maps a method name to a :class:`MethodSpec` of fitted recommenders (kind "model").
-    Undefined values (e.g. explore recall when no user has explore targets) are left out.
+    Every value gets a 95 % bootstrap interval over queries for the metrics in
+    :data:`INTERVAL_METRICS` (@10); every model row of a primary metric gets its difference to
+    the best baseline on the same queries, with the paired interval. ``validation_value`` holds
+    each method's primary metric on the validation period (models: from their training run;
+    baselines: ``baseline_validation``), which is where a candidate is chosen.
     """
     tasks = tasks or report_tasks(split, seed)
-    specs = [*baseline_specs(), *(models or {}).values()]  # kind "model" arrives fitted
+    specs = [*baseline_specs(baselines), *(models or {}).values()]  # kind "model" arrives fitted
     fitted: set[int] = set()
     frames = []
+    per_query: dict[tuple[str, str], dict[str, np.ndarray]] = {}
     for spec in specs:
         per_task = dict(spec.per_task)
         if COMPLETION in per_task and tasks.cold_start is not None and len(tasks.cold_start):
@@ -203,25 +244,75 @@ def build_report(
                 fitted.add(id(rec))
             task = tasks.get(task_name)
             df = evaluate(rec, task, ks, method=spec.method)
+            per_query[(spec.method, task_name)] = df.attrs["per_query"]
             df["n_queries"] = len(task)
             df["kind"] = spec.kind
             df["params"] = spec.params
             df["model_version"] = spec.model_version
             df["mlflow_run_id"] = spec.mlflow_run_id
+            validation = spec.validation or (baseline_validation or {}).get(spec.method, {})
+            primary = task_name in PRIMARY and task_name in validation
+            df["validation_value"] = np.where(
+                primary & (df["metric"] == PRIMARY.get(task_name)) & (df["k"] == 10),
+                validation.get(task_name, np.nan),
+                np.nan,
+            )
             frames.append(df)
             if log is not None:
                 at10 = df[(df.k == 10) & df.metric.isin(["recall", "ndcg", "hit_rate"])]
-                log(
-                    f"{spec.method} / {task_name}: "
-                    + ", ".join(
-                        f"{m}@10={v:.4f}" for m, v in at10[["metric", "value"]].itertuples(index=False)
-                    )
+                shown = ", ".join(
+                    f"{m}@10={v:.4f}" for m, v in at10[["metric", "value"]].itertuples(index=False)
                 )
+                log(f"{spec.method} / {task_name}: {shown}")
     report = pd.concat(frames, ignore_index=True)
-    report = report[np.isfinite(report["value"].to_numpy(dtype=float))]
+    undefined = report["metric"].isin(SUBSET_METRICS) & ~np.isfinite(report["value"].to_numpy(dtype=float))
+    report = report[~undefined].reset_index(drop=True)  # e.g. explore recall when nobody explored
+    report = _with_intervals(report, per_query, tasks, seed, resamples)
     report["model_version"] = report["model_version"].astype("string")
     report["mlflow_run_id"] = report["mlflow_run_id"].astype("string")
     return report[REPORT_COLUMNS].reset_index(drop=True)
+
+
+def _with_intervals(
+    report: pd.DataFrame,
+    per_query: Mapping[tuple[str, str], Mapping[str, np.ndarray]],
+    tasks: TestTasks,
+    seed: int,
+    resamples: int,
+) -> pd.DataFrame:
+    """Add ``ci_low``/``ci_high`` and, for models, the paired difference to the best baseline."""
+    report = report.copy()
+    for col in ("ci_low", "ci_high", "diff", "diff_ci_low", "diff_ci_high"):
+        report[col] = np.nan
+    report["vs_baseline"] = pd.Series(pd.NA, index=report.index, dtype="string")
+    draws = {t: resample_indices(len(tasks.get(t)), resamples, seed) for t in TASKS if _built(tasks, t)}
+    for idx, row in report[(report["k"] == 10) & report["metric"].isin(INTERVAL_METRICS)].iterrows():
+        values = per_query.get((row["method"], row["task"]), {}).get(f"{row['metric']}@10")
+        if values is None or row["task"] not in draws:
+            continue
+        ci = bootstrap(values, draws[row["task"]])
+        report.loc[idx, ["ci_low", "ci_high"]] = ci.low, ci.high
+    for task, metric in PRIMARY.items():
+        at = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == 10)]
+        baselines = at[at["kind"] == "baseline"]
+        if baselines.empty or task not in draws:
+            continue
+        best = str(baselines.loc[baselines["value"].idxmax(), "method"])
+        best_values = per_query[(best, task)][f"{metric}@10"]
+        for idx, row in at[at["kind"] == "model"].iterrows():
+            diff = paired_difference(
+                per_query[(row["method"], task)][f"{metric}@10"], best_values, draws[task]
+            )
+            report.loc[idx, ["diff", "diff_ci_low", "diff_ci_high"]] = diff.value, diff.low, diff.high
+            report.loc[idx, "vs_baseline"] = best
+    return report
+
+
+def _built(tasks: TestTasks, task: str) -> bool:
+    try:
+        return len(tasks.get(task)) > 0
+    except ValueError:
+        return False
 
 
 def value(report: pd.DataFrame, method: str, task: str, metric: str, k: int) -> float:

@@ -8,11 +8,18 @@
 * **Basket completion** (item-to-item): every future basket with >= 2 items, including anonymous
   ones; one item is hidden, chosen with a fixed-seed RNG so every method faces the same queries,
   and the catalogue is ranked from the remaining items (which evaluation masks out).
+* **Cold start**: future baskets holding a product never sold in the history period, one such
+  product hidden; the candidates are the catalogue *as of the query's time* (every product whose
+  first sale is at or before the query's basket), never "the products that will sell".
+* Every relevant item counts (Microsoft Recommenders' convention): a target that no method can
+  rank (never seen in training) is still in the denominator of recall, NDCG and hit rate, so the
+  cold-start gap is not hidden. ``known_targets`` gives the "known items only" view.
 * Anonymous baskets (null ``user_id``) have no history to speak of, so they serve completion only.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,12 +34,48 @@ def item_counts(bs: BasketSet) -> np.ndarray:
     return np.asarray(bs.matrix.getnnz(axis=0)).ravel().astype(np.int64)
 
 
+NEVER = np.iinfo(np.int64).max
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """When each product entered the catalogue (its first sale, ns since the epoch; ``NEVER`` for
+    none): what a recommender could have known about at a query's time."""
+
+    first_seen: np.ndarray
+
+    @classmethod
+    def of(cls, *basket_sets: BasketSet) -> Catalogue:
+        """First sale of every vocabulary item over the given basket sets (one shared vocabulary)."""
+        first = np.full(basket_sets[0].n_items, NEVER, dtype=np.int64)
+        for bs in basket_sets:
+            m = bs.matrix.tocsc()
+            times = basket_times_ns(bs)[m.indices]
+            cols = np.flatnonzero(np.diff(m.indptr) > 0)
+            if len(cols):
+                mins = np.minimum.reduceat(times, m.indptr[cols])
+                first[cols] = np.minimum(first[cols], mins)
+        return cls(first)
+
+    def known_at(self, times: np.ndarray) -> np.ndarray:
+        """(len(times), n_items) bool: the items on sale at each of ``times`` (first sale <= time)."""
+        return self.first_seen[None, :] <= np.asarray(times, dtype=np.int64)[:, None]
+
+
+def basket_times_ns(bs: BasketSet) -> np.ndarray:
+    """Basket times as int64 nanoseconds (time zones dropped: one log has one zone)."""
+    times = pd.to_datetime(bs.baskets["basket_time"])
+    if times.dt.tz is not None:
+        times = times.dt.tz_localize(None)
+    return times.to_numpy(dtype="datetime64[ns]").astype(np.int64)
+
+
 @dataclass(frozen=True)
 class NextBasketTask:
     """Users to score and the items of their first future basket."""
 
     user_ids: np.ndarray  # str, one per query
-    targets: list[np.ndarray]  # item indices of the first future basket
+    targets: list[np.ndarray]  # item indices of the first future basket (every one of them)
     repeat_targets: list[np.ndarray]  # targets the user bought in the history period
     explore_targets: list[np.ndarray]  # targets new to the user
     history_items: list[np.ndarray]  # distinct items of the user's history (for repeat ratio)
@@ -40,9 +83,16 @@ class NextBasketTask:
     item_counts: np.ndarray  # baskets per item in the history period (for novelty)
     n_items: int
     name: str = field(default="next_basket")
+    query_times: np.ndarray | None = None  # ns, the time of each target basket
+    catalogue: Catalogue | None = None  # when set, candidates are also limited to items on sale then
 
     def __len__(self) -> int:
         return len(self.user_ids)
+
+    @property
+    def known_targets(self) -> list[np.ndarray]:
+        """Targets seen in the history period (the "known items only" view)."""
+        return [t[self.candidates[t]] for t in self.targets]
 
 
 @dataclass(frozen=True)
@@ -56,6 +106,8 @@ class CompletionTask:
     item_counts: np.ndarray | None  # baskets per item in the history period (None: no novelty)
     n_items: int
     name: str = field(default="completion")
+    query_times: np.ndarray | None = None  # ns, the time of each query basket
+    catalogue: Catalogue | None = None  # when set, candidates are also limited to items on sale then
 
     def __len__(self) -> int:
         return len(self.hidden)
@@ -63,6 +115,25 @@ class CompletionTask:
     @property
     def targets(self) -> list[np.ndarray]:
         return [self.hidden[i : i + 1] for i in range(len(self.hidden))]
+
+    @property
+    def known_targets(self) -> list[np.ndarray]:
+        return [t[self.candidates[t]] for t in self.targets]
+
+
+def candidate_mask(task: NextBasketTask | CompletionTask, start: int, stop: int) -> np.ndarray:
+    """(stop - start, n_items) bool: what may be recommended to each query of ``start:stop``."""
+    mask = np.broadcast_to(np.asarray(task.candidates, dtype=bool), (stop - start, task.n_items))
+    if task.catalogue is None:
+        return mask
+    if task.query_times is None:
+        raise ValueError(f"{task.name}: a catalogue needs the query times")
+    return mask & task.catalogue.known_at(task.query_times[start:stop])
+
+
+def on_sale_at_query_time(task: NextBasketTask | CompletionTask, catalogue: Catalogue):
+    """The task with every item on sale at each query's time as a candidate (new products too)."""
+    return dataclasses.replace(task, candidates=np.ones(task.n_items, dtype=bool), catalogue=catalogue)
 
 
 def _user_item_matrix(bs: BasketSet) -> tuple[pd.Index, np.ndarray]:
@@ -75,11 +146,11 @@ def _user_item_matrix(bs: BasketSet) -> tuple[pd.Index, np.ndarray]:
     return pd.Index(uniq.astype(str)), codes
 
 
-def next_basket_task(history: BasketSet, future: BasketSet, *, drop_cold: bool = True) -> NextBasketTask:
+def next_basket_task(history: BasketSet, future: BasketSet, *, drop_cold: bool = False) -> NextBasketTask:
     """Users with >= 1 basket in ``history`` and >= 1 in ``future``; target = first future basket.
 
-    ``drop_cold`` removes target items never seen in ``history`` (no method can rank them; the
-    protocol ranks "every item seen in training") and users left with no target.
+    Every target item counts. ``drop_cold`` (diagnostics only, never the report's headline) removes
+    target items never seen in ``history`` and users left with no target.
     """
     if history.n_items != future.n_items:
         raise ValueError("next_basket_task: history and future must share one vocabulary")
@@ -135,18 +206,20 @@ def next_basket_task(history: BasketSet, future: BasketSet, *, drop_cold: bool =
         candidates=counts > 0,
         item_counts=counts,
         n_items=history.n_items,
+        query_times=basket_times_ns(future)[first_rows[keep_users]],
     )
 
 
 def completion_task(
-    future: BasketSet, seed: int = 0, *, history: BasketSet | None = None, drop_cold: bool = True
+    future: BasketSet, seed: int = 0, *, history: BasketSet | None = None, drop_cold: bool = False
 ) -> CompletionTask:
     """Every ``future`` basket with >= 2 items, one item hidden (fixed-seed RNG).
 
     With ``history`` given, candidates are the items seen there (the protocol: rank every item
-    seen in training), otherwise the whole vocabulary; with ``drop_cold`` the queries whose hidden
-    item was never seen in history are dropped (no method could rank it; ~10% of test baskets on
-    Online Retail). The draw itself does not depend on ``history``, so tasks stay comparable.
+    seen in training), otherwise the whole vocabulary. A query whose hidden item was never seen in
+    history stays in (~10% of test baskets on Online Retail): it is a miss for every method that
+    cannot rank new items. ``drop_cold`` (diagnostics only) drops those queries. The draw itself
+    does not depend on ``history``, so tasks stay comparable.
     """
     m = future.matrix
     sizes = np.diff(m.indptr)
@@ -171,6 +244,7 @@ def completion_task(
         candidates=candidates,
         item_counts=counts,
         n_items=future.n_items,
+        query_times=basket_times_ns(future)[rows],
     )
 
 
@@ -178,9 +252,12 @@ def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> Com
     """The cold-start slice: future baskets holding an item never seen in ``history``, with one
     such new item hidden (fixed-seed draw) and the rest of the basket as the query.
 
-    Candidates are the whole vocabulary (new items included): a method that cannot score items
-    it never saw in training (every collaborative baseline) ranks them last, so it scores ~0 here
-    by construction; a content-based method can rank them from their descriptions.
+    Candidates are the catalogue as of each query's time: every product whose first sale (in
+    ``history`` or ``future``) is at or before the query's basket, old and new, sold again or not.
+    Products first sold later are not candidates: nobody could have recommended them then, and
+    offering exactly "the products that will sell" would hand the answer to any method that
+    prefers new products. Methods that learn only from purchases have never seen the hidden
+    product and score ~0 here by construction; description-based ones can rank it.
     """
     if history.n_items != future.n_items:
         raise ValueError("cold_start_task: history and future must share one vocabulary")
@@ -205,4 +282,6 @@ def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> Com
         item_counts=item_counts(history),
         n_items=future.n_items,
         name="cold_start",
+        query_times=basket_times_ns(future)[np.asarray(rows, dtype=np.int64)],
+        catalogue=Catalogue.of(history, future),
     )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -21,19 +21,15 @@ import torch
 from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
-    Checkpointable,
     EpochCallback,
     LoopParams,
     StepContext,
-    TrainingResult,
     next_basket_validation,
-    pick_device,
-    seed_everything,
     train_loop,
 )
-from assoc_pipeline.core.recsys.models.warm_start import WarmStartReport, warm_start_from
-from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 
 
 @dataclass
@@ -93,19 +89,16 @@ def user_item_counts(bs: BasketSet) -> tuple[pd.Index, sp.csr_matrix]:
     return pd.Index(np.asarray(uniq, dtype=str)), counts
 
 
-class CFRecommender(Checkpointable, Recommender):
+class CFRecommender(TrainedRecommender):
     """BPR matrix factorisation as a :class:`Recommender` (next-basket for known users, completion)."""
 
     name = "cf_bpr"
+    kind = "cf_bpr"
+    params_cls = CFParams
 
     def __init__(self, params: CFParams | None = None) -> None:
-        self.params = params or CFParams()
-        self.module: BPRModule | None = None
+        super().__init__(params)
         self.user_index: pd.Index = pd.Index([], dtype=str)
-        self.n_items = 0
-        self.item_ids: list[str] | None = None  # vocabulary ids, so a later model can warm-start by id
-        self.result: TrainingResult | None = None
-        self.warm_start: WarmStartReport | None = None
 
     # ---------------------------------------------------------------- training
     def fit(
@@ -124,13 +117,10 @@ class CFRecommender(Checkpointable, Recommender):
         vectors (matched by id; new users and items start fresh) instead of random ones.
         """
         p = self.params
-        device = pick_device(p.device)
-        seed_everything(p.seed)
+        device = self._start_fit(train)
         self.user_index, counts = user_item_counts(train)
         if counts.nnz == 0:
             raise ValueError("cf: the training baskets have no known users (user_id all null)")
-        self.n_items = train.n_items
-        self.item_ids = train.vocabulary["item_id"].astype(str).tolist()
         self.module = BPRModule(len(self.user_index), self.n_items, p.dim).to(device)
         if init_from is not None:
             self.warm_start = warm_start_from(
@@ -185,11 +175,6 @@ class CFRecommender(Checkpointable, Recommender):
         return self
 
     # ---------------------------------------------------------------- scoring
-    def _require(self) -> BPRModule:
-        if self.module is None:
-            raise RuntimeError("cf: model is not fitted (call fit or load first)")
-        return self.module
-
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         """Scores for each user; unknown users get the item bias (learned popularity)."""
         module = self._require()
@@ -221,29 +206,14 @@ class CFRecommender(Checkpointable, Recommender):
         return out
 
     # ---------------------------------------------------------------- persistence
-    def to_checkpoint(self) -> dict[str, Any]:
-        """Everything needed to rebuild the model: hyper-params, user ids, weights (torch.save-able)."""
-        module = self._require()
-        return {
-            "kind": "cf_bpr",
-            "params": asdict(self.params),
-            "user_ids": [str(u) for u in self.user_index],
-            "n_items": int(self.n_items),
-            "item_ids": self.item_ids,
-            "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
-        }
+    def _state(self) -> dict[str, Any]:
+        return {"user_ids": [str(u) for u in self.user_index]}
 
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "cpu") -> CFRecommender:
-        params = CFParams(**ckpt["params"])
-        rec = cls(params)
-        rec.user_index = pd.Index(list(ckpt["user_ids"]), dtype=str)
-        rec.n_items = int(ckpt["n_items"])
-        rec.item_ids = ckpt.get("item_ids")
-        rec.module = BPRModule(len(rec.user_index), rec.n_items, params.dim)
-        rec.module.load_state_dict(ckpt["state_dict"])
-        rec.module.to(pick_device(device)).eval()
-        return rec
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.user_index = pd.Index(list(ckpt["user_ids"]), dtype=str)
+
+    def _build_module(self, ckpt: dict[str, Any]) -> BPRModule:
+        return BPRModule(len(self.user_index), self.n_items, self.params.dim)
 
     def input_example(self, n: int = 2) -> torch.Tensor:
         """A valid input for ``module.forward`` (user indices), e.g. for mlflow.pytorch.log_model."""

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -41,19 +41,15 @@ import torch
 from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
-    Checkpointable,
     EpochCallback,
     LoopParams,
     StepContext,
-    TrainingResult,
-    pick_device,
     ranking_metrics,
-    seed_everything,
     train_loop,
 )
-from assoc_pipeline.core.recsys.models.warm_start import WarmStartReport, warm_start_from
-from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 
 N_FEATURES = 4  # per item: log1p(count), decayed count, share of history baskets, recency
 
@@ -350,20 +346,18 @@ def fit_item_item(bs: BasketSet, l2: float) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- recommender
-class DNNRecommender(Checkpointable, Recommender):
+class DNNRecommender(TrainedRecommender):
     """The network above as a :class:`Recommender`; history features are kept for scoring."""
 
     name = "dnn"
+    kind = "dnn"
+    params_cls = DNNParams
+    reads_history = True
 
     def __init__(self, params: DNNParams | None = None) -> None:
-        self.params = params or DNNParams()
-        self.module: NextBasketNet | None = None
-        self.n_items = 0
+        super().__init__(params)
         self.user_index: pd.Index = pd.Index([], dtype=str)
         self.history: HistoryFeatures = _pack([], [])
-        self.item_ids: list[str] | None = None  # vocabulary ids, so a later model can warm-start by id
-        self.result: TrainingResult | None = None
-        self.warm_start: WarmStartReport | None = None
 
     def fit(
         self,
@@ -384,9 +378,7 @@ class DNNRecommender(Checkpointable, Recommender):
         ``item_vectors`` (n_items, d): description embeddings, required when ``params.text_features``.
         """
         p = self.params
-        device = pick_device(p.device)
-        seed_everything(p.seed)
-        self.n_items = train.n_items
+        device = self._start_fit(train)
         nb_feats, nb_targets = next_basket_examples(train, p)
         self.user_index, self.history = user_history_features(train, p)
         comp = train.matrix
@@ -401,7 +393,6 @@ class DNNRecommender(Checkpointable, Recommender):
             raise ValueError(
                 "dnn: no training examples (no user has two baskets and no basket has two items)"
             )
-        self.item_ids = train.vocabulary["item_id"].astype(str).tolist()
         text_dim = _text_dim(p, item_vectors, self.n_items)
         self.module = NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
         self.module.item_item.copy_(fit_item_item(train, p.ease_l2))
@@ -515,11 +506,6 @@ class DNNRecommender(Checkpointable, Recommender):
         return self
 
     # ---------------------------------------------------------------- scoring
-    def _require(self) -> NextBasketNet:
-        if self.module is None:
-            raise RuntimeError("dnn: model is not fitted (call fit or load first)")
-        return self.module
-
     def _run(self, make_batch: Any, n: int, batch: int = 512) -> np.ndarray:
         module = self._require()
         was = module.training
@@ -599,37 +585,26 @@ class DNNRecommender(Checkpointable, Recommender):
         return df
 
     # ---------------------------------------------------------------- persistence
-    def to_checkpoint(self) -> dict[str, Any]:
-        """Hyper-params, weights and the users' history features (needed to score users again)."""
-        module = self._require()
+    def _state(self) -> dict[str, Any]:
+        """The users' history features: needed to score users again."""
         return {
-            "kind": "dnn",
-            "params": asdict(self.params),
-            "n_items": int(self.n_items),
-            "item_ids": self.item_ids,
             "user_ids": [str(u) for u in self.user_index],
             "history_indptr": torch.as_tensor(self.history.indptr),
             "history_indices": torch.as_tensor(self.history.indices),
             "history_values": torch.as_tensor(self.history.values),
-            "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         }
 
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "cpu") -> DNNRecommender:
-        p = DNNParams(**ckpt["params"])
-        rec = cls(p)
-        rec.n_items = int(ckpt["n_items"])
-        rec.item_ids = ckpt.get("item_ids")
-        rec.user_index = pd.Index(list(ckpt["user_ids"]), dtype=str)
-        rec.history = HistoryFeatures(
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.user_index = pd.Index(list(ckpt["user_ids"]), dtype=str)
+        self.history = HistoryFeatures(
             ckpt["history_indptr"].numpy(), ckpt["history_indices"].numpy(), ckpt["history_values"].numpy()
         )
+
+    def _build_module(self, ckpt: dict[str, Any]) -> NextBasketNet:
+        p = self.params
         text = ckpt["state_dict"].get("item_text")
         text_dim = int(text.shape[1]) if text is not None else 0
-        rec.module = NextBasketNet(rec.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
-        rec.module.load_state_dict(ckpt["state_dict"])
-        rec.module.to(pick_device(device)).eval()
-        return rec
+        return NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
 
     def input_example(self, user_ids: Sequence[str] | None = None) -> torch.Tensor:
         """A (B, 4, n_items) float tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""

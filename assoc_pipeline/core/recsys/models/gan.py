@@ -113,6 +113,7 @@ class BasketGANModel(Checkpointable):
     """Train / sample / save the basket GAN."""
 
     name = "basket_gan"
+    kind = "basket_gan"
 
     def __init__(self, params: GANParams | None = None) -> None:
         self.params = params or GANParams()

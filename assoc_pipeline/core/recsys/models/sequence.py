@@ -38,7 +38,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, Self
 
 import numpy as np
@@ -48,18 +48,14 @@ from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.models.dnn import multinomial_loss
+from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
-    Checkpointable,
     EpochCallback,
     LoopParams,
     StepContext,
-    TrainingResult,
     next_basket_validation,
-    pick_device,
-    seed_everything,
     train_loop,
 )
-from assoc_pipeline.core.recsys.recommender import Recommender
 
 NO_PURCHASE_DAY = -1e9  # "last bought" day of items not in the history (recency decays to 0)
 
@@ -318,19 +314,17 @@ class SequenceNet(nn.Module):
 
 
 # --------------------------------------------------------------------------- recommender
-class SequenceRecommender(Checkpointable, Recommender):
+class SequenceRecommender(TrainedRecommender):
     """The GRU above as a :class:`Recommender`; each user's recent baskets are kept for scoring."""
 
     name = "sequence_gru"
+    kind = "sequence_gru"
+    params_cls = SequenceParams
+    reads_history = True
 
     def __init__(self, params: SequenceParams | None = None) -> None:
-        self.params = params or SequenceParams()
-        self.module: SequenceNet | None = None
-        self.n_items = 0
-        self.item_ids: list[str] | None = None
+        super().__init__(params)
         self.sequences: BasketSequences = _empty_sequences()
-        self.result: TrainingResult | None = None
-        self.warm_start = None
 
     @property
     def user_index(self) -> pd.Index:
@@ -351,10 +345,7 @@ class SequenceRecommender(Checkpointable, Recommender):
         p = self.params
         if p.max_baskets < 1:
             raise ValueError(f"sequence model: max_baskets must be >= 1, got {p.max_baskets}")
-        device = pick_device(p.device)
-        seed_everything(p.seed)
-        self.n_items = train.n_items
-        self.item_ids = train.vocabulary["item_id"].astype(str).tolist()
+        device = self._start_fit(train)
         seqs = basket_sequences(train)
         starts, lengths = training_windows(seqs, p.max_baskets)
         if len(starts) == 0:
@@ -411,11 +402,6 @@ class SequenceRecommender(Checkpointable, Recommender):
         return self
 
     # ---------------------------------------------------------------- scoring
-    def _require(self) -> SequenceNet:
-        if self.module is None:
-            raise RuntimeError("sequence model: not fitted (call fit or load first)")
-        return self.module
-
     def _score_sequences(
         self, seqs: BasketSequences, starts: np.ndarray, lengths: np.ndarray, budget: int = 2048
     ) -> np.ndarray:
@@ -453,40 +439,29 @@ class SequenceRecommender(Checkpointable, Recommender):
         return self._score_sequences(seqs, np.arange(n, dtype=np.int64), np.ones(n, dtype=np.int64))
 
     # ---------------------------------------------------------------- persistence
-    def to_checkpoint(self) -> dict[str, Any]:
-        """Hyper-params, weights and the users' basket sequences (needed to score users again)."""
-        module = self._require()
+    def _state(self) -> dict[str, Any]:
+        """The users' basket sequences: needed to score users again."""
         s = self.sequences
         return {
-            "kind": "sequence_gru",
-            "params": asdict(self.params),
-            "n_items": int(self.n_items),
-            "item_ids": self.item_ids,
             "user_ids": [str(u) for u in s.user_ids],
             "seq_indptr": torch.as_tensor(s.indptr),
             "seq_basket_indptr": torch.as_tensor(s.basket_indptr),
             "seq_items": torch.as_tensor(s.items),
             "seq_days": torch.as_tensor(s.days),
-            "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         }
 
-    @classmethod
-    def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "cpu") -> SequenceRecommender:
-        p = SequenceParams(**ckpt["params"])
-        rec = cls(p)
-        rec.n_items = int(ckpt["n_items"])
-        rec.item_ids = ckpt.get("item_ids")
-        rec.sequences = BasketSequences(
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        self.sequences = BasketSequences(
             user_ids=pd.Index(list(ckpt["user_ids"]), dtype=str),
             indptr=ckpt["seq_indptr"].numpy(),
             basket_indptr=ckpt["seq_basket_indptr"].numpy(),
             items=ckpt["seq_items"].numpy(),
             days=ckpt["seq_days"].numpy(),
         )
-        rec.module = SequenceNet(rec.n_items, p.dim, p.hidden, p.dropout, p.half_life_days)
-        rec.module.load_state_dict(ckpt["state_dict"])
-        rec.module.to(pick_device(device)).eval()
-        return rec
+
+    def _build_module(self, ckpt: dict[str, Any]) -> SequenceNet:
+        p = self.params
+        return SequenceNet(self.n_items, p.dim, p.hidden, p.dropout, p.half_life_days)
 
     def input_example(self, user_ids: Sequence[str] | None = None) -> torch.Tensor:
         """A (B, T, K + 1) float tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""

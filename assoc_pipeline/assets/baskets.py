@@ -1,76 +1,19 @@
-"""Clean layer: cleaned events, the item catalogue and baskets (the mining/model input)."""
+"""Baskets: the mining and model input, built from the cleaned events; the catalogue; drift."""
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
-from assoc_pipeline.assets.metadata import event_table_metadata, preview, time_range
-from assoc_pipeline.assets.partitions import monthly_partitions
-from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
-from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_partitions
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_partitions, fingerprint
 from assoc_pipeline.core.data.catalog import build_item_catalog
-from assoc_pipeline.core.data.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
-from assoc_pipeline.core.data.cleaning import clean_events as clean
 from assoc_pipeline.core.data.drift import popularity_drift
-from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.privacy.pseudonymise import pseudonym_share
-from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
+from assoc_pipeline.orchestration.lineage import latest_materialization_run
+from assoc_pipeline.orchestration.metadata import preview, time_range
+from assoc_pipeline.orchestration.partitions import monthly_partitions
 
-
-class CleaningConfig(dg.Config):
-    """Cleaning thresholds (Launchpad-editable). See core/data/cleaning.py for the rules."""
-
-    product_code_pattern: str = ONLINE_RETAIL_PRODUCT_CODE
-    max_quantity: int = 10_000
-
-
-@dg.asset(
-    partitions_def=monthly_partitions,
-    group_name="ingest",
-    owners=["team:data-engineering"],
-    kinds={"pandas", "parquet"},
-    check_specs=[contract_check_spec("clean_events")],
-    description="Purchases of real products only: cancellations, returns, non-product codes, bad prices, "
-    "extreme quantities and duplicates removed and counted per reason (raw = kept + dropped). "
-    "Customer ids are pseudonymised here (keyed HMAC) when ASSOC_PSEUDONYM_KEY is set.",
-)
-def clean_events(
-    context: dg.AssetExecutionContext,
-    config: CleaningConfig,
-    raw_events: pd.DataFrame,
-    pseudonymiser: PseudonymiserResource,
-) -> Iterator:
-    rules = CleaningRules(product_code_pattern=config.product_code_pattern, max_quantity=config.max_quantity)
-    kept, report = clean(raw_events, rules)
-    dropped = {k: v for k, v in report.dropped.items() if v}
-    if kept.empty:
-        raise InputError(
-            f"clean_events: every one of the {report.raw_rows:,} rows of partition {context.partition_key} "
-            f"was dropped ({', '.join(f'{k}: {v:,}' for k, v in dropped.items())}); nothing written"
-        )
-    # first table after raw: from here on (baskets, models, reports, synthetic data) ids are pseudonyms
-    kept = pseudonymiser.pseudonymise(kept)
-    privacy = pseudonymiser.metadata()
-    ids = f"pseudonymised, key id {privacy['pseudonym_key_id']}" if pseudonymiser.enabled else "as in source"
-    context.log.info(
-        f"clean_events[{context.partition_key}]: kept {report.kept_rows:,}, dropped {dropped} "
-        f"(customer ids {ids})"
-    )
-    yield dg.Output(
-        kept,
-        metadata={
-            **event_table_metadata(kept),
-            **privacy,
-            **{f"dropped/{k}": v for k, v in report.dropped.items()},
-            "raw_rows": report.raw_rows,
-            "missing_user_id": report.missing_user_id,
-            "names_normalised": report.names_normalised,
-            "reconciles": report.reconciles(),
-        },
-    )
-    yield contract_check_result("clean_events", kept)
+CLEAN_EVENTS = dg.AssetKey("clean_events")
 
 
 @dg.asset(
@@ -95,7 +38,7 @@ def item_catalog(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) 
     group_name="ingest",
     owners=["team:data-engineering"],
     kinds={"scipy", "parquet"},
-    deps=[clean_events],
+    deps=[CLEAN_EVENTS],
     required_resource_keys={"io_manager"},
     automation_condition=dg.AutomationCondition.eager(),
     description="Baskets (an invoice's distinct products) as a sparse basket x item matrix with its "
@@ -104,8 +47,10 @@ def item_catalog(context: dg.AssetExecutionContext, clean_events: pd.DataFrame) 
 )
 def baskets(context: dg.AssetExecutionContext) -> dg.Output[BasketSet]:
     io_manager = context.resources.io_manager
-    keys = clean_events.partitions_def.get_partition_keys(dynamic_partitions_store=context.instance)
-    paths = [p for p in (Path(io_manager.stored_path(clean_events.key, k)) for k in keys) if p.exists()]
+    keys = monthly_partitions.get_partition_keys(dynamic_partitions_store=context.instance)
+    stored = {k: Path(io_manager.stored_path(CLEAN_EVENTS, k)) for k in keys}
+    stored = {k: p for k, p in stored.items() if p.exists()}
+    paths = list(stored.values())
     if not paths:
         raise FileNotFoundError(
             f"clean_events: no materialized partition among {len(keys)}; materialize it first"
@@ -124,6 +69,11 @@ def baskets(context: dg.AssetExecutionContext) -> dg.Output[BasketSet]:
         bs,
         metadata={
             "dagster/row_count": bs.n_baskets,
+            "data_version": fingerprint(bs),
+            # the clean_events materializations read: the gate checks their contracts
+            "clean_events_runs": dg.MetadataValue.json(
+                {k: latest_materialization_run(context.instance, "clean_events", k) for k in stored}
+            ),
             "items": bs.n_items,
             "users": int(bs.baskets["user_id"].nunique()),
             "anonymous_baskets": int(bs.baskets["user_id"].isna().sum()),

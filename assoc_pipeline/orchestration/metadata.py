@@ -37,3 +37,27 @@ def event_table_metadata(events: pd.DataFrame) -> dict[str, object]:
         "top_items": top_items(events),
         "preview": preview(events),
     }
+
+
+def as_metadata(values: dict[str, object]) -> dict[str, object]:
+    """Plain service output -> Dagster metadata: markdown, links and pictures get their own kinds.
+
+    A :class:`~assoc_pipeline.core.rich_values.Image` under key ``k`` becomes ``k`` (inline picture)
+    and ``k_png`` (the file), as :func:`~assoc_pipeline.orchestration.images.image_metadata` does.
+    """
+    from assoc_pipeline.core.rich_values import Image, Markdown, Url
+    from assoc_pipeline.orchestration.images import image_metadata
+
+    out: dict[str, object] = {}
+    for key, value in values.items():
+        if isinstance(value, Image):
+            out.update(image_metadata(value, key))
+        elif isinstance(value, Markdown):
+            out[key] = dg.MetadataValue.md(value)
+        elif isinstance(value, Url):
+            out[key] = dg.MetadataValue.url(value)
+        elif isinstance(value, dict | list):
+            out[key] = dg.MetadataValue.json(value)
+        else:
+            out[key] = value
+    return out

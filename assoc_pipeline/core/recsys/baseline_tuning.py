@@ -1,0 +1,174 @@
+"""The baselines' settings, chosen on the validation period in code (never on the test period).
+
+A baseline tuned by hand on the test period flatters the model that beats it, and one left at
+someone else's defaults flatters nothing but is not the strong baseline it claims to be. Here
+EASE's lambda (per task), TIFU-KNN's neighbours and mixing weight, and the content method's
+aggregation are each chosen on a grid by the validation primary metric (fit on ``train``, score
+``train -> validation``); the chosen values and the whole validation curves are recorded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.split import BasketSplit
+from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, completion_task, next_basket_task
+
+NEXT_BASKET, COMPLETION = "next_basket", "completion"
+# the primary metric of each task (@10): what the gate and the tuning optimise
+PRIMARY = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
+EASE_GRID = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
+TIFU_GRID = tuple((k, a) for k in (100, 300) for a in (0.5, 0.7, 0.9))
+CONTENT_GRID = ("max", "mean")
+
+
+@dataclass(frozen=True)
+class BaselineSettings:
+    """Hyper-parameters of the baselines; ``chosen_on`` says where they come from."""
+
+    ease_l2: Mapping[str, float] = field(default_factory=lambda: {NEXT_BASKET: 200.0, COMPLETION: 50.0})
+    tifu_neighbors: int = 300
+    tifu_alpha: float = 0.7
+    content_aggregate: str = "max"
+    chosen_on: str = "defaults (not tuned on this data)"
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "ease_l2": dict(self.ease_l2)}
+
+    @classmethod
+    def from_dict(cls, record: Mapping[str, Any]) -> BaselineSettings:
+        names = set(cls.__dataclass_fields__)
+        return cls(**{k: v for k, v in record.items() if k in names})
+
+
+@dataclass(frozen=True)
+class ValidationTasks:
+    """The validation queries every tuning choice and every model's selection is scored on."""
+
+    next_basket: NextBasketTask
+    completion: CompletionTask
+
+
+def validation_tasks(split: BasketSplit, seed: int = 0, max_completion: int = 3000) -> ValidationTasks:
+    """``train -> validation`` queries; completion is a fixed-seed sample of at most ``max_completion``
+    baskets (scoring every validation basket for every grid point buys little precision)."""
+    train, validation = split.train, split.validation
+    completion = completion_task(validation, seed=seed, history=train)
+    if len(completion) > max_completion:
+        keep = np.sort(np.random.default_rng(seed).choice(len(completion), max_completion, replace=False))
+        completion = _subset(completion, keep)
+    return ValidationTasks(next_basket_task(train, validation), completion)
+
+
+def _subset(task: CompletionTask, rows: np.ndarray) -> CompletionTask:
+    import dataclasses
+
+    return dataclasses.replace(
+        task,
+        basket_ids=task.basket_ids[rows],
+        partial_baskets=[task.partial_baskets[i] for i in rows],
+        hidden=task.hidden[rows],
+        query_times=None if task.query_times is None else task.query_times[rows],
+    )
+
+
+def primary_value(recommender: Recommender, task: NextBasketTask | CompletionTask, task_name: str) -> float:
+    """The task's primary metric @10 of a fitted recommender."""
+    res = evaluate(recommender, task, ks=(10,))
+    return float(res[(res["metric"] == PRIMARY[task_name]) & (res["k"] == 10)]["value"].iloc[0])
+
+
+def choose(
+    make: Callable[[Any], Recommender],
+    grid: Sequence[Any],
+    train: BasketSet,
+    task: NextBasketTask | CompletionTask,
+    task_name: str,
+) -> tuple[Any, dict[str, float]]:
+    """The grid value whose recommender scores best on ``task`` (ties: the first), and the curve."""
+    curve = {str(g): primary_value(make(g).fit(train), task, task_name) for g in grid}
+    best = max(grid, key=lambda g: curve[str(g)])
+    return best, curve
+
+
+def tune_baselines(
+    split: BasketSplit,
+    item_vectors: np.ndarray | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> tuple[BaselineSettings, dict[str, dict[str, float]]]:
+    """(the chosen settings, every validation curve) for EASE, TIFU-KNN and the content method."""
+    from assoc_pipeline.core.content.content_recommender import ContentRecommender
+    from assoc_pipeline.core.recsys.baselines import EASERecommender, TIFUKNNRecommender
+
+    tasks = validation_tasks(split, seed)
+    train = split.train
+    curves: dict[str, dict[str, float]] = {}
+    ease = {}
+    for task_name, task in ((NEXT_BASKET, tasks.next_basket), (COMPLETION, tasks.completion)):
+        ease[task_name], curves[f"ease_l2/{task_name}"] = choose(
+            EASERecommender, EASE_GRID, train, task, task_name
+        )
+        log(f"baseline tuning: EASE lambda {ease[task_name]:g} for {task_name}")
+    (neighbors, alpha), curves["tifu/next_basket"] = choose(
+        lambda g: TIFUKNNRecommender(n_neighbors=g[0], alpha=g[1]),
+        TIFU_GRID,
+        train,
+        tasks.next_basket,
+        NEXT_BASKET,
+    )
+    log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
+    aggregate = "max"
+    if item_vectors is not None:
+        aggregate, curves["content_aggregate/completion"] = choose(
+            lambda a: ContentRecommender(item_vectors, aggregate=a),
+            CONTENT_GRID,
+            train,
+            tasks.completion,
+            COMPLETION,
+        )
+        log(f"baseline tuning: content aggregate {aggregate}")
+    chosen_on = (
+        f"validation ({split.validation_cutoff.date()} .. {split.test_cutoff.date()}): "
+        f"{len(tasks.next_basket)} next-basket users, {len(tasks.completion)} completion baskets"
+    )
+    settings = BaselineSettings(
+        ease_l2=ease, tifu_neighbors=int(neighbors), tifu_alpha=float(alpha), content_aggregate=aggregate,
+        chosen_on=chosen_on,
+    )  # fmt: skip
+    return settings, curves
+
+
+def baseline_validation(
+    split: BasketSplit, settings: BaselineSettings, tasks: ValidationTasks | None = None
+) -> dict[str, dict[str, float]]:
+    """Every baseline, with ``settings``, fitted on ``train`` and scored on the validation tasks'
+    primary metrics: the figures a trained candidate is compared with when it is chosen."""
+    from assoc_pipeline.core.recsys.report import baseline_specs
+
+    tasks = tasks or validation_tasks(split)
+    by_task = {NEXT_BASKET: tasks.next_basket, COMPLETION: tasks.completion}
+    out: dict[str, dict[str, float]] = {}
+    for spec in baseline_specs(settings):
+        fitted: set[int] = set()
+        for task_name, rec in spec.per_task.items():
+            if id(rec) not in fitted:
+                rec.fit(split.train)
+                fitted.add(id(rec))
+            out.setdefault(spec.method, {})[task_name] = primary_value(rec, by_task[task_name], task_name)
+    return out
+
+
+def model_validation(model: Recommender, tasks: ValidationTasks) -> dict[str, float]:
+    """A model fitted on ``train`` scored on the validation tasks' primary metrics."""
+    return {
+        NEXT_BASKET: primary_value(model, tasks.next_basket, NEXT_BASKET),
+        COMPLETION: primary_value(model, tasks.completion, COMPLETION),
+    }

@@ -1,0 +1,130 @@
+"""THE registry of trainable recommender types: one line per model.
+
+Everything else is derived from it: the Dagster training assets and their Launchpad config, the
+inputs of the evaluation report, the retrain job, which registered versions can be fine-tuned,
+and the classes a checkpoint may be loaded into. Adding a model = one model file + one line in
+:data:`MODEL_TYPES` + its tests.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
+from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.sequence import SequenceParams, SequenceRecommender
+from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
+from assoc_pipeline.core.recsys.models.training import LoopParams
+
+NEXT_BASKET, COMPLETION = "next_basket", "completion"
+ITEM_VECTORS = "item_vectors"  # fit input: description embeddings (the item_embeddings asset)
+
+
+@dataclass(frozen=True)
+class ModelType:
+    """One trainable recommender and what the pipeline needs to know about it.
+
+    * ``recommender`` / ``params``: the class and its hyper-parameter dataclass (the Launchpad
+      shows every field); ``param_defaults`` override dataclass defaults for this type;
+    * ``fit_inputs``: extra inputs of ``fit`` beyond the baskets (e.g. ``item_vectors``);
+    * ``fine_tunable``: a registered version may be warm-started on new baskets (``finetuned_model``);
+    * ``tasks``: the report tasks it is scored on and may be promoted for.
+    Whether it must be refit on ``train_full`` after early stopping follows from the class: a model
+    that reads history as input (``reads_history``) takes the new history instead.
+    """
+
+    name: str
+    recommender: type[TrainedRecommender]
+    params: type[LoopParams]
+    description: str
+    param_defaults: Mapping[str, Any] = field(default_factory=dict)
+    fit_inputs: tuple[str, ...] = ()
+    fine_tunable: bool = False
+    tasks: tuple[str, ...] = (NEXT_BASKET, COMPLETION)
+
+    @property
+    def asset_name(self) -> str:
+        return f"{self.name}_model"
+
+    @property
+    def refit_on_train_full(self) -> bool:
+        return not self.recommender.reads_history
+
+    def default_params(self, **overrides: Any) -> LoopParams:
+        """The hyper-parameters this type trains with unless config says otherwise."""
+        return self.params(**{**self.param_defaults, **overrides})
+
+    def param_fields(self) -> dict[str, tuple[type, Any]]:
+        """(type, default) of every hyper-parameter, with this type's defaults applied."""
+        import typing
+
+        hints = typing.get_type_hints(self.params)
+        return {
+            f.name: (hints[f.name], self.param_defaults.get(f.name, f.default))
+            for f in dataclasses.fields(self.params)
+        }
+
+
+MODEL_TYPES: dict[str, ModelType] = {
+    t.name: t
+    for t in (
+        ModelType(
+            "cf",
+            CFRecommender,
+            CFParams,
+            "Implicit-feedback matrix factorisation (BPR, negative sampling), early stopping on "
+            "validation NDCG@10, refit on everything before the test cutoff.",
+            fine_tunable=True,
+        ),
+        ModelType(
+            "dnn",
+            DNNRecommender,
+            DNNParams,
+            "Neural next-basket recommender: learned co-occurrence + gated repeat signal over the "
+            "user's time-decayed history; also item-to-item association scores.",
+            fine_tunable=True,
+        ),
+        ModelType(
+            "dnn_text",
+            DNNRecommender,
+            DNNParams,
+            "The DNN with product-description embeddings as item features (projected into its input "
+            "and output item tables), so products unseen in training still get vectors.",
+            param_defaults={"text_features": True},
+            fit_inputs=(ITEM_VECTORS,),
+        ),
+        ModelType(
+            "sequence",
+            SequenceRecommender,
+            SequenceParams,
+            "GRU over each user's chronological baskets (what follows what) on top of a personal "
+            "repeat prior; next-basket scores from the whole sequence.",
+        ),
+    )
+}
+
+
+def model_type(name: str) -> ModelType:
+    """The registered type ``name``, or an error listing the known ones."""
+    try:
+        return MODEL_TYPES[name]
+    except KeyError:
+        raise InputError(f"unknown model type {name!r}: expected one of {', '.join(MODEL_TYPES)}") from None
+
+
+def checkpoint_class(kind: str, path: object = "checkpoint") -> type:
+    """The class a checkpoint of ``kind`` loads into: registered recommenders and the basket GAN."""
+    from assoc_pipeline.core.recsys.models.checkpoint_files import UnsafeCheckpointError
+    from assoc_pipeline.core.recsys.models.gan import BasketGANModel
+
+    classes = {t.recommender.kind: t.recommender for t in MODEL_TYPES.values()}
+    classes[BasketGANModel.kind] = BasketGANModel
+    if kind not in classes:
+        raise UnsafeCheckpointError(
+            f"{path}: refused: model kind {kind!r} is not one of ours ({', '.join(sorted(classes))})"
+        )
+    return classes[kind]

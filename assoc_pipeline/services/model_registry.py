@@ -1,0 +1,41 @@
+"""The MLflow model registry as the pipeline uses it: the champion, earlier versions, loading them.
+
+Every registered recommender version carries a ``model_type`` tag naming its entry in
+:data:`~assoc_pipeline.core.recsys.model_types.MODEL_TYPES`; that tag, not the file, decides what
+a version may be used for (fine-tuning, serving).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from assoc_pipeline.core.recsys.model_types import MODEL_TYPES, ModelType
+from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
+
+
+def champion_version(tracker: MLflowResource) -> Any | None:
+    """The registered version the ``champion`` alias points at, or None before any promotion."""
+    return tracker.alias_version(RECOMMENDER_MODEL, CHAMPION_ALIAS)
+
+
+def version_type(version: Any) -> ModelType | None:
+    """The registered model type of a version (None for versions of an unknown or retired type)."""
+    return MODEL_TYPES.get((version.tags or {}).get("model_type", ""))
+
+
+def load_version(tracker: MLflowResource, version: Any) -> Any:
+    """The model of a registered version (weights-only checkpoint, class from the registry)."""
+    return tracker.load_version(version)
+
+
+def latest_version_from_another_run(
+    tracker: MLflowResource, dagster_run_id: str, *, fine_tunable: bool = True
+) -> Any | None:
+    """Newest version (of a fine-tunable type) whose training ran in another Dagster run."""
+    for v in tracker.versions(RECOMMENDER_MODEL):
+        t = version_type(v)
+        if t is None or (fine_tunable and not t.fine_tunable):
+            continue
+        if tracker.run_tags(v.run_id).get("dagster_run_id") != dagster_run_id:
+            return v
+    return None

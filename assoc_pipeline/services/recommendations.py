@@ -1,0 +1,217 @@
+"""Recommendations people get: from the champion, or (until one is promoted) the best baseline, labelled.
+
+One choice of model for every door: the ``recommendations`` asset, ``assoc-pipeline recommend``
+and the server all call :func:`serving_model`, so they serve the same items.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from assoc_pipeline.core.content.content_recommender import ContentRecommender
+from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_basket_set
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
+from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
+from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.recommendation_tables import (
+    UnknownQueryError,
+    recommend_for_baskets,
+    recommend_for_users,
+    resolve_items,
+)
+from assoc_pipeline.core.recsys.recommender import Recommender
+from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
+from assoc_pipeline.core.tables import read_table
+from assoc_pipeline.resources.mlflow_tracking import MLflowResource
+from assoc_pipeline.services.model_registry import champion_version, load_version, version_type
+
+HEADLINE_METRIC = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
+
+
+@dataclass
+class Served:
+    """The model that answers a task, and how a person should read its answers."""
+
+    model: Recommender
+    label: str
+    from_champion: bool
+    learned_users: bool = False  # scores of users come from learned state, not the history given
+
+
+def serving_model(
+    tracker: MLflowResource,
+    baskets: BasketSet,
+    report: pd.DataFrame | None,
+    task: str,
+    baselines: BaselineSettings | None = None,
+) -> Served:
+    """The champion from the registry, else the best baseline on the task's headline metric in the
+    report (popularity without a report), with its tuned settings, fitted on every basket and
+    labelled as such."""
+    version = champion_version(tracker)
+    if version is not None:
+        model = load_version(tracker, version)
+        if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
+            raise InputError(
+                f"the champion (version {version.version}) scores {model.n_items} items but the baskets "
+                f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
+            )
+        model.with_history(baskets)
+        kind = version_type(version)
+        label = f"champion: {version.tags.get('model_type', 'model')} (version {version.version})"
+        return Served(model, label, True, learned_users=kind is not None and not model.reads_history)
+    name = "popularity"
+    if report is not None:
+        sel = report[
+            (report["kind"] == "baseline")
+            & (report["task"] == task)
+            & (report["metric"] == HEADLINE_METRIC[task])
+            & (report["k"] == 10)
+        ]
+        if len(sel):
+            name = str(sel.loc[sel["value"].idxmax(), "method"])
+    model = baseline_recommender(name, task, baselines).fit(baskets)
+    return Served(model, f"baseline {name} (no champion promoted yet)", False)
+
+
+def recommendation_table(
+    tracker: MLflowResource,
+    baskets: BasketSet,
+    report: pd.DataFrame,
+    rules: pd.DataFrame,
+    item_vectors: np.ndarray,
+    k: int = 10,
+    max_users: int = 0,
+    baselines: BaselineSettings | None = None,
+) -> tuple[pd.DataFrame, dict[str, Any]]:
+    """Top-K per user (next basket), per item (completion) and per item by description; the facts."""
+    if k < 1:
+        raise InputError(f"recommendations config k={k}: must be >= 1")
+    index = RuleIndex.from_rules(rules, baskets.n_items) if len(rules) else None
+    users, history = user_item_counts(baskets)
+    if max_users:
+        users, history = users[:max_users], history[:max_users]
+    for_users = serving_model(tracker, baskets, report, NEXT_BASKET, baselines)
+    for_items = (
+        for_users
+        if for_users.from_champion
+        else serving_model(tracker, baskets, report, COMPLETION, baselines)
+    )
+    vocab = baskets.vocabulary
+    per_user = recommend_for_users(for_users.model, list(users), history, vocab, k, index, for_users.label)
+    items = [np.array([i]) for i in range(baskets.n_items)]
+    item_ids = vocab["item_id"].astype(str).tolist()
+    per_item = recommend_for_baskets(for_items.model, items, item_ids, vocab, k, index, for_items.label)
+    # by description: every product gets neighbours, also one that has (almost) no purchases yet
+    content = ContentRecommender(item_vectors)
+    per_item_content = recommend_for_baskets(
+        content, items, item_ids, vocab, k, index, "content: description similarity", scope="item_content"
+    )
+    table = pd.concat([per_user, per_item, per_item_content], ignore_index=True)
+    explained = (table["explanation"] != "").groupby(table["scope"]).mean()
+    facts = {
+        "source_users": for_users.label,
+        "source_items": for_items.label,
+        "from_champion": for_users.from_champion,
+        "users": len(users),
+        "items": int(baskets.n_items),
+        "k": k,
+        "rules_for_explanations": len(rules),
+        "explained_share_users": float(explained.get("user", 0.0)),
+        "explained_share_items": float(explained.get("item", 0.0)),
+    }
+    return table, facts
+
+
+@dataclass
+class StoredState:
+    """What ``make demo`` left in the data folder that a recommendation needs."""
+
+    baskets: BasketSet
+    rules: RuleIndex | None
+    report: pd.DataFrame | None
+    last_gate: dict[str, Any] | None
+    baselines: BaselineSettings | None
+
+    @classmethod
+    def load(cls, assets_dir: Path) -> StoredState:
+        if not (assets_dir / "baskets" / BASKETS_FILE).exists():
+            raise InputError(
+                f"no baskets under {assets_dir / 'baskets'}: materialize `baskets` first (make demo)"
+            )
+        baskets = load_basket_set(assets_dir / "baskets")
+        rules_path = assets_dir / "association_rules.parquet"
+        rules_df = read_table(rules_path) if rules_path.exists() else None
+        rules = (
+            RuleIndex.from_rules(rules_df, baskets.n_items)
+            if rules_df is not None and len(rules_df)
+            else None
+        )
+        report_path = assets_dir / "evaluation_report.parquet"
+        report = read_table(report_path) if report_path.exists() else None
+        gate_path = assets_dir / "champion.json"
+        last_gate = json.loads(gate_path.read_text()) if gate_path.exists() else None
+        tuning_path = assets_dir / "baseline_tuning.json"
+        tuning = json.loads(tuning_path.read_text()) if tuning_path.exists() else None
+        baselines = BaselineSettings.from_dict(tuning["settings"]) if tuning else None
+        return cls(baskets, rules, report, last_gate, baselines)
+
+
+def recommend_command(
+    tracker: MLflowResource, assets_dir: Path, user: str | None = None, items: str | None = None, k: int = 10
+) -> str:
+    """`assoc-pipeline recommend --user ID | --items A,B`: what the ``recommendations`` asset serves."""
+    if k < 1:
+        raise InputError(f"--k must be >= 1, got {k}")
+    state = StoredState.load(assets_dir)
+    baskets = state.baskets
+    task = NEXT_BASKET if user is not None else COMPLETION
+    served = serving_model(tracker, baskets, state.report, task, state.baselines)
+    lines = []
+    if not served.from_champion and state.last_gate:
+        lines.append(
+            f"note: no champion promoted yet (last gate verdict: {state.last_gate.get('verdict')}): "
+            "serving the best baseline of the evaluation report"
+        )
+    if user is not None:
+        users, history = user_item_counts(baskets)
+        row = users.get_indexer([str(user).strip()])[0]
+        if row < 0:
+            sample = ", ".join(map(str, users[:5]))
+            raise UnknownQueryError(
+                f"unknown user {user!r}: no purchase history in the baskets "
+                f"({len(users):,} known users, e.g. {sample})"
+            )
+        known = getattr(served.model, "user_index", None)
+        if served.learned_users and known is not None and str(users[row]) not in set(map(str, known)):
+            lines.append(
+                "note: the champion was trained before this user's first purchase: scores are its "
+                "learned popularity prior"
+            )
+        table = recommend_for_users(
+            served.model, [users[row]], history[row], baskets.vocabulary, k, state.rules, served.label
+        )
+        bought = history[row].indices
+        lines.insert(0, f"user {users[row]} ({len(bought)} distinct items bought) — {served.label}")
+    else:
+        idx = resolve_items(baskets.vocabulary, (items or "").split(","))
+        names = baskets.vocabulary["item_name"].to_numpy()[idx]
+        table = recommend_for_baskets(
+            served.model, [idx], ["+".join(map(str, idx))], baskets.vocabulary, k, state.rules, served.label,
+            scope="basket",
+        )  # fmt: skip
+        lines.insert(0, f"basket: {', '.join(map(str, names))} — {served.label}")
+    for r in table.itertuples(index=False):
+        lines.append(f"{r.rank:>3}. {r.item_id:<8} {r.item_name:<40} score {r.score:8.4f}")
+        if r.explanation:
+            lines.append(f"       because {r.explanation}")
+    n_expl = int((table["explanation"] != "").sum())
+    lines.append(f"({n_expl} of {len(table)} recommendations backed by a mined association rule)")
+    return "\n".join(lines)

@@ -1,0 +1,198 @@
+"""Training a registered model type: one MLflow run with its params, curves, weights and version.
+
+Protocol (docs/evaluation.md): fit on the training part with early stopping on the validation
+part; then the model must know the history the baselines know (everything before the test
+cutoff): a model with learned per-user state is refit on it for the epochs validation chose (both
+phases in one MLflow run), a model that reads history as input takes it without retraining.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from assoc_pipeline.core.data.baskets import fingerprint
+from assoc_pipeline.core.plots import line_curves
+from assoc_pipeline.core.recsys.baseline_tuning import PRIMARY, model_validation, validation_tasks
+from assoc_pipeline.core.recsys.model_types import ModelType
+from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
+from assoc_pipeline.core.recsys.models.training import LoopParams, TrainingResult, pick_device
+from assoc_pipeline.core.recsys.split import BasketSplit
+from assoc_pipeline.core.rich_values import Image
+from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource
+
+Log = Callable[[str], None]
+
+
+@dataclass
+class Trained:
+    """A fitted model and what a person wants to see about its training run (plain values)."""
+
+    model: Any
+    metadata: dict[str, Any]
+
+
+def epoch_logger(
+    tracker: MLflowResource, log: Log, phase: str, total: int | None = None
+) -> Callable[[int, dict[str, float]], None]:
+    """``on_epoch`` for the training loop: a readable line per epoch ("fit epoch 3/8: ...") and
+    the epoch's metrics in the active MLflow run."""
+
+    def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
+        shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "epoch")
+        log(f"{phase} epoch {epoch}{f'/{total}' if total else ''}: {shown}")
+        tracker.log_metrics({f"{phase}/{k}": v for k, v in metrics.items() if k != "epoch"}, step=epoch)
+
+    return on_epoch
+
+
+def log_trained(
+    model: Any,
+    result: TrainingResult,
+    curves: Mapping[str, list[float]],
+    title: str,
+    registered_name: str,
+    model_type: str,
+    artifacts: ArtifactStore,
+    tracker: MLflowResource,
+    run_id: str,
+    artifact_dir: str,
+) -> dict[str, Any]:
+    """Curves PNG, weights and a registered version into the active run; the metadata they give."""
+    picture = artifacts.path(artifact_dir, "training_curves.png")
+    picture.write_bytes(line_curves(dict(curves), "epoch", "value", title))
+    logged = tracker.log_model(model, registered_name, model_type, plots={"training_curves": str(picture)})
+    return {
+        **tracker.run_metadata(run_id),
+        "mlflow_model": registered_name,
+        "mlflow_model_version": str(logged["version"]),
+        "best_epoch": result.best_epoch,
+        "train_seconds": round(result.wall_time_s, 1),
+        "training_curves": Image(picture),
+    }
+
+
+def train_recommender(
+    model_type: ModelType,
+    params: LoopParams,
+    split: BasketSplit,
+    tracker: MLflowResource,
+    artifacts: ArtifactStore,
+    *,
+    refit: bool | None = None,
+    run_tags: Mapping[str, str] | None = None,
+    log: Log = print,
+    init_from: TrainedRecommender | None = None,
+    lineage: Mapping[str, str] | None = None,
+    fit_inputs: Mapping[str, Any] | None = None,
+) -> Trained:
+    """Fit with early stopping on validation, then refit on train_full or take its history; log it all.
+
+    ``refit`` defaults to the type's own need (:attr:`ModelType.refit_on_train_full`).
+    ``init_from``: a trained model of the same class to warm-start from (both phases start from
+    it); ``lineage`` says where it came from (logged as params/tags and metadata);
+    ``fit_inputs``: the extra inputs the type's ``fit`` takes (e.g. ``item_vectors``).
+    """
+    name = model_type.name
+    refit = model_type.refit_on_train_full if refit is None else refit
+    fit_inputs = dict(fit_inputs or {})
+    missing = [k for k in model_type.fit_inputs if fit_inputs.get(k) is None]
+    if missing:
+        raise ValueError(f"{name}: fit needs {', '.join(missing)}")
+    device = pick_device(params.device)
+    init = "warm_start" if init_from is not None else "scratch"
+    run_name = f"{name}_finetuned" if init_from is not None else name
+    tags = {**(run_tags or {}), "model_type": name, "task": "recommender", "init": init, **(lineage or {})}
+    with tracker.start_run(run_name, tags=tags) as run:
+        tracker.log_params(
+            {
+                **dataclasses.asdict(params),
+                "init": init,
+                **(lineage or {}),
+                "refit_on_train_full": refit,
+                "data_version": fingerprint(split.train_full),
+                "baskets_version": fingerprint(split.baskets),
+                "validation_cutoff": str(split.validation_cutoff),
+                "test_cutoff": str(split.test_cutoff),
+                "n_items": split.baskets.n_items,
+                "n_train_baskets": split.train.n_baskets,
+                "device": str(device),
+                "torch_version": torch_version(),
+                "python_version": platform.python_version(),
+            }
+        )
+        model = model_type.recommender(params).fit(
+            split.train,
+            split.validation,
+            on_epoch=epoch_logger(tracker, log, "fit", params.epochs),
+            init_from=init_from,
+            **fit_inputs,
+        )
+        if model.warm_start is not None:
+            tracker.log_params(model.warm_start.as_params())
+            log(f"{run_name}: warm start {model.warm_start}")
+        result = model.result
+        validation = {k: float(v) for k, v in result.history[result.best_epoch - 1].items() if k != "epoch"}
+        tracker.log_metrics({f"best/{k}": v for k, v in validation.items()})
+        tracker.log_metrics({"best_epoch": result.best_epoch})
+        # the figures a candidate is chosen on: the same validation queries the baselines face
+        selection = {
+            f"selection/{task}/{PRIMARY[task]}@10": v
+            for task, v in model_validation(model, validation_tasks(split)).items()
+        }
+        tracker.log_metrics(selection)
+        log(
+            f"{run_name}: validation "
+            + ", ".join(f"{k.split('/', 1)[1]}={v:.4f}" for k, v in selection.items())
+        )
+        curves = {k: [h[k] for h in result.history if k in h] for k in ("loss", result.monitor)}
+        if refit:
+            final = dataclasses.replace(params, epochs=max(result.best_epoch, 1), patience=0)
+            model = model_type.recommender(final).fit(
+                split.train_full,
+                on_epoch=epoch_logger(tracker, log, "refit", final.epochs),
+                init_from=init_from,
+                **fit_inputs,
+            )
+        else:
+            model.with_history(split.train_full)
+        title = f"{run_name}: training loss and {result.monitor}"
+        metadata = log_trained(
+            model,
+            result,
+            curves,
+            title,
+            RECOMMENDER_MODEL,
+            name,
+            artifacts,
+            tracker,
+            run.info.run_id,
+            run_name,
+        )
+    log(f"{run_name}: MLflow run {run.info.run_id}, version {metadata['mlflow_model_version']}")
+    warm = model.warm_start.as_params() if model.warm_start is not None else {}
+    return Trained(
+        model,
+        {
+            **metadata,
+            "model_type": name,
+            "baskets_version": fingerprint(split.baskets),
+            "init": init,
+            **{k: str(v) for k, v in (lineage or {}).items()},
+            **warm,
+            "device": str(device),
+            "stopped_early": result.stopped_early,
+            **{f"validation/{k}": v for k, v in validation.items()},
+            **selection,
+        },
+    )
+
+
+def torch_version() -> str:
+    import torch
+
+    return torch.__version__

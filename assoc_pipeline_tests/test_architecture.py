@@ -1,0 +1,115 @@
+"""The layer rules of the codebase, enforced: every import (module level or inside a function) of
+every file must point to its own layer or one below it.
+
+    core  <  settings  <  resources, dagster_home  <  services  <  orchestration, checks
+          <  assets, automation  <  definitions  <  demo  <  cli
+
+plus: core imports neither Dagster nor MLflow; mlflow is imported only by the MLflow resource;
+no asset module imports another asset module; benchmarks never import assets.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+PACKAGE = REPO / "assoc_pipeline"
+LAYERS = {
+    "core": 0,
+    "settings": 1,
+    "resources": 2,
+    "dagster_home": 2,
+    "services": 3,
+    "orchestration": 4,
+    "checks": 4,
+    "assets": 5,
+    "automation": 5,
+    "definitions": 6,
+    "demo": 7,
+    "cli": 8,
+}
+MLFLOW_ALLOWED = {"assoc_pipeline/resources/mlflow_tracking.py"}
+
+
+def imports(path: Path) -> list[tuple[int, str]]:
+    """(line, imported module) of every import statement in ``path``, relative ones resolved."""
+    tree = ast.parse(path.read_text(), str(path))
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found += [(node.lineno, alias.name) for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                module = ".".join([*base, node.module] if node.module else base)
+            else:
+                module = node.module or ""
+            found.append((node.lineno, module))
+            found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
+    return found
+
+
+def layer_of(module: str) -> str | None:
+    parts = module.split(".")
+    if parts[0] != "assoc_pipeline" or len(parts) < 2:
+        return None
+    return parts[1] if parts[1] in LAYERS else None
+
+
+def package_files() -> list[Path]:
+    return sorted(p for p in PACKAGE.rglob("*.py") if "__pycache__" not in p.parts)
+
+
+def rel(path: Path) -> str:
+    return path.relative_to(REPO).as_posix()
+
+
+@pytest.mark.parametrize("path", package_files(), ids=rel)
+def test_imports_point_down_the_layers(path):
+    own = layer_of(".".join(path.relative_to(REPO).with_suffix("").parts))
+    if own is None:  # the package's __init__
+        return
+    bad = []
+    for line, module in imports(path):
+        target = layer_of(module)
+        if target is not None and LAYERS[target] > LAYERS[own]:
+            bad.append(f"{rel(path)}:{line} ({own}) imports {module} ({target})")
+        if own == "core" and module.split(".")[0] in ("dagster", "mlflow"):
+            bad.append(f"{rel(path)}:{line}: core imports {module}")
+        if module.split(".")[0] == "mlflow" and rel(path) not in MLFLOW_ALLOWED:
+            bad.append(f"{rel(path)}:{line}: mlflow outside the MLflow resource")
+        if own == "assets" and module.startswith("assoc_pipeline.assets") and module.count(".") >= 2:
+            bad.append(f"{rel(path)}:{line}: an asset module imports {module}")
+    assert not bad, "\n".join(bad)
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "benchmarks").glob("*.py")), ids=rel)
+def test_benchmarks_never_import_assets(path):
+    bad = [
+        f"{rel(path)}:{line} imports {m}"
+        for line, m in imports(path)
+        if m.startswith("assoc_pipeline.assets")
+    ]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_rules_catch_a_violation(tmp_path):
+    """The checker itself: an upward import, core importing dagster, an asset importing an asset."""
+    core_file = PACKAGE / "core" / "_probe.py"
+    asset_file = PACKAGE / "assets" / "_probe.py"
+    try:
+        core_file.write_text("import dagster\nfrom assoc_pipeline.services import training\n")
+        asset_file.write_text("from assoc_pipeline.assets.models import training_assets\n")
+        with pytest.raises(AssertionError, match="core imports dagster"):
+            test_imports_point_down_the_layers(core_file)
+        with pytest.raises(AssertionError, match=r"\(core\) imports assoc_pipeline.services"):
+            test_imports_point_down_the_layers(core_file)
+        with pytest.raises(AssertionError, match="an asset module imports"):
+            test_imports_point_down_the_layers(asset_file)
+    finally:
+        core_file.unlink(missing_ok=True)
+        asset_file.unlink(missing_ok=True)
