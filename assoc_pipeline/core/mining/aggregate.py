@@ -19,7 +19,7 @@ from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.errors import InputError
 
 from .api import Backend, mine_itemsets
-from .native_backend import MAX_ITEMSETS
+from .limits import MAX_ITEMSETS
 from .redundancy import prune_redundant as drop_redundant
 from .rules import derive_rules
 from .selection import label_rules

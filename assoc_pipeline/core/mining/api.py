@@ -9,7 +9,7 @@ import scipy.sparse as sp
 
 from .condensed import condense
 from .itemsets import TARGETS, FrequentItemsets, min_count_for
-from .native_backend import MAX_ITEMSETS, ItemsetExplosion
+from .limits import MAX_ITEMSETS, ItemsetExplosion
 
 Backend = Literal["native", "mlxtend", "spark"]
 BACKENDS: tuple[str, ...] = ("native", "mlxtend", "spark")
@@ -34,7 +34,7 @@ def mine_itemsets(
     ``backend_options`` go to the backend (native: ``device``; mlxtend: ``algorithm``; spark:
     ``spark``, ``master``). ``max_itemsets`` (None: no limit) guards against an itemset explosion:
     the native backend stops as soon as it has found more, before memory runs out; the others can
-    only check their result. Either way :class:`ItemsetExplosion` (a ``ValueError``) says what to change.
+    only check their result. Either way :class:`ItemsetExplosion` (an ``InputError``) says what to change.
     """
     if target not in TARGETS:
         raise ValueError(f"target must be one of {TARGETS}, got {target!r}")

@@ -77,12 +77,14 @@ def levels_from_pairs(pairs: list[tuple[tuple[int, ...], int]]) -> Levels:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FrequentItemsets:
     """Frequent itemsets of one basket matrix.
 
     ``table`` has columns ``items`` (tuple of sorted int column indices), ``count`` (int),
     ``support`` (float = count / n_baskets) and ``length`` (int), ordered by length then items.
+    A result built from a kernel's levels keeps them as arrays: the sorted levels and the table
+    (one Python tuple per itemset) are built on first use, so mining pays for neither.
 
     ``border`` (optional, same columns) is the negative border with exact counts — the itemsets
     that are not frequent but all of whose subsets are — restricted to those with a count > 0
@@ -91,16 +93,17 @@ class FrequentItemsets:
     ``provenance`` is a small JSON-able dict the producer may attach (kept by ``core/tables.py``).
     """
 
-    table: pd.DataFrame
+    _table: pd.DataFrame | None
     n_baskets: int
     min_count: int
     target: str = "all"
     min_len: int = 1
     max_len: int | None = None
-    item_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _levels: Levels | None = field(default=None, repr=False, compare=False)
-    border: pd.DataFrame | None = field(default=None, repr=False, compare=False)
-    provenance: dict | None = field(default=None, repr=False, compare=False)
+    item_counts: np.ndarray | None = field(default=None, repr=False)
+    _levels: Levels | None = field(default=None, repr=False)
+    border: pd.DataFrame | None = field(default=None, repr=False)
+    provenance: dict | None = field(default=None, repr=False)
+    _raw_levels: Levels | None = field(default=None, repr=False)  # rows sorted, not across rows
 
     @classmethod
     def from_levels(
@@ -114,9 +117,20 @@ class FrequentItemsets:
         max_len: int | None = None,
         item_counts: np.ndarray | None = None,
     ) -> FrequentItemsets:
-        levels = normalise_levels(levels, min_len, max_len)
-        table = levels_table(levels, n_baskets)
-        return cls(table, n_baskets, min_count, target, min_len, max_len, item_counts, levels)
+        """From ``{k: (items, counts)}``; rows need not be sorted (they are, lazily)."""
+        raw = {
+            int(k): (np.asarray(i, dtype=np.int64).reshape(-1, int(k)), np.asarray(c, dtype=np.int64))
+            for k, (i, c) in levels.items()
+            if int(k) >= min_len and (max_len is None or int(k) <= max_len) and len(c)
+        }
+        return cls(None, n_baskets, min_count, target, min_len, max_len, item_counts, None, _raw_levels=raw)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        if self._table is None:
+            object.__setattr__(self, "_table", levels_table(self.levels(), self.n_baskets))
+        assert self._table is not None
+        return self._table
 
     def with_border(
         self, border: Levels | pd.DataFrame | None, provenance: dict | None = None
@@ -137,14 +151,27 @@ class FrequentItemsets:
         return table_levels(self.border)
 
     def __len__(self) -> int:
-        return len(self.table)
+        if self._levels is None and self._raw_levels is not None:
+            return sum(len(c) for _, c in self._raw_levels.values())
+        if self._table is not None:
+            return len(self._table)
+        return sum(len(c) for _, c in self.levels().values())
 
     def levels(self) -> Levels:
         """``{k: (items (m, k) int64, counts int64)}``, lexicographically sorted (cached)."""
         if self._levels is None:
-            object.__setattr__(self, "_levels", table_levels(self.table))
+            if self._raw_levels is not None:
+                lv = normalise_levels(self._raw_levels)
+                object.__setattr__(self, "_raw_levels", None)
+            else:
+                lv = table_levels(self.table)
+            object.__setattr__(self, "_levels", lv)
         assert self._levels is not None
         return self._levels
+
+    def unsorted_levels(self) -> Levels:
+        """The levels without sorting across rows (each row sorted): enough for counting rules."""
+        return self._raw_levels if self._raw_levels is not None else self.levels()
 
     def counts_by_length(self) -> dict[int, int]:
         return {k: len(c) for k, (_, c) in self.levels().items()}
