@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from assoc_pipeline.core.errors import InputError
+
 Levels = dict[int, tuple[np.ndarray, np.ndarray]]
 Target = Literal["all", "closed", "maximal"]
 TARGETS: tuple[str, ...] = ("all", "closed", "maximal")
@@ -27,21 +29,40 @@ def min_count_for(min_support: float | int, n_baskets: int) -> int:
     The fraction is read as the decimal the caller wrote (``0.001`` is exactly 1/1000), so
     ``0.001 * 9835 = 9.835`` gives 10, and ``count / n`` round-trips to ``count`` even when the
     float product lands a hair above an integer (441/88162*88162 = 441.00000000000006).
+    Out-of-range values raise :class:`InputError` naming ``min_support``.
     """
     if isinstance(min_support, (bool, np.bool_)):
-        raise TypeError("min_support must be a fraction in (0, 1] or a count >= 1, not a bool")
+        raise InputError("min_support must be a fraction in (0, 1] or a count >= 1, not a bool")
     if isinstance(min_support, (int, np.integer)):
         if min_support < 1:
-            raise ValueError(f"min_support as a count must be >= 1, got {min_support}")
+            raise InputError(f"min_support as a count must be >= 1, got {min_support}")
         return int(min_support)
     frac = float(min_support)
     if not 0.0 < frac <= 1.0 or math.isnan(frac):
-        raise ValueError(f"min_support as a fraction must be in (0, 1], got {min_support}")
+        raise InputError(f"min_support as a fraction must be in (0, 1], got {min_support}")
     exact = Fraction(repr(frac)) * n_baskets
     nearest = round(exact)
     if abs(exact - nearest) <= Fraction(1, 10**9) * max(1, nearest):
         return max(1, int(nearest))
     return max(1, math.ceil(exact))
+
+
+def support_setting(value: float, n_baskets: int | None = None) -> float | int:
+    """A user's ``min_support`` (a fraction below 1, else a whole count), checked against the data.
+
+    Stricter than :func:`min_count_for` because it reads what a person typed: a count must be a
+    whole number and at most ``n_baskets`` (a larger one can only give nothing).
+    """
+    v = float(value)
+    if math.isnan(v) or v <= 0:
+        raise InputError(f"min_support must be a fraction in (0, 1) or a count >= 1, got {value}")
+    if v < 1:
+        return v
+    if v != int(v):
+        raise InputError(f"min_support {value} is >= 1, so it is a count of baskets: it must be whole")
+    if n_baskets is not None and v > n_baskets:
+        raise InputError(f"min_support count {int(v):,} is more than the {n_baskets:,} baskets of the input")
+    return int(v)
 
 
 def empty_levels() -> Levels:
