@@ -621,24 +621,28 @@ def expand_levels(parent, item, length, n, order):
         first[k + 1] = first[k] + per_len[k]
     flat = np.empty(offsets[max_k + 1], dtype=np.int64)
     ids = np.empty(n, dtype=np.int64)
+    loc = np.empty(n, dtype=np.int64)  # where each itemset's row starts in ``flat``
     at = first.copy()
-    for i in range(n):
+    for i in range(n):  # parents come before their children: copy the parent's sorted row
         k = length[i]
         slot = at[k]
         at[k] += 1
         ids[slot] = i
         row = offsets[k] + (slot - first[k]) * k
-        cur = i
-        for c in range(k - 1, -1, -1):
-            flat[row + c] = order[item[cur]]
-            cur = parent[cur]
-        for c in range(1, k):  # insertion sort: rows are short
-            v = flat[row + c]
-            d = c - 1
-            while d >= 0 and flat[row + d] > v:
-                flat[row + d + 1] = flat[row + d]
-                d -= 1
-            flat[row + d + 1] = v
+        loc[i] = row
+        v = order[item[i]]
+        if k == 1:
+            flat[row] = v
+            continue
+        prow = loc[parent[i]]
+        c = 0
+        while c < k - 1 and flat[prow + c] < v:
+            flat[row + c] = flat[prow + c]
+            c += 1
+        flat[row + c] = v
+        while c < k - 1:
+            flat[row + c + 1] = flat[prow + c]
+            c += 1
     return flat, ids, offsets
 
 
