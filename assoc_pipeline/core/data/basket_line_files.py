@@ -59,7 +59,7 @@ def _read_bytes(path: Path) -> bytes:
         with opener(path, "rb") as fh:
             return fh.read()
     except FileNotFoundError:
-        raise InputError(f"basket file not found: {path}") from None
+        raise InputError(f"{path}: basket file not found") from None
     except (OSError, EOFError) as exc:
         raise InputError(f"cannot read basket file {path}: {exc}") from exc
 
