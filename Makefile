@@ -35,8 +35,10 @@ mlflow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check assoc_pipeline assoc_pipeline_tests benchmarks
 
+# the whole mining table (about 10-15 min on 2 shared cores); rewrites benchmarks/RESULTS.md.
+# BENCH_ARGS="--device cuda" also times the CUDA path, "--quick" four small cases
 bench: $(STAMP)
-	$(BIN)/python benchmarks/mining.py
+	$(BIN)/python benchmarks/mining.py $(BENCH_ARGS)
 
 clean:
 	rm -rf .assoc_data .dagster_home

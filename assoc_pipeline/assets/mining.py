@@ -8,9 +8,9 @@ import numpy as np
 import pandas as pd
 
 from assoc_pipeline.core.data.baskets import BasketSet
-from assoc_pipeline.core.mining import BACKENDS, FrequentItemsets, derive_rules, label_rules
-from assoc_pipeline.core.mining import prune_redundant as drop_redundant
+from assoc_pipeline.core.mining import BACKENDS, FrequentItemsets
 from assoc_pipeline.core.mining.aggregate import category_rules as mine_category_rules
+from assoc_pipeline.core.mining.rule_pipeline import build_rules
 from assoc_pipeline.core.plots import rules_network, rules_scatter
 from assoc_pipeline.orchestration.images import png_metadata
 from assoc_pipeline.orchestration.metadata import preview
@@ -109,15 +109,14 @@ def association_rules(
     baskets: BasketSet,
     artifacts: ArtifactStore,
 ) -> dg.Output[pd.DataFrame]:
-    rules = derive_rules(
-        frequent_itemsets, config.min_confidence, max_consequent_len=config.max_consequent_len or None
+    rules, derived = build_rules(
+        frequent_itemsets,
+        baskets.item_names(),
+        config.min_confidence,
+        max_consequent_len=config.max_consequent_len or None,
+        min_lift=config.min_lift,
+        prune_redundant=config.prune_redundant,
     )
-    derived = len(rules)
-    rules = rules[rules["lift"] >= config.min_lift]
-    if config.prune_redundant:
-        rules = drop_redundant(rules)
-    rules = label_rules(rules.reset_index(drop=True), baskets.item_names())
-    rules = rules.sort_values(["lift", "confidence"], ascending=False, kind="stable").reset_index(drop=True)
     context.log.info(f"{derived:,} rules derived, {len(rules):,} kept after lift/redundancy filters")
     sizes = (rules["antecedent"].map(len) + rules["consequent"].map(len)).value_counts().sort_index()
     return dg.Output(

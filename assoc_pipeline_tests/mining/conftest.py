@@ -1,4 +1,4 @@
-"""Fixtures for the mining tests: backends, shared datasets, one SparkSession for the run."""
+"""Fixtures for the mining tests: backends, the reference data shipped in the repo, one SparkSession."""
 
 from __future__ import annotations
 
@@ -15,15 +15,14 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "spark: needs pyspark and a Java runtime (slow start-up)")
 
 
-def shared_datasets() -> Path:
-    return Path(os.environ.get("ASSOC_SHARED_DATASETS", REPO.parent / "shared" / "datasets"))
+REFERENCE_DATA = REPO / "data" / "reference"
 
 
 def dataset(relative: str) -> Path:
-    """Path of a shared dataset, or skip the test saying where it was looked for."""
-    path = shared_datasets() / relative
-    if not path.exists():
-        pytest.skip(f"shared dataset {relative} not found at {path} (set ASSOC_SHARED_DATASETS)")
+    """Path of a reference data set shipped in ``data/reference`` (see its README and PROVENANCE)."""
+    path = REFERENCE_DATA / relative
+    if not path.exists():  # a missing shipped file is a broken checkout, not a reason to skip
+        raise FileNotFoundError(f"reference data {relative} missing from the repository ({path})")
     return path
 
 

@@ -10,6 +10,7 @@ import pytest
 
 from assoc_pipeline.core.data.basket_line_files import read_basket_csv, read_baskets, read_fimi
 from assoc_pipeline.core.data.quest_baskets import quest_baskets
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.mining import mine_itemsets
 
 from .conftest import dataset
@@ -48,7 +49,7 @@ def test_empty_files_name_the_file(tmp_path: Path, name: str, content: bytes) ->
 
 
 def test_unreadable_files_name_the_file(tmp_path: Path) -> None:
-    with pytest.raises(FileNotFoundError, match=r"nope\.dat"):
+    with pytest.raises(InputError, match=r"nope\.dat.*not found"):
         read_baskets(tmp_path / "nope.dat")
     bad = tmp_path / "bad.dat"
     bad.write_bytes(b"1 2 x\n")

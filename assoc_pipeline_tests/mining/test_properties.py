@@ -21,6 +21,7 @@ SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[Healt
 def test_native_equals_mlxtend_and_brute_force(
     lists: list[list[int]], min_count: int, max_len: int | None
 ) -> None:
+    """The default kernel; each data-structure choice on its own is in test_kernels.py."""
     x = matrix_of(lists, N_ITEMS)
     native = mine_itemsets(x, min_count, max_len=max_len)
     ref = mine_itemsets(x, min_count, max_len=max_len, backend="mlxtend")
@@ -63,46 +64,25 @@ def test_closed_and_maximal_equal_definition(lists: list[list[int]], min_count: 
 
 @SETTINGS
 @given(lists=baskets, min_count=st.integers(1, 4))
-def test_native_chunking_and_sparse_paths_agree(lists: list[list[int]], min_count: int) -> None:
-    """Tiny memory bounds force every chunked / large-vocabulary code path."""
-    from assoc_pipeline.core.mining import native_backend as nb
+def test_numpy_kernel_chunking_and_sparse_paths_agree(lists: list[list[int]], min_count: int) -> None:
+    """Tiny memory bounds force every chunked / large-vocabulary path of the numpy kernel."""
+    from assoc_pipeline.core.mining import limits
 
     x = matrix_of(lists, N_ITEMS)
     expected = brute_itemsets(lists, min_count)
-    saved = (nb.CHUNK_BYTES, nb.BUCKET_BYTES, nb.PAIR_CHUNK, nb.DENSE_PAIR_CELLS)
+    saved = (limits.CHUNK_BYTES, limits.BUCKET_BYTES, limits.PAIR_CHUNK, limits.DENSE_PAIR_CELLS)
     try:
-        nb.CHUNK_BYTES, nb.BUCKET_BYTES, nb.PAIR_CHUNK, nb.DENSE_PAIR_CELLS = 8, 8, 1, 0
-        assert as_dict(mine_itemsets(x, min_count)) == expected
+        limits.CHUNK_BYTES, limits.BUCKET_BYTES, limits.PAIR_CHUNK, limits.DENSE_PAIR_CELLS = 8, 8, 1, 0
+        assert as_dict(mine_itemsets(x, min_count, kernel="numpy")) == expected
     finally:
-        nb.CHUNK_BYTES, nb.BUCKET_BYTES, nb.PAIR_CHUNK, nb.DENSE_PAIR_CELLS = saved
-
-
-@SETTINGS
-@given(lists=baskets, min_count=st.integers(1, 4))
-def test_torch_kernel_agrees_with_numpy(lists: list[list[int]], min_count: int) -> None:
-    """The CUDA code path, run on torch's CPU device (no GPU needed to check its arithmetic)."""
-    import pytest
-
-    pytest.importorskip("torch")
-    from assoc_pipeline.core.mining import native_backend as nb
-
-    x = matrix_of(lists, N_ITEMS)
-    ops = nb._TorchOps("cpu")
-    ops.min_bytes = 0
-    saved = nb._ops_for
-    try:
-        nb._ops_for = lambda device: ops
-        got = mine_itemsets(x, min_count)
-    finally:
-        nb._ops_for = saved
-    assert as_dict(got) == brute_itemsets(lists, min_count)
+        limits.CHUNK_BYTES, limits.BUCKET_BYTES, limits.PAIR_CHUNK, limits.DENSE_PAIR_CELLS = saved
 
 
 def test_popcount64_on_extremes() -> None:
     import pytest
 
     torch = pytest.importorskip("torch")
-    from assoc_pipeline.core.mining.native_backend import popcount64
+    from assoc_pipeline.core.mining.tidset_ops import popcount64
 
     vals = np.array(
         [0, 1, -1, np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0x5555555555555555], dtype=np.int64

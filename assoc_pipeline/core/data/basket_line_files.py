@@ -21,6 +21,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.errors import InputError
 
 
 def basket_set_from_csr(matrix: sp.csr_matrix, item_labels: list[str] | np.ndarray) -> BasketSet:
@@ -58,9 +59,9 @@ def _read_bytes(path: Path) -> bytes:
         with opener(path, "rb") as fh:
             return fh.read()
     except FileNotFoundError:
-        raise FileNotFoundError(f"basket file not found: {path}") from None
+        raise InputError(f"{path}: basket file not found") from None
     except (OSError, EOFError) as exc:
-        raise ValueError(f"cannot read basket file {path}: {exc}") from exc
+        raise InputError(f"cannot read basket file {path}: {exc}") from exc
 
 
 def read_fimi(path: str | os.PathLike) -> BasketSet:
@@ -73,7 +74,7 @@ def read_fimi(path: str | os.PathLike) -> BasketSet:
     if bad.any():
         at = int(np.flatnonzero(bad)[0])
         line = int(np.count_nonzero(raw[:at] == 10)) + 1
-        raise ValueError(
+        raise InputError(
             f"{path}: not a FIMI file (unexpected byte {bytes(raw[at : at + 1])!r} on line {line})"
         )
     prev = np.r_[False, digit[:-1]]
@@ -81,10 +82,10 @@ def read_fimi(path: str | os.PathLike) -> BasketSet:
     starts = np.flatnonzero(digit & ~prev)
     ends = np.flatnonzero(digit & ~nxt) + 1
     if len(starts) == 0:
-        raise ValueError(f"{path}: no baskets (empty file)")
+        raise InputError(f"{path}: no baskets (empty file)")
     lens = ends - starts
     if int(lens.max()) > 18:
-        raise ValueError(f"{path}: item id with more than 18 digits")
+        raise InputError(f"{path}: item id with more than 18 digits")
     values = np.zeros(len(starts), dtype=np.int64)
     for d in range(int(lens.max())):
         live = lens > d
@@ -103,7 +104,7 @@ def read_basket_csv(path: str | os.PathLike, sep: str = ",") -> BasketSet:
     try:
         text = _read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise ValueError(f"{path}: not UTF-8 text ({exc})") from exc
+        raise InputError(f"{path}: not UTF-8 text ({exc})") from exc
     if '"' in text:
         lines = [[t.strip() for t in rec] for rec in csv.reader(io.StringIO(text), delimiter=sep)]
     else:
@@ -111,7 +112,7 @@ def read_basket_csv(path: str | os.PathLike, sep: str = ",") -> BasketSet:
     lines = [[t for t in ln if t] for ln in lines]
     lines = [ln for ln in lines if ln]
     if not lines:
-        raise ValueError(f"{path}: no baskets (empty file)")
+        raise InputError(f"{path}: no baskets (empty file)")
     lens = np.fromiter((len(ln) for ln in lines), dtype=np.int64, count=len(lines))
     codes, names = pd.factorize(pd.Series([t for ln in lines for t in ln], dtype=object), sort=True)
     rows = np.repeat(np.arange(len(lines)), lens)

@@ -9,8 +9,8 @@ Backends (``native``, ``mlxtend``, ``spark``) share one contract: :func:`mine_it
 from .api import BACKENDS, mine_itemsets
 from .incremental import IncrementalReport, item_map_for, mine_with_border, negative_border, update_itemsets
 from .itemsets import FrequentItemsets, min_count_for
+from .limits import MAX_ITEMSETS, ItemsetExplosion
 from .measures import MEASURES, RANGES, rule_measures
-from .native_backend import MAX_ITEMSETS, ItemsetExplosion
 from .redundancy import is_redundant, prune_redundant
 from .rules import RULE_COLUMNS, derive_rules
 from .selection import filter_rules, label_rules

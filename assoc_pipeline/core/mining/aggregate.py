@@ -19,10 +19,8 @@ from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.errors import InputError
 
 from .api import Backend, mine_itemsets
-from .native_backend import MAX_ITEMSETS
-from .redundancy import prune_redundant as drop_redundant
-from .rules import derive_rules
-from .selection import label_rules
+from .limits import MAX_ITEMSETS
+from .rule_pipeline import build_rules
 
 Unmapped = Literal["error", "keep"]
 CategoryMap = Mapping[str, str] | Sequence[str | None] | np.ndarray | pd.Series
@@ -137,10 +135,11 @@ def category_rules(
         max_itemsets=max_itemsets,
         **backend_options,
     )
-    rules = derive_rules(itemsets, min_confidence, max_consequent_len=max_consequent_len)
-    if min_lift is not None:
-        rules = rules[rules["lift"] >= min_lift]
-    if prune_redundant:
-        rules = drop_redundant(rules)
-    rules = label_rules(rules.reset_index(drop=True), agg.item_names())
-    return rules.sort_values(["lift", "confidence"], ascending=False, kind="stable").reset_index(drop=True)
+    return build_rules(
+        itemsets,
+        agg.item_names(),
+        min_confidence,
+        max_consequent_len=max_consequent_len,
+        min_lift=min_lift,
+        prune_redundant=prune_redundant,
+    ).rules

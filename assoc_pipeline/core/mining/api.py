@@ -7,9 +7,11 @@ from typing import Any, Literal
 import numpy as np
 import scipy.sparse as sp
 
+from assoc_pipeline.core.errors import InputError
+
 from .condensed import condense
 from .itemsets import TARGETS, FrequentItemsets, min_count_for
-from .native_backend import MAX_ITEMSETS, ItemsetExplosion
+from .limits import MAX_ITEMSETS, ItemsetExplosion
 
 Backend = Literal["native", "mlxtend", "spark"]
 BACKENDS: tuple[str, ...] = ("native", "mlxtend", "spark")
@@ -34,14 +36,14 @@ def mine_itemsets(
     ``backend_options`` go to the backend (native: ``device``; mlxtend: ``algorithm``; spark:
     ``spark``, ``master``). ``max_itemsets`` (None: no limit) guards against an itemset explosion:
     the native backend stops as soon as it has found more, before memory runs out; the others can
-    only check their result. Either way :class:`ItemsetExplosion` (a ``ValueError``) says what to change.
+    only check their result. Either way :class:`ItemsetExplosion` (an ``InputError``) says what to change.
     """
     if target not in TARGETS:
-        raise ValueError(f"target must be one of {TARGETS}, got {target!r}")
+        raise InputError(f"target must be one of {TARGETS}, got {target!r}")
     if min_len < 1:
-        raise ValueError(f"min_len must be >= 1, got {min_len}")
+        raise InputError(f"min_len must be >= 1, got {min_len}")
     if max_len is not None and max_len < min_len:
-        raise ValueError(f"max_len ({max_len}) must be >= min_len ({min_len})")
+        raise InputError(f"max_len ({max_len}) must be >= min_len ({min_len})")
     if not sp.issparse(matrix):
         matrix = sp.csr_matrix(np.asarray(matrix, dtype=bool))
     n_baskets, n_items = matrix.shape
@@ -53,7 +55,7 @@ def mine_itemsets(
     elif backend == "spark":
         from .spark_backend import mine_levels
     else:
-        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     try:
         if backend == "native":
             levels, item_counts = mine_levels(

@@ -30,10 +30,12 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
+from . import limits
 from .api import mine_itemsets
 from .hashing import HashCollision, KeyLookup, itemset_keys, zobrist_table
 from .itemsets import FrequentItemsets, Levels, min_count_for, normalise_levels
-from .native_backend import CHUNK_BYTES, DENSE_PAIR_CELLS, MAX_ITEMSETS, ItemsetExplosion, canonical_csr
+from .limits import MAX_ITEMSETS, ItemsetExplosion
+from .rank_space import canonical_csr
 
 MAX_RESCAN = 200_000  # candidates counted over all baskets before a full re-mine is cheaper
 
@@ -138,13 +140,13 @@ class Counter:
         if k == 2:
             sub = self.xc[:, cols]
             prod = (sub.T @ sub).tocsr()
-            if len(cols) ** 2 <= DENSE_PAIR_CELLS:
+            if len(cols) ** 2 <= limits.DENSE_PAIR_CELLS:
                 return prod.toarray().astype(np.int64)[local[:, 0], local[:, 1]]
             return np.asarray(prod[local[:, 0], local[:, 1]]).ravel().astype(np.int64)
         bits = self._bitsets(cols)
         width = bits.shape[1]
         out = np.empty(m, dtype=np.int64)
-        step = max(1, CHUNK_BYTES // (8 * width))
+        step = max(1, limits.CHUNK_BYTES // (8 * width))
         for s in range(0, m, step):
             block = local[s : s + step]
             acc = bits[block[:, 0]].copy()

@@ -16,6 +16,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from assoc_pipeline.core.errors import InputError
+
 Levels = dict[int, tuple[np.ndarray, np.ndarray]]
 Target = Literal["all", "closed", "maximal"]
 TARGETS: tuple[str, ...] = ("all", "closed", "maximal")
@@ -27,21 +29,40 @@ def min_count_for(min_support: float | int, n_baskets: int) -> int:
     The fraction is read as the decimal the caller wrote (``0.001`` is exactly 1/1000), so
     ``0.001 * 9835 = 9.835`` gives 10, and ``count / n`` round-trips to ``count`` even when the
     float product lands a hair above an integer (441/88162*88162 = 441.00000000000006).
+    Out-of-range values raise :class:`InputError` naming ``min_support``.
     """
     if isinstance(min_support, (bool, np.bool_)):
-        raise TypeError("min_support must be a fraction in (0, 1] or a count >= 1, not a bool")
+        raise InputError("min_support must be a fraction in (0, 1] or a count >= 1, not a bool")
     if isinstance(min_support, (int, np.integer)):
         if min_support < 1:
-            raise ValueError(f"min_support as a count must be >= 1, got {min_support}")
+            raise InputError(f"min_support as a count must be >= 1, got {min_support}")
         return int(min_support)
     frac = float(min_support)
     if not 0.0 < frac <= 1.0 or math.isnan(frac):
-        raise ValueError(f"min_support as a fraction must be in (0, 1], got {min_support}")
+        raise InputError(f"min_support as a fraction must be in (0, 1], got {min_support}")
     exact = Fraction(repr(frac)) * n_baskets
     nearest = round(exact)
     if abs(exact - nearest) <= Fraction(1, 10**9) * max(1, nearest):
         return max(1, int(nearest))
     return max(1, math.ceil(exact))
+
+
+def support_setting(value: float, n_baskets: int | None = None) -> float | int:
+    """A user's ``min_support`` (a fraction below 1, else a whole count), checked against the data.
+
+    Stricter than :func:`min_count_for` because it reads what a person typed: a count must be a
+    whole number and at most ``n_baskets`` (a larger one can only give nothing).
+    """
+    v = float(value)
+    if math.isnan(v) or v <= 0:
+        raise InputError(f"min_support must be a fraction in (0, 1) or a count >= 1, got {value}")
+    if v < 1:
+        return v
+    if v != int(v):
+        raise InputError(f"min_support {value} is >= 1, so it is a count of baskets: it must be whole")
+    if n_baskets is not None and v > n_baskets:
+        raise InputError(f"min_support count {int(v):,} is more than the {n_baskets:,} baskets of the input")
+    return int(v)
 
 
 def empty_levels() -> Levels:
@@ -77,12 +98,14 @@ def levels_from_pairs(pairs: list[tuple[tuple[int, ...], int]]) -> Levels:
     }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class FrequentItemsets:
     """Frequent itemsets of one basket matrix.
 
     ``table`` has columns ``items`` (tuple of sorted int column indices), ``count`` (int),
     ``support`` (float = count / n_baskets) and ``length`` (int), ordered by length then items.
+    A result built from a kernel's levels keeps them as arrays: the sorted levels and the table
+    (one Python tuple per itemset) are built on first use, so mining pays for neither.
 
     ``border`` (optional, same columns) is the negative border with exact counts — the itemsets
     that are not frequent but all of whose subsets are — restricted to those with a count > 0
@@ -91,16 +114,17 @@ class FrequentItemsets:
     ``provenance`` is a small JSON-able dict the producer may attach (kept by ``core/tables.py``).
     """
 
-    table: pd.DataFrame
+    _table: pd.DataFrame | None
     n_baskets: int
     min_count: int
     target: str = "all"
     min_len: int = 1
     max_len: int | None = None
-    item_counts: np.ndarray | None = field(default=None, repr=False, compare=False)
-    _levels: Levels | None = field(default=None, repr=False, compare=False)
-    border: pd.DataFrame | None = field(default=None, repr=False, compare=False)
-    provenance: dict | None = field(default=None, repr=False, compare=False)
+    item_counts: np.ndarray | None = field(default=None, repr=False)
+    _levels: Levels | None = field(default=None, repr=False)
+    border: pd.DataFrame | None = field(default=None, repr=False)
+    provenance: dict | None = field(default=None, repr=False)
+    _raw_levels: Levels | None = field(default=None, repr=False)  # rows sorted, not across rows
 
     @classmethod
     def from_levels(
@@ -114,9 +138,20 @@ class FrequentItemsets:
         max_len: int | None = None,
         item_counts: np.ndarray | None = None,
     ) -> FrequentItemsets:
-        levels = normalise_levels(levels, min_len, max_len)
-        table = levels_table(levels, n_baskets)
-        return cls(table, n_baskets, min_count, target, min_len, max_len, item_counts, levels)
+        """From ``{k: (items, counts)}``; rows need not be sorted (they are, lazily)."""
+        raw = {
+            int(k): (np.asarray(i, dtype=np.int64).reshape(-1, int(k)), np.asarray(c, dtype=np.int64))
+            for k, (i, c) in levels.items()
+            if int(k) >= min_len and (max_len is None or int(k) <= max_len) and len(c)
+        }
+        return cls(None, n_baskets, min_count, target, min_len, max_len, item_counts, None, _raw_levels=raw)
+
+    @property
+    def table(self) -> pd.DataFrame:
+        if self._table is None:
+            object.__setattr__(self, "_table", levels_table(self.levels(), self.n_baskets))
+        assert self._table is not None
+        return self._table
 
     def with_border(
         self, border: Levels | pd.DataFrame | None, provenance: dict | None = None
@@ -137,14 +172,27 @@ class FrequentItemsets:
         return table_levels(self.border)
 
     def __len__(self) -> int:
-        return len(self.table)
+        if self._levels is None and self._raw_levels is not None:
+            return sum(len(c) for _, c in self._raw_levels.values())
+        if self._table is not None:
+            return len(self._table)
+        return sum(len(c) for _, c in self.levels().values())
 
     def levels(self) -> Levels:
         """``{k: (items (m, k) int64, counts int64)}``, lexicographically sorted (cached)."""
         if self._levels is None:
-            object.__setattr__(self, "_levels", table_levels(self.table))
+            if self._raw_levels is not None:
+                lv = normalise_levels(self._raw_levels)
+                object.__setattr__(self, "_raw_levels", None)
+            else:
+                lv = table_levels(self.table)
+            object.__setattr__(self, "_levels", lv)
         assert self._levels is not None
         return self._levels
+
+    def unsorted_levels(self) -> Levels:
+        """The levels without sorting across rows (each row sorted): enough for counting rules."""
+        return self._raw_levels if self._raw_levels is not None else self.levels()
 
     def counts_by_length(self) -> dict[int, int]:
         return {k: len(c) for k, (_, c) in self.levels().items()}

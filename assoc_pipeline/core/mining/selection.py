@@ -71,19 +71,17 @@ def label_rules(
     """A copy with ``antecedent_names``/``consequent_names`` (tuples) and ``rule`` ("{a, b} => {c}")."""
     if isinstance(item_names, Mapping):
         lookup = dict(item_names)
-
-        def name(i: int) -> str:
-            return str(lookup.get(i, i))
+        used = {i for col in (rules["antecedent"], rules["consequent"]) for t in col for i in t}
+        names = {i: str(lookup.get(i, i)) for i in used}
+        name = names.__getitem__
     else:
-        arr = np.asarray(item_names, dtype=object)
-
-        def name(i: int) -> str:
-            return str(arr[i])
+        names_list = [str(x) for x in np.asarray(item_names, dtype=object).tolist()]
+        name = names_list.__getitem__  # a Python list lookup per item, no numpy scalar per item
 
     out = rules.copy()
-    lhs = [tuple(name(i) for i in t) for t in rules["antecedent"]]
-    rhs = [tuple(name(i) for i in t) for t in rules["consequent"]]
+    lhs = [tuple(map(name, t)) for t in rules["antecedent"]]
+    rhs = [tuple(map(name, t)) for t in rules["consequent"]]
     out["antecedent_names"] = pd.Series(lhs, index=rules.index, dtype=object)
     out["consequent_names"] = pd.Series(rhs, index=rules.index, dtype=object)
-    out["rule"] = [f"{{{', '.join(a)}}} => {{{', '.join(c)}}}" for a, c in zip(lhs, rhs, strict=True)]
+    out["rule"] = ["{" + ", ".join(a) + "} => {" + ", ".join(c) + "}" for a, c in zip(lhs, rhs, strict=True)]
     return out

@@ -1,0 +1,710 @@
+"""Compiled Eclat (numba): depth-first over packed tid-bitsets or tid lists, output in flat arrays.
+
+Why this shape (what the fast FIMI'03/'04 Eclat codes do, written for numba):
+
+* items are ranks in ascending support (:mod:`.rank_space`), so the first item of an itemset is
+  its rarest and every equivalence class ``[a]`` is mined inside ``D_a``, the baskets holding
+  ``a``: a tidset is ``|D_a|`` bits wide, not ``n``;
+* the data are read in sequential passes only (rows sorted by rank, each ended by a sentinel):
+  one pass counts every pair of a batch of classes into a dense table, one more sets the bits of
+  the frequent pairs (bit ``j`` = the ``j``-th basket of ``D_a``). Random access to baskets
+  (one cache miss per basket and class) cost 5x more on T10I4D100K;
+* below the pairs the search is depth-first with an explicit stack over one arena (a child's
+  tidsets sit above its parent's and are overwritten by the next child), one ``AND`` + hardware
+  popcount per candidate, no allocation per itemset;
+* the data structure is chosen per branch: classes whose extensions are sparse in ``D_a`` are
+  mined on sorted *tid lists* (merge intersections cost the lists' lengths, a bitset costs
+  ``|D_a| / 64`` words whatever it holds); in the bitset search, a prefix that holds under
+  ``1 / squeeze`` of its bits has its children *squeezed* (re-indexed to the prefix's own
+  baskets, a software ``pext``), so everything below runs on shorter bitsets;
+* output is flat arrays (parent itemset id, last item, count, length), expanded into levels by
+  :func:`expand_levels`: no Python object per itemset;
+* the explosion guard is checked after every candidate batch, so mining stops before memory runs
+  out, and every big buffer is bounded (``pair_cells``, ``batch_words``).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, types
+from numba.extending import intrinsic
+
+# data-structure policy; the tests force each choice
+SQUEEZE_NEVER = 0  # keep full-width bitsets everywhere
+SQUEEZE_DEFAULT = 4  # squeeze a prefix's children when it holds under 1/4 of its bits
+TIDLIST_NEVER = 0.0
+TIDLIST_DEFAULT = 1.0 / 64  # tid lists when the extensions' mean density in D_a is below this
+TIDLIST_ALWAYS = 2.0
+PAIR_CELLS = 4 << 20  # int32 cells of the pair-count table (16 MiB): classes per counting pass
+BATCH_WORDS = 4 << 20  # uint64 words of tidsets built per pass (32 MiB)
+
+STATUS_OK = 0
+STATUS_EXPLOSION = 1
+
+MODE_SKIP, MODE_BITS, MODE_LISTS = 0, 1, 2
+
+
+@intrinsic
+def _popcount(typingctx, x):
+    """Hardware popcount of a uint64 (LLVM ``ctpop``), typed int64 so sums stay integers."""
+    if x != types.uint64:
+        return None
+    sig = types.int64(types.uint64)
+
+    def codegen(context, builder, signature, args):
+        return builder.ctpop(args[0])
+
+    return sig, codegen
+
+
+@njit(cache=True, nogil=True)
+def _grow(a, need):
+    """``a`` itself when it holds ``need`` elements, else a copy with at least twice the room."""
+    if need <= a.shape[0]:
+        return a
+    b = np.empty(max(need, 2 * a.shape[0]), dtype=a.dtype)
+    b[: a.shape[0]] = a
+    return b
+
+
+@njit(cache=True, nogil=True)
+def _reserve(out, need):
+    """Room for ``need`` itemsets in the output arrays (parent, item, support, length)."""
+    parent, item, support, length = out
+    if need > parent.shape[0]:
+        return (_grow(parent, need), _grow(item, need), _grow(support, need), _grow(length, need))
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _squeeze(arena, mask_at, child_at, n_child, width, new_width, scratch_at):
+    """Re-index ``n_child`` bitsets (at ``child_at``) to the set bits of the mask (at ``mask_at``).
+
+    Writes them at ``scratch_at`` (``n_child * new_width`` words), bit ``k`` of a result being the
+    child's bit at the mask's ``k``-th set bit (a software ``pext``, word by word).
+    """
+    for t in range(n_child * new_width):
+        arena[scratch_at + t] = np.uint64(0)
+    one = np.uint64(1)
+    for j in range(n_child):
+        src = child_at + j * width
+        dst = scratch_at + j * new_width
+        boff = 0
+        for w in range(width):
+            mw = arena[mask_at + w]
+            if mw == 0:
+                continue
+            cw = arena[src + w] & mw
+            if cw == mw:  # every selected bit set: a run of ones
+                k = boff
+                for _ in range(_popcount(mw)):
+                    arena[dst + (k >> 6)] |= one << np.uint64(k & 63)
+                    k += 1
+            elif cw != 0:
+                t = mw
+                k = boff
+                while t != 0:
+                    low = t & (~t + one)
+                    if cw & low:
+                        arena[dst + (k >> 6)] |= one << np.uint64(k & 63)
+                    k += 1
+                    t ^= low
+            boff += _popcount(mw)
+
+
+@njit(cache=True, nogil=True)
+def _dfs_bitsets(
+    arena, width, m, ext_item, ext_id, out, n, min_count, max_len, max_itemsets, squeeze, prefix_len
+):  # fmt: skip
+    """Depth-first Eclat below a prefix whose ``m`` extension bitsets are at ``arena[0 : m * width]``.
+
+    ``ext_item``/``ext_id``: rank and itemset id of each extension; ``prefix_len`` is 1 for a
+    class ``[a]`` (extensions are pairs) and 0 for the root (extensions are the single items).
+    Returns ``(arena, ext_item, ext_id, out, n, status)`` (buffers may have grown).
+    """
+    max_depth = m + 2
+    fr_block = np.empty(max_depth, dtype=np.int64)
+    fr_width = np.empty(max_depth, dtype=np.int64)
+    fr_m = np.empty(max_depth, dtype=np.int64)
+    fr_ext = np.empty(max_depth, dtype=np.int64)
+    fr_next = np.empty(max_depth, dtype=np.int64)
+    fr_len = np.empty(max_depth, dtype=np.int64)
+    depth = 1
+    fr_block[0] = 0
+    fr_width[0] = width
+    fr_m[0] = m
+    fr_ext[0] = 0
+    fr_next[0] = 0
+    fr_len[0] = prefix_len
+    while depth > 0:
+        d = depth - 1
+        i = fr_next[d]
+        mm = fr_m[d]
+        if i >= mm - 1:
+            depth -= 1
+            continue
+        fr_next[d] = i + 1
+        w_ = fr_width[d]
+        blk = fr_block[d]
+        eo = fr_ext[d]
+        top = blk + mm * w_  # the current child's bitsets follow the frame's own
+        ext_top = eo + mm
+        plen = fr_len[d] + 1  # length of the child's prefix (this frame's extension i)
+        arena = _grow(arena, top + 2 * (mm - i - 1) * w_ + 64)
+        ext_item = _grow(ext_item, ext_top + mm - i)
+        ext_id = _grow(ext_id, ext_top + mm - i)
+        out = _reserve(out, n + mm - i)
+        parent, item, support, length = out
+        bi = blk + i * w_
+        pid = ext_id[eo + i]
+        nc = 0
+        for j in range(i + 1, mm):
+            bj = blk + j * w_
+            dst = top + nc * w_
+            c = 0
+            for w in range(w_):
+                v = arena[bi + w] & arena[bj + w]
+                arena[dst + w] = v
+                c += _popcount(v)
+            if c >= min_count:
+                parent[n] = pid
+                item[n] = ext_item[eo + j]
+                support[n] = c
+                length[n] = plen + 1
+                ext_item[ext_top + nc] = ext_item[eo + j]
+                ext_id[ext_top + nc] = n
+                n += 1
+                nc += 1
+        if n > max_itemsets:
+            return arena, ext_item, ext_id, out, n, STATUS_EXPLOSION
+        if nc < 2 or plen + 2 > max_len:
+            continue
+        new_w = w_
+        s_i = support[pid]
+        if squeeze > 0 and w_ > 1 and s_i * squeeze <= w_ * 64:
+            new_w = (s_i + 63) >> 6
+            scratch = top + nc * w_
+            _squeeze(arena, bi, top, nc, w_, new_w, scratch)
+            for t in range(nc * new_w):
+                arena[top + t] = arena[scratch + t]
+        fr_block[depth] = top
+        fr_width[depth] = new_w
+        fr_m[depth] = nc
+        fr_ext[depth] = ext_top
+        fr_next[depth] = 0
+        fr_len[depth] = plen
+        depth += 1
+    return arena, ext_item, ext_id, out, n, STATUS_OK
+
+
+@njit(cache=True, nogil=True)
+def _dfs_lists(tl, total, m, starts, ends, items, ids, out, n, min_count, max_len, max_itemsets):
+    """Depth-first Eclat of one class on sorted tid lists (``tl[starts[s]:ends[s]]``, s < m).
+
+    Frame ``d``'s lists are followed by its current child's, so the stack of lists is released
+    by starting the next child where the previous one started.
+    """
+    max_depth = m + 2
+    fr_off = np.empty(max_depth, dtype=np.int64)  # metadata index of the frame's first list
+    fr_m = np.empty(max_depth, dtype=np.int64)
+    fr_next = np.empty(max_depth, dtype=np.int64)
+    fr_len = np.empty(max_depth, dtype=np.int64)
+    fr_free = np.empty(max_depth, dtype=np.int64)  # first tl position above the frame's lists
+    depth = 1
+    fr_off[0] = 0
+    fr_m[0] = m
+    fr_next[0] = 0
+    fr_len[0] = 1
+    fr_free[0] = total
+    while depth > 0:
+        d = depth - 1
+        i = fr_next[d]
+        mm = fr_m[d]
+        if i >= mm - 1:
+            depth -= 1
+            continue
+        fr_next[d] = i + 1
+        off = fr_off[d]
+        plen = fr_len[d] + 1
+        free = fr_free[d]
+        meta = off + mm
+        li = ends[off + i] - starts[off + i]
+        tl = _grow(tl, free + (mm - i - 1) * li + 64)
+        if meta + mm > starts.shape[0]:
+            starts = _grow(starts, meta + mm)
+            ends = _grow(ends, meta + mm)
+            items = _grow(items, meta + mm)
+            ids = _grow(ids, meta + mm)
+        out = _reserve(out, n + mm - i)
+        parent, item, support, length = out
+        pid = ids[off + i]
+        si, ei = starts[off + i], ends[off + i]
+        nc = 0
+        pos = free
+        for j in range(i + 1, mm):
+            p = si
+            q, qe = starts[off + j], ends[off + j]
+            begin = pos
+            while p < ei and q < qe:
+                x = tl[p]
+                y = tl[q]
+                if x == y:
+                    tl[pos] = x
+                    pos += 1
+                    p += 1
+                    q += 1
+                elif x < y:
+                    p += 1
+                else:
+                    q += 1
+            c = pos - begin
+            if c >= min_count:
+                parent[n] = pid
+                item[n] = items[off + j]
+                support[n] = c
+                length[n] = plen + 1
+                starts[meta + nc] = begin
+                ends[meta + nc] = pos
+                items[meta + nc] = items[off + j]
+                ids[meta + nc] = n
+                n += 1
+                nc += 1
+            else:
+                pos = begin
+        if n > max_itemsets:
+            return tl, out, n, STATUS_EXPLOSION
+        if nc < 2 or plen + 2 > max_len:
+            continue
+        fr_off[depth] = meta
+        fr_m[depth] = nc
+        fr_next[depth] = 0
+        fr_len[depth] = plen
+        fr_free[depth] = pos
+        depth += 1
+    return tl, out, n, STATUS_OK
+
+
+@njit(cache=True, nogil=True)
+def mine_rank_space(
+    rows, n_rows, counts, min_count, max_len, max_itemsets, squeeze, tidlist_density, pair_cells, batch_words
+):  # fmt: skip
+    """Every frequent itemset of the rank-space baskets, as flat arrays.
+
+    ``rows``: ``n_rows`` baskets in rank space, each sorted ascending and ended by the sentinel
+    ``f = len(counts)``; ``counts``: the support of every rank (all >= ``min_count``). Itemset
+    ``i`` is itemset ``parent[i]`` plus rank ``item[i]``; ids ``0..f-1`` are the single items.
+    Returns ``(parent, item, support, length, n, status)``, status 1 meaning that more than
+    ``max_itemsets`` were found (mining stopped there).
+    """
+    f = counts.shape[0]
+    out = _singletons(counts)
+    parent, item, support, length = out
+    n = f
+    if n > max_itemsets:
+        return out[0], out[1], out[2], out[3], n, STATUS_EXPLOSION
+    if f < 2 or max_len < 2:
+        return out[0], out[1], out[2], out[3], n, STATUS_OK
+
+    one = np.uint64(1)
+    span = max(1, min(f, pair_cells // f))  # classes per counting pass
+    table = np.empty(span * f, dtype=np.int32)  # pair counts, then pair slots (-1: infrequent)
+    class_first = np.empty(span + 1, dtype=np.int64)  # slots of class a0 + k: [first[k], first[k+1])
+    slot_id = np.empty(1024, dtype=np.int64)  # itemset id of each slot (pair)
+    class_base = np.empty(span, dtype=np.int64)  # where each class's tidsets start in ``store``
+    mode = np.empty(span, dtype=np.int64)
+    occ = np.zeros(f, dtype=np.int64)
+    store = np.empty(1024, dtype=np.uint64)
+    arena = np.empty(1 << 12, dtype=np.uint64)
+    ext_item = np.empty(4 * f, dtype=np.int32)
+    ext_id = np.empty(4 * f, dtype=np.int64)
+    tl = np.empty(1024, dtype=np.int32)
+    starts = np.empty(64, dtype=np.int64)
+    ends = np.empty(64, dtype=np.int64)
+    items = np.empty(64, dtype=np.int32)
+    ids = np.empty(64, dtype=np.int64)
+
+    a0 = 0
+    while a0 < f:
+        a1 = min(f, a0 + span)
+        cells = (a1 - a0) * f
+        for t in range(cells):
+            table[t] = 0
+        # pass 1: pair counts of classes [a0, a1), rows read in order
+        e = 0
+        for _ in range(n_rows):
+            while rows[e] < a0:
+                e += 1
+            p = e
+            while rows[p] < a1:
+                base = (rows[p] - a0) * f
+                q = p + 1
+                b = rows[q]
+                while b != f:
+                    table[base + b] += 1
+                    q += 1
+                    b = rows[q]
+                p += 1
+            while rows[p] != f:
+                p += 1
+            e = p + 1
+        # frequent pairs: emit them, turn their cells into slots
+        n_slots = 0
+        for a in range(a0, a1):
+            base = (a - a0) * f
+            class_first[a - a0] = n_slots
+            out = _reserve(out, n + f - a)
+            parent, item, support, length = out
+            slot_id = _grow(slot_id, n_slots + f - a)
+            for b in range(a + 1, f):
+                c = table[base + b]
+                if c >= min_count:
+                    parent[n] = a
+                    item[n] = b
+                    support[n] = c
+                    length[n] = 2
+                    slot_id[n_slots] = n
+                    table[base + b] = n_slots
+                    n_slots += 1
+                    n += 1
+                else:
+                    table[base + b] = -1
+        class_first[a1 - a0] = n_slots
+        if n > max_itemsets:
+            return out[0], out[1], out[2], out[3], n, STATUS_EXPLOSION
+        if max_len < 3:
+            a0 = a1
+            continue
+        # batches of classes whose tidsets fit in batch_words; one pass over the rows each
+        c0 = a0
+        while c0 < a1:
+            words = 0
+            c1 = c0
+            while c1 < a1:
+                k = c1 - a0
+                m = class_first[k + 1] - class_first[k]
+                if m < 2:
+                    mode[k] = MODE_SKIP
+                    c1 += 1
+                    continue
+                need = m * ((counts[c1] + 63) >> 6)
+                if c1 > c0 and words + need > batch_words:
+                    break
+                bits = 0
+                for s in range(class_first[k], class_first[k + 1]):
+                    bits += support[slot_id[s]]
+                mode[k] = MODE_LISTS if bits < tidlist_density * m * counts[c1] else MODE_BITS
+                class_base[k] = words
+                words += need
+                c1 += 1
+            store = _grow(store, words)
+            for t in range(words):
+                store[t] = np.uint64(0)
+            for a in range(c0, c1):
+                occ[a] = 0
+            # pass 2: tidsets of the classes [c0, c1), bit j = the j-th basket of D_a, stored
+            # word-major (word w of every extension together) so that one basket's writes stay
+            # in one cache line per class; transposed for the search below
+            e = 0
+            for _ in range(n_rows):
+                while rows[e] < c0:
+                    e += 1
+                p = e
+                while rows[p] < c1:
+                    a = rows[p]
+                    k = a - a0
+                    if mode[k] != MODE_SKIP:
+                        j = occ[a]
+                        occ[a] = j + 1
+                        m = class_first[k + 1] - class_first[k]
+                        at = class_base[k] + (j >> 6) * m - class_first[k]
+                        bit = one << np.uint64(j & 63)
+                        base = k * f
+                        q = p + 1
+                        b = rows[q]
+                        while b != f:
+                            s = table[base + b]
+                            if s >= 0:
+                                store[at + s] |= bit
+                            q += 1
+                            b = rows[q]
+                    p += 1
+                while rows[p] != f:
+                    p += 1
+                e = p + 1
+            # depth-first search of every class of the batch
+            for a in range(c0, c1):
+                k = a - a0
+                if mode[k] == MODE_SKIP:
+                    continue
+                s0, s1 = class_first[k], class_first[k + 1]
+                m = s1 - s0
+                width = (counts[a] + 63) >> 6
+                src = class_base[k]
+                ext_item = _grow(ext_item, m)
+                ext_id = _grow(ext_id, m)
+                for s in range(s0, s1):
+                    ext_item[s - s0] = item[slot_id[s]]
+                    ext_id[s - s0] = slot_id[s]
+                if mode[k] == MODE_BITS:
+                    arena = _grow(arena, m * width)
+                    for w in range(width):
+                        for t in range(m):
+                            arena[t * width + w] = store[src + w * m + t]
+                    arena, ext_item, ext_id, out, n, status = _dfs_bitsets(
+                        arena,
+                        width,
+                        m,
+                        ext_item,
+                        ext_id,
+                        out,
+                        n,
+                        min_count,
+                        max_len,
+                        max_itemsets,
+                        squeeze,
+                        1,
+                    )
+                else:
+                    total = 0
+                    starts = _grow(starts, 4 * m)
+                    ends = _grow(ends, 4 * m)
+                    items = _grow(items, 4 * m)
+                    ids = _grow(ids, 4 * m)
+                    for s in range(s0, s1):
+                        starts[s - s0] = total
+                        ends[s - s0] = total
+                        items[s - s0] = ext_item[s - s0]
+                        ids[s - s0] = ext_id[s - s0]
+                        total += support[slot_id[s]]
+                    tl = _grow(tl, 2 * total + 64)
+                    for w in range(width):
+                        for t in range(m):
+                            v = store[src + w * m + t]
+                            while v != 0:
+                                low = v & (~v + one)
+                                tl[ends[t]] = (w << 6) + _popcount(low - one)
+                                ends[t] += 1
+                                v ^= low
+                    tl, out, n, status = _dfs_lists(
+                        tl, total, m, starts, ends, items, ids, out, n, min_count, max_len, max_itemsets
+                    )
+                parent, item, support, length = out
+                if status != STATUS_OK:
+                    return out[0], out[1], out[2], out[3], n, status
+            c0 = c1
+        a0 = a1
+    return out[0], out[1], out[2], out[3], n, STATUS_OK
+
+
+@njit(cache=True, nogil=True)
+def _singletons(counts):
+    f = counts.shape[0]
+    cap = max(1024, 4 * f)
+    out = (
+        np.empty(cap, dtype=np.int64),
+        np.empty(cap, dtype=np.int32),
+        np.empty(cap, dtype=np.int64),
+        np.empty(cap, dtype=np.int16),
+    )
+    parent, item, support, length = out
+    for a in range(f):
+        parent[a] = -1
+        item[a] = a
+        support[a] = counts[a]
+        length[a] = 1
+    return out
+
+
+@njit(cache=True, nogil=True)
+def pair_work(indptr, indices, rank_of):
+    """Sum over baskets of (frequent items)^2 / 2: the pair enumerations of :func:`mine_rank_space`."""
+    total = 0
+    for r in range(indptr.shape[0] - 1):
+        k = 0
+        for e in range(indptr[r], indptr[r + 1]):
+            if rank_of[indices[e]] >= 0:
+                k += 1
+        total += k * (k - 1) // 2
+    return total
+
+
+@njit(cache=True, nogil=True)
+def mine_vertical(indptr, indices, rank_of, counts, min_count, max_len, max_itemsets, squeeze):
+    """Dense data: one bitset of all ``n`` baskets per frequent item, Eclat from the root.
+
+    For dense data (few frequent items, long baskets) this beats counting pairs basket by
+    basket: every pair is one AND of ``n / 64`` words, and the squeeze re-indexes the children of
+    any item under ``1 / squeeze`` support to its own baskets. Same output as :func:`mine_rank_space`.
+    """
+    f = counts.shape[0]
+    n_rows = indptr.shape[0] - 1
+    out = _singletons(counts)
+    n = f
+    if n > max_itemsets:
+        return out[0], out[1], out[2], out[3], n, STATUS_EXPLOSION
+    if f < 2 or max_len < 2:
+        return out[0], out[1], out[2], out[3], n, STATUS_OK
+    width = (n_rows + 63) >> 6
+    arena = np.zeros(4 * f * width + 64, dtype=np.uint64)
+    one = np.uint64(1)
+    for r in range(n_rows):
+        w = r >> 6
+        bit = one << np.uint64(r & 63)
+        for e in range(indptr[r], indptr[r + 1]):
+            k = rank_of[indices[e]]
+            if k >= 0:
+                arena[k * width + w] |= bit
+    ext_item = np.arange(4 * f).astype(np.int32)
+    ext_id = np.arange(4 * f).astype(np.int64)
+    arena, ext_item, ext_id, out, n, status = _dfs_bitsets(
+        arena, width, f, ext_item, ext_id, out, n, min_count, max_len, max_itemsets, squeeze, 0
+    )
+    return out[0], out[1], out[2], out[3], n, status
+
+
+@njit(cache=True, nogil=True)
+def build_rank_rows(indptr, indices, rank_of, counts):
+    """Rank-space baskets for :func:`mine_rank_space`: only frequent items, ascending, sentinel-ended.
+
+    A counting sort by rank in two linear passes (no per-row sort), so rows come out ordered.
+    """
+    f = counts.shape[0]
+    n = indptr.shape[0] - 1
+    col_ptr = np.zeros(f + 1, dtype=np.int64)
+    for a in range(f):
+        col_ptr[a + 1] = col_ptr[a] + counts[a]
+    nnz = col_ptr[f]
+    row_len = np.zeros(n, dtype=np.int64)
+    col_row = np.empty(nnz, dtype=np.int32)  # rows holding each rank, rank by rank
+    fill = col_ptr[:-1].copy()
+    for r in range(n):
+        for e in range(indptr[r], indptr[r + 1]):
+            k = rank_of[indices[e]]
+            if k >= 0:
+                col_row[fill[k]] = r
+                fill[k] += 1
+                row_len[r] += 1
+    pos = np.empty(n, dtype=np.int64)
+    total = 0
+    for r in range(n):
+        pos[r] = total
+        total += row_len[r] + 1
+    rows = np.empty(total, dtype=np.int32)
+    for a in range(f):
+        for j in range(col_ptr[a], col_ptr[a + 1]):
+            r = col_row[j]
+            rows[pos[r]] = a
+            pos[r] += 1
+    for r in range(n):
+        rows[pos[r]] = f
+    return rows
+
+
+@njit(cache=True, nogil=True)
+def expand_levels(parent, item, length, n, order):
+    """Itemsets as rows of item columns (``order[rank]``), grouped by length, each row sorted.
+
+    Returns ``(flat, ids, offsets)``: itemsets of length ``k`` are ``flat[offsets[k]:offsets[k+1]]``
+    read as a ``(-1, k)`` matrix, and ``ids`` lists their itemset ids in the same order.
+    """
+    max_k = 0
+    for i in range(n):
+        if length[i] > max_k:
+            max_k = length[i]
+    per_len = np.zeros(max_k + 2, dtype=np.int64)
+    for i in range(n):
+        per_len[length[i]] += 1
+    offsets = np.zeros(max_k + 2, dtype=np.int64)  # in items
+    first = np.zeros(max_k + 2, dtype=np.int64)  # in itemsets
+    for k in range(1, max_k + 1):
+        offsets[k + 1] = offsets[k] + per_len[k] * k
+        first[k + 1] = first[k] + per_len[k]
+    flat = np.empty(offsets[max_k + 1], dtype=np.int64)
+    ids = np.empty(n, dtype=np.int64)
+    loc = np.empty(n, dtype=np.int64)  # where each itemset's row starts in ``flat``
+    at = first.copy()
+    for i in range(n):  # parents come before their children: copy the parent's sorted row
+        k = length[i]
+        slot = at[k]
+        at[k] += 1
+        ids[slot] = i
+        row = offsets[k] + (slot - first[k]) * k
+        loc[i] = row
+        v = order[item[i]]
+        if k == 1:
+            flat[row] = v
+            continue
+        prow = loc[parent[i]]
+        c = 0
+        while c < k - 1 and flat[prow + c] < v:
+            flat[row + c] = flat[prow + c]
+            c += 1
+        flat[row + c] = v
+        while c < k - 1:
+            flat[row + c + 1] = flat[prow + c]
+            c += 1
+    return flat, ids, offsets
+
+
+LAYOUTS = ("auto", "vertical", "classes")
+
+
+def mine_levels_numba(
+    x,
+    rs,
+    min_count: int,
+    max_len: int | None,
+    max_itemsets: int | None,
+    *,
+    layout: str = "auto",
+    squeeze: int = SQUEEZE_DEFAULT,
+    tidlist_density: float = TIDLIST_DEFAULT,
+    pair_cells: int = PAIR_CELLS,
+    batch_words: int = BATCH_WORDS,
+):
+    """All frequent itemsets of ``x`` (a canonical CSR) as levels in column space.
+
+    ``layout``: "vertical" (one ``n``-bit tidset per item, for dense data), "classes" (pairs
+    counted basket by basket, each class mined in its own ``D_a``) or "auto" (vertical when its
+    pair ANDs cost less than enumerating the baskets' pairs, and its bitsets fit ``batch_words``).
+    The other options force the per-branch data structures (the tests use them). Returns
+    ``(levels, n_found)``; raises :class:`ItemsetExplosion` past ``max_itemsets``.
+    """
+    from .limits import ItemsetExplosion
+
+    if layout not in LAYOUTS:
+        raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
+    n_rows = x.shape[0]
+    f = rs.f
+    limit = (1 << 62) if max_itemsets is None else int(max_itemsets)
+    deepest = (1 << 30) if max_len is None else int(max_len)
+    indptr = x.indptr.astype(np.int64, copy=False)
+    indices = x.indices.astype(np.int32, copy=False)
+    width = (n_rows + 63) >> 6
+    if layout == "auto":
+        vertical = f * width <= batch_words and f * f * width < 4 * pair_work(indptr, indices, rs.rank_of)
+    else:
+        vertical = layout == "vertical"
+    if vertical:
+        parent, item, support, length, n, status = mine_vertical(
+            indptr, indices, rs.rank_of, rs.counts, min_count, deepest, limit, squeeze
+        )
+    else:
+        rows = build_rank_rows(indptr, indices, rs.rank_of, rs.counts)
+        parent, item, support, length, n, status = mine_rank_space(
+            rows, n_rows, rs.counts, min_count, deepest, limit, squeeze, tidlist_density,
+            max(int(pair_cells), 1), max(int(batch_words), 1),
+        )  # fmt: skip
+        del rows
+    if status == STATUS_EXPLOSION:
+        raise ItemsetExplosion(int(n), limit, min_count, n_rows, max_len)
+    flat, ids, offsets = expand_levels(parent, item, length, n, rs.order)
+    support = support[ids]
+    levels = {}
+    first = 0
+    for k in range(1, len(offsets) - 1):
+        m = (offsets[k + 1] - offsets[k]) // k
+        if m:
+            levels[k] = (flat[offsets[k] : offsets[k + 1]].reshape(m, k), support[first : first + m])
+        first += m
+    return levels

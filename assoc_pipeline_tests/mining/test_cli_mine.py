@@ -1,0 +1,90 @@
+"""`assoc-pipeline mine` through the real entry point: results, and one clear line per user mistake."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+
+from assoc_pipeline.cli import main
+
+from .conftest import dataset
+
+GROCERIES = "groceries/groceries.csv"
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = main(["mine", *args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--min-support", "0"], "min_support must be a fraction"),
+        (["--min-support", "-3"], "min_support must be a fraction"),
+        (["--min-support", "2.5"], "must be whole"),
+        (["--min-support", "20000"], "more than the 9,835 baskets"),
+        (["--min-support", "0.01", "--min-confidence", "1.5"], "min_confidence must be in [0, 1]"),
+        (["--min-support", "0.01", "--min-confidence", "-0.1"], "min_confidence must be in [0, 1]"),
+        (["--min-support", "0.01", "--max-len", "0"], "max_len must be >= 1"),
+        (["--min-support", "0.01", "--min-lift", "-1"], "min_lift must be >= 0"),
+        (["--min-support", "0.01", "--input-format", "xml"], "input_format must be one of"),
+        (["--min-support", "0.00001"], "itemset explosion"),
+    ],
+)
+def test_bad_setting_is_one_line_and_exit_2(
+    args: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run_cli([str(dataset(GROCERIES)), *args], capsys)
+    assert code == 2
+    assert "Traceback" not in err and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("assoc-pipeline: error: ")
+    assert message in lines[0]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "message"),
+    [
+        ("missing.csv", None, "file not found"),
+        ("baskets.xyz", b"a,b\n", "unknown format"),
+        ("empty.dat", b"", "no baskets (empty file)"),
+        ("bad.dat", b"1 2 x\n", "not a FIMI file"),
+    ],
+)
+def test_bad_file_is_one_line_and_exit_2(
+    tmp_path: Path, name: str, content: bytes | None, message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    code, out, err = run_cli([str(path), "--min-support", "0.5"], capsys)
+    assert code == 2 and "Traceback" not in err and out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0] and name in lines[0]
+
+
+@pytest.mark.parametrize("kernel", ["numba", "numpy"])
+def test_csv_to_stdout_is_arules_410_rules(kernel: str, capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(dataset(GROCERIES)), "--min-support", "0.001", "--format", "csv", "--kernel", kernel]
+    code, out, err = run_cli(args, capsys)
+    assert code == 0 and "rules     : 410" in err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert len(rows) == 410
+    top = rows[0]  # sorted by lift
+    assert top["rule"] == "{liquor, red/blush wine} => {bottled beer}" and top["count"] == "19"
+    assert float(top["lift"]) == pytest.approx(11.23527, abs=5e-6)
+
+
+def test_min_lift_is_applied_like_the_asset(capsys: pytest.CaptureFixture[str]) -> None:
+    args = [str(dataset(GROCERIES)), "--min-support", "0.001", "--min-confidence", "0.5", "--format", "csv"]
+    code, out, _ = run_cli([*args, "--min-lift", "3"], capsys)
+    lifted = list(csv.DictReader(io.StringIO(out)))
+    code_all, out_all, _ = run_cli(args, capsys)
+    everything = list(csv.DictReader(io.StringIO(out_all)))
+    assert code == code_all == 0 and len(everything) == 5668
+    assert len(lifted) == sum(float(r["lift"]) >= 3 for r in everything) > 0
