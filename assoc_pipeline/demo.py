@@ -6,20 +6,23 @@ materialization of the demo shows up in ``make ui`` afterwards.
 
 from __future__ import annotations
 
+import resource
 import time
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 
 import dagster as dg
 import pandas as pd
-from tqdm import tqdm
 
 from assoc_pipeline.dagster_home import ensure_dagster_home
+from assoc_pipeline.orchestration.run_progress import RunWatcher
 from assoc_pipeline.settings import Settings, get_settings
 
 PARTITIONED = ("raw_events", "clean_events")
-# Asset logs (progress per epoch, counts) but not Dagster's per-event DEBUG lines.
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+# Dagster's own console lines only for warnings: the progress lines below say what runs
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+DEMO_TAG = "assoc/demo"
 
 
 def source_partitions(settings: Settings) -> list[str]:
@@ -63,7 +66,9 @@ def run_demo(
         for evaluation in result.get_asset_check_evaluations():
             checks.setdefault(evaluation.check_name, []).append(evaluation.passed)
 
-    for key in tqdm(keys, desc="raw_events + clean_events (monthly partitions)", unit="partition"):
+    ingest_seconds = []
+    for n, key in enumerate(keys, start=1):
+        t0 = time.perf_counter()
         result = dg.materialize(
             assets,
             selection=list(PARTITIONED),
@@ -77,16 +82,24 @@ def run_demo(
         raw_rows += meta["raw_rows"].value
         kept_rows += meta["dagster/row_count"].value
         dropped.update({k.split("/", 1)[1]: v.value for k, v in meta.items() if k.startswith("dropped/")})
+        ingest_seconds.append(time.perf_counter() - t0)
+        print(
+            f"[{n:>2}/{len(keys)}] raw_events + clean_events {key}: {meta['raw_rows'].value:,} raw, "
+            f"{meta['dagster/row_count'].value:,} kept ({ingest_seconds[-1]:.1f} s)",
+            flush=True,
+        )
     rest = [a.key for a in all_assets if a.key.to_user_string() not in PARTITIONED]
-    with tqdm(total=1, desc=f"{len(rest)} downstream assets", unit="run") as bar:
+    print(f"{len(rest)} downstream assets in one run (Dagster UI: make ui):", flush=True)
+    token = uuid.uuid4().hex
+    with RunWatcher(instance, (DEMO_TAG, token), total=len(rest)) as watcher:
         result = dg.materialize(
             assets,
             selection=rest,
             instance=instance,
             resources=resources,
             run_config={**QUIET_LOGS, **(run_config or {})},
+            tags={DEMO_TAG: token},
         )
-        bar.update()
     baskets = result.asset_materializations_for_node("baskets")[0].metadata
     meta = {n: result.asset_materializations_for_node(n) for n in ("frequent_itemsets", "association_rules")}
     report = result.output_for_node("evaluation_report")
@@ -108,7 +121,31 @@ def run_demo(
         "champion": champion,
         "warm_start": warm_start_line(finetuned),
         "seconds": time.perf_counter() - started,
+        "step_seconds": {
+            "raw_events + clean_events (all partitions)": sum(ingest_seconds),
+            **watcher.times.seconds,
+        },
+        "budgets": training_budgets(result),
+        "peak_memory_mb": peak_memory_mb(),
     }
+
+
+def peak_memory_mb() -> float:
+    """Peak resident memory of this process (the demo runs every step in it), in MB."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def training_budgets(result: dg.ExecuteInProcessResult) -> dict[str, str]:
+    """Per training asset: its time budget and how training ended (from the asset metadata)."""
+    out = {}
+    for mat in result.get_asset_materialization_events():
+        meta = mat.materialization.metadata
+        if "time_budget_s" in meta:
+            budget = meta["time_budget_s"].value
+            ended = meta["stopped_by"].value if "stopped_by" in meta else "?"
+            limit = f"{budget:g} s" if budget else "no limit"
+            out[mat.materialization.asset_key.to_user_string()] = f"budget {limit}, {ended}"
+    return out
 
 
 def leaders(report: pd.DataFrame) -> dict[str, str]:
@@ -165,6 +202,13 @@ def format_summary(summary: dict[str, object]) -> str:
             if summary["champion"]["promoted"]
             else "not promoted — " + "; ".join(summary["champion"]["reasons"])
         ),
+        "",
+        "Training budgets (full settings: Launchpad config, e.g. time_budget_s=0 and more epochs):",
+        *(f"  {asset:<24}: {text}" for asset, text in summary["budgets"].items()),
+        "",
+        "Time per asset (one 2-core machine; the evaluation report scores every method on every task):",
+        *(f"  {step:<44} {seconds:7.1f} s" for step, seconds in summary["step_seconds"].items()),
+        f"  peak memory: {summary['peak_memory_mb']:,.0f} MB",
         "",
         "Where to look next:",
         "  make ui      -> Dagster UI on http://127.0.0.1:3000 (asset graph, runs, check results)",

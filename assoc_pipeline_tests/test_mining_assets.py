@@ -12,6 +12,7 @@ import pytest
 
 from assoc_pipeline.checks.rules_checks import rules_problems
 from assoc_pipeline.core.tables import read_table
+from assoc_pipeline_tests.conftest import REFERENCE_DATA
 
 
 def latest(instance: dg.DagsterInstance, key: str) -> dict:
@@ -57,8 +58,8 @@ def run_cli(*args: str) -> subprocess.CompletedProcess:
     )
 
 
-def test_cli_mines_groceries_like_arules(shared_datasets: Path, tmp_path: Path) -> None:
-    groceries = shared_datasets / "groceries" / "groceries.csv"
+def test_cli_mines_groceries_like_arules(tmp_path: Path) -> None:
+    groceries = REFERENCE_DATA / "groceries" / "groceries.csv"
     out = tmp_path / "rules.parquet"
     done = run_cli(
         "mine", str(groceries), "--min-support", "0.001", "--min-confidence", "0.8", "--output", str(out)

@@ -14,6 +14,7 @@ from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.model_types import ITEM_VECTORS, ModelType
 from assoc_pipeline.core.recsys.split import split_from_record
 from assoc_pipeline.orchestration.config import config_for, settings_from_config
+from assoc_pipeline.orchestration.lineage import latest_materialization_run
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
@@ -71,6 +72,7 @@ def training_asset(t: ModelType) -> dg.AssetsDefinition:
             run_tags=dagster_run_tags(context),
             log=context.log.info,
             fit_inputs=fit_inputs,
+            baskets_run=latest_materialization_run(context.instance, "baskets"),
         )
         return _output(trained)
 
@@ -110,6 +112,7 @@ def finetuned_model(
         dagster_run_id=context.run.run_id,
         run_tags=dagster_run_tags(context),
         log=context.log.info,
+        baskets_run=latest_materialization_run(context.instance, "baskets"),
     )
     if isinstance(outcome, Skipped):
         context.log.info(f"finetuned_model: nothing fine-tuned: {outcome.reason}")

@@ -7,7 +7,7 @@ reads the contract results from the Dagster instance and hands them over.
 import dagster as dg
 import pandas as pd
 
-from assoc_pipeline.checks.contract_status import contracts_of_baskets_version, report_contract
+from assoc_pipeline.checks.contract_status import contracts_of_baskets_run, report_contract
 from assoc_pipeline.core.content.embeddings import embedding_matrix
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
@@ -46,7 +46,7 @@ def champion(
         settings_from_config(GateSettings, config),
         evaluation_report,
         split_from_record(baskets, split),
-        lambda version: contracts_of_baskets_version(instance, version),
+        lambda baskets_run: contracts_of_baskets_run(instance, baskets_run),
         report_contract(instance),
         mlflow,
         report_seed=int(report_meta["seed"].value) if "seed" in report_meta else 0,

@@ -1,8 +1,8 @@
 """Did every blocking data contract pass on the data a model was trained on? Read from Dagster.
 
-The chain is recorded by the assets themselves: a model's training run logs the ``baskets``
-version it read; that ``baskets`` materialization lists the ``clean_events`` runs it was built
-from; each ``clean_events`` materialization names the ``raw_events`` run it read. A contract
+The chain is recorded by the assets themselves: a model's training run logs the run that wrote
+the ``baskets`` it read; that ``baskets`` materialization lists the ``clean_events`` runs it was
+built from; each ``clean_events`` materialization names the ``raw_events`` run it read. A contract
 result belongs to the run that wrote the data it checked. So a model trained on baskets that
 failed their contract stays refused even after a later, passing re-materialization.
 """
@@ -16,7 +16,7 @@ import dagster as dg
 from assoc_pipeline.core.recsys.promotion import CheckStatus
 
 REPORT_CONTRACT = ("evaluation_report", "evaluation_report_contract")
-SEARCH_LIMIT = 500  # materializations of `baskets` searched for a data version
+SEARCH_LIMIT = 500  # materializations searched for the one a run wrote
 
 
 def check_passed_in_run(instance: dg.DagsterInstance, asset: str, check: str, run_id: str) -> bool | None:
@@ -53,35 +53,33 @@ def _status(check: str, results: Iterable[tuple[str, bool | None]]) -> CheckStat
     return CheckStatus(check, True, f"{len(results)} materialization(s) of the data used")
 
 
-def contracts_of_baskets_version(
-    instance: dg.DagsterInstance, baskets_version: str | None
-) -> list[CheckStatus]:
-    """The contract results of the exact ``baskets`` (and the clean / raw partitions it was built
-    from) whose data version is ``baskets_version``."""
+def contracts_of_baskets_run(instance: dg.DagsterInstance, baskets_run: str | None) -> list[CheckStatus]:
+    """The contract results of the ``baskets`` written by ``baskets_run`` and of the clean / raw
+    partitions it was built from."""
     names = ("raw_events_contract", "clean_events_contract", "baskets_contract")
-    if not baskets_version:
-        return [CheckStatus(n, None, "the model records no baskets version") for n in names]
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(asset_key=dg.AssetKey("baskets")), limit=SEARCH_LIMIT
-    )
-    found = None
-    for rec in records.records:
-        meta = rec.asset_materialization.metadata
-        if "data_version" in meta and meta["data_version"].value == baskets_version:
-            found = rec
-            break
+    if not baskets_run:
+        return [CheckStatus(n, None, "the model records no baskets run") for n in names]
+    found = _materialization(instance, "baskets", baskets_run)
     if found is None:
-        return [
-            CheckStatus(n, None, f"no baskets materialization has data version {baskets_version}")
-            for n in names
-        ]
-    run = found.event_log_entry.run_id
+        return [CheckStatus(n, None, f"no baskets materialization in run {baskets_run[:8]}") for n in names]
     baskets = _status(
         "baskets_contract",
-        [(f"baskets run {run[:8]}", check_passed_in_run(instance, "baskets", "baskets_contract", run))],
+        [
+            (
+                f"baskets run {baskets_run[:8]}",
+                check_passed_in_run(instance, "baskets", "baskets_contract", baskets_run),
+            )
+        ],
     )
     meta = found.asset_materialization.metadata
     clean_runs = meta["clean_events_runs"].value if "clean_events_runs" in meta else {}
+    if not clean_runs:
+        why = "the baskets materialization lists no clean_events runs"
+        return [
+            CheckStatus("raw_events_contract", None, why),
+            CheckStatus("clean_events_contract", None, why),
+            baskets,
+        ]
     clean, raw = [], []
     for partition, clean_run in sorted(clean_runs.items()):
         clean.append(
@@ -98,16 +96,6 @@ def contracts_of_baskets_version(
                 else None,
             )
         )
-    if not clean_runs:
-        return [
-            CheckStatus(
-                "raw_events_contract", None, "the baskets materialization lists no clean_events runs"
-            ),
-            CheckStatus(
-                "clean_events_contract", None, "the baskets materialization lists no clean_events runs"
-            ),
-            baskets,
-        ]
     return [_status("raw_events_contract", raw), _status("clean_events_contract", clean), baskets]
 
 

@@ -96,6 +96,7 @@ def fine_tune(
     dagster_run_id: str,
     run_tags: Mapping[str, str] | None = None,
     log: Log = print,
+    baskets_run: str | None = None,
 ) -> Trained | Skipped:
     """Fine-tune the chosen base version on ``split`` (same protocol as from scratch), or say why not."""
     if settings.epochs < 1 or settings.lr_scale <= 0:
@@ -126,5 +127,5 @@ def fine_tune(
     log(f"finetuned_model: fine-tuning {kind.name} version {version.version} ({how})")
     return train_recommender(
         kind, params, split, tracker, artifacts,
-        refit=refit, run_tags=run_tags, log=log, init_from=base, lineage=lineage,
+        refit=refit, run_tags=run_tags, log=log, init_from=base, lineage=lineage, baskets_run=baskets_run,
     )  # fmt: skip

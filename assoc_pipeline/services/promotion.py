@@ -88,7 +88,7 @@ def run_gate(
     settings: GateSettings,
     report: pd.DataFrame,
     split: BasketSplit,
-    checks_of_version: Callable[[str | None], list[CheckStatus]],
+    checks_of_data: Callable[[str | None], list[CheckStatus]],
     report_check: CheckStatus,
     tracker: MLflowResource,
     *,
@@ -98,8 +98,9 @@ def run_gate(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Choose the candidate on validation, confirm it on test, move ``champion`` if it passes.
 
-    ``checks_of_version(baskets_version)`` returns the contract results of the data a model was
-    trained on. Returns (the record the ``champion`` asset stores, metadata for people to read).
+    ``checks_of_data(baskets_run)`` returns the contract results of the data a model was trained on
+    (the run that wrote the baskets it read). Returns (the record the ``champion`` asset stores,
+    metadata for people to read).
     """
     task, metric, k = parse_metric(settings.metric)
     at = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == k)]
@@ -112,8 +113,9 @@ def run_gate(
     cand_value = float(cand_row["value"]) if cand_row is not None else None
     cand_version = _text(cand_row["model_version"]) if cand_row is not None else None
     cand_run = _text(cand_row["mlflow_run_id"]) if cand_row is not None else None
-    baskets_version = tracker.run_params(cand_run).get("baskets_version") if cand_run else None
-    upstream = checks_of_version(baskets_version) if candidate else []
+    params = tracker.run_params(cand_run) if cand_run else {}
+    baskets_run, baskets_version = params.get("baskets_run") or None, params.get("baskets_version")
+    upstream = checks_of_data(baskets_run) if candidate else []
     evidence = task_evidence(report, candidate, settings) if candidate else []
     if picked:
         log(f"candidate {candidate}: best on validation {settings.metric} ({picked[1]:.4f})")
@@ -162,6 +164,7 @@ def run_gate(
         "candidate_value": cand_value,
         "candidate_version": cand_version,
         "candidate_run_id": cand_run,
+        "candidate_baskets_run": baskets_run,
         "candidate_baskets_version": baskets_version,
         "evidence": [asdict(e) for e in evidence],
         "previous_champion_version": str(current.version) if current is not None else None,

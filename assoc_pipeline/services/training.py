@@ -89,6 +89,7 @@ def train_recommender(
     init_from: TrainedRecommender | None = None,
     lineage: Mapping[str, str] | None = None,
     fit_inputs: Mapping[str, Any] | None = None,
+    baskets_run: str | None = None,
 ) -> Trained:
     """Fit with early stopping on validation, then refit on train_full or take its history; log it all.
 
@@ -96,6 +97,7 @@ def train_recommender(
     ``init_from``: a trained model of the same class to warm-start from (both phases start from
     it); ``lineage`` says where it came from (logged as params/tags and metadata);
     ``fit_inputs``: the extra inputs the type's ``fit`` takes (e.g. ``item_vectors``).
+    ``baskets_run``: the run that wrote the baskets read (the gate checks that data's contracts).
     """
     name = model_type.name
     refit = model_type.refit_on_train_full if refit is None else refit
@@ -116,6 +118,7 @@ def train_recommender(
                 "refit_on_train_full": refit,
                 "data_version": fingerprint(split.train_full),
                 "baskets_version": fingerprint(split.baskets),
+                "baskets_run": baskets_run or "",
                 "validation_cutoff": str(split.validation_cutoff),
                 "test_cutoff": str(split.test_cutoff),
                 "n_items": split.baskets.n_items,
@@ -181,11 +184,14 @@ def train_recommender(
             **metadata,
             "model_type": name,
             "baskets_version": fingerprint(split.baskets),
+            "baskets_run": baskets_run or "",
             "init": init,
             **{k: str(v) for k, v in (lineage or {}).items()},
             **warm,
             "device": str(device),
             "stopped_early": result.stopped_early,
+            "stopped_by": result.stopped_by or "every epoch ran",
+            "time_budget_s": params.time_budget_s,
             **{f"validation/{k}": v for k, v in validation.items()},
             **selection,
         },

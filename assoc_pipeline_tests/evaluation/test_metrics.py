@@ -29,6 +29,23 @@ def test_hits_matrix():
     assert hits.tolist() == [[True, False, True, False, False], [False, False, False, False, True]]
 
 
+def test_hits_matrix_matches_a_per_query_loop_on_random_lists():
+    rng = np.random.default_rng(0)
+    topk = np.stack([rng.permutation(50)[:10] for _ in range(200)])
+    targets = [rng.choice(50, rng.integers(0, 6), replace=False) for _ in range(200)]
+    valid = rng.random((200, 10)) > 0.1
+    loop = np.stack([np.isin(row, t) for row, t in zip(topk, targets, strict=True)]) & valid
+    assert (hits_matrix(topk, targets, valid) == loop).all()
+
+
+def test_f1_is_the_harmonic_mean_of_precision_and_recall_per_query():
+    m = metric_rows(hits_matrix(TOPK, TARGETS), N_REL, 5)
+    # q0: P = 2/5, R = 2/3 -> F1 = 2PR/(P+R) = 0.5; q1: P = 1/5, R = 1 -> F1 = 1/3
+    assert m["f1"] == pytest.approx([0.5, 1 / 3])
+    none = metric_rows(np.zeros((1, 5), dtype=bool), np.array([2]), 5)
+    assert none["f1"].tolist() == [0.0]
+
+
 def test_metrics_at_5_by_hand():
     m = metric_rows(hits_matrix(TOPK, TARGETS), N_REL, 5)
     # precision = hits / k: 2/5 and 1/5

@@ -4,8 +4,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from assoc_pipeline.core.recsys.baselines import PopularityRecommender
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.split import temporal_split
-from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
+from assoc_pipeline.core.recsys.tasks import Catalogue, cold_start_task, completion_task, next_basket_task
 
 from .helpers import make_baskets
 
@@ -70,18 +73,39 @@ def test_next_basket_task_targets_first_future_basket(bs):
     assert task.item_counts.tolist() == [3, 2, 1, 2, 1, 1, 0]
 
 
-def test_next_basket_task_drops_cold_targets(bs):
+def test_every_target_counts_by_default_and_known_targets_are_a_view(bs):
     s = temporal_split(bs)
     task = next_basket_task(s.train_full, s.test)
-    assert task.targets[0].tolist() == [2, 3]
-    assert task.explore_targets[0].tolist() == [3]
+    assert task.targets[0].tolist() == [2, 3, 6]  # item 6 was never sold before: still a target
+    assert [t.tolist() for t in task.known_targets] == [[2, 3], [0, 3]]
+    diagnostic = next_basket_task(s.train_full, s.test, drop_cold=True)
+    assert diagnostic.targets[0].tolist() == [2, 3] and diagnostic.explore_targets[0].tolist() == [3]
+
+
+def test_recall_divides_by_every_relevant_item(bs):
+    """Old behaviour (cold targets dropped) gave u1 recall 2/2 here; every target counts: 2/3."""
+    s = temporal_split(bs)
+    task = next_basket_task(s.train_full, s.test)
+
+    class Oracle(PopularityRecommender):
+        def score_next_basket(self, user_ids):  # exactly the user's known targets on top
+            scores = np.zeros((len(user_ids), task.n_items), dtype=np.float32)
+            for i, known in enumerate(task.known_targets):
+                scores[i, known] = 1.0
+            return scores
+
+    res = evaluate(Oracle().fit(s.train_full), task, ks=(10,))
+    at = res.set_index("metric")["value"]
+    assert at["recall"] == pytest.approx((2 / 3 + 2 / 2) / 2)
+    assert at["recall_known_items"] == pytest.approx(1.0)
+    assert at["hit_rate"] == pytest.approx(1.0)
 
 
 def test_validation_task_uses_train_history_only(bs):
     s = temporal_split(bs)
     task = next_basket_task(s.train, s.validation)
     assert list(task.user_ids) == ["u1"]  # u3 has no history before the validation cutoff
-    assert task.targets[0].tolist() == [0]  # item 4 never seen in train: dropped as cold
+    assert task.targets[0].tolist() == [0, 4]  # item 4 never seen in train: a target all the same
 
 
 def test_completion_task_is_seeded_and_hides_one_item(bs):
@@ -101,10 +125,49 @@ def test_completion_task_is_seeded_and_hides_one_item(bs):
     assert any(o != a.hidden.tolist() for o in other)
 
 
-def test_completion_task_with_history_drops_cold_hidden_items(bs):
+def test_completion_task_keeps_cold_hidden_items_unless_asked(bs):
     s = temporal_split(bs)
-    full = completion_task(s.test, seed=0, history=s.train_full, drop_cold=False)
-    warm = completion_task(s.test, seed=0, history=s.train_full)
+    full = completion_task(s.test, seed=0, history=s.train_full)
+    warm = completion_task(s.test, seed=0, history=s.train_full, drop_cold=True)
     assert np.isin(warm.hidden, np.flatnonzero(warm.candidates)).all()
     kept = [h for h in full.hidden if full.candidates[h]]
     assert warm.hidden.tolist() == kept
+
+
+class NewestFirst(Recommender):
+    """Prefers whatever entered the catalogue last: the method the old cold-start slice flattered."""
+
+    def __init__(self, catalogue: Catalogue) -> None:
+        self.catalogue = catalogue
+
+    def fit(self, train):
+        return self
+
+    def score_completion(self, partial_baskets):
+        order = self.catalogue.first_seen.astype(np.float64)
+        order[self.catalogue.first_seen == np.iinfo(np.int64).max] = -1.0
+        return np.tile(order.astype(np.float32), (len(partial_baskets), 1))
+
+
+def test_cold_start_candidates_are_the_catalogue_at_query_time():
+    """Two test baskets bring a new product each: 8 on 2011-09-05, 9 on 2011-09-20. At the first
+    query product 9 is not on sale yet, so it is no candidate: "prefer the newest product" finds
+    the hidden 8 first. (With the old candidates, every product including 9, it ranked 9 first.)"""
+    bs = make_baskets(
+        [
+            ("u1", "2011-01-05", [0, 1]),
+            ("u2", "2011-03-01", [1, 2]),
+            ("u1", "2011-07-01", [0, 3]),
+            ("u1", "2011-09-05", [0, 8]),
+            ("u2", "2011-09-20", [1, 9]),
+        ],
+        n_items=10,
+    )
+    s = temporal_split(bs)
+    task = cold_start_task(s.test, s.train_full, seed=0)
+    assert task.hidden.tolist() == [8, 9]
+    known = task.catalogue.known_at(task.query_times)
+    assert known[0].tolist() == [True] * 4 + [False] * 4 + [True, False]  # 4..7 never sold: never on sale
+    assert known[1, 9] and known[1, 8]
+    res = evaluate(NewestFirst(task.catalogue), task, ks=(1,))
+    assert res.set_index("metric").loc["hit_rate", "value"] == 1.0

@@ -29,14 +29,17 @@ def _cp(model, split) -> float:
     return ranking_metrics(scores, task.targets, task.candidates, 10, task.partial_baskets)["recall@10"]
 
 
+# early stopping reads the validation period only; the assertions read the test period, which no
+# training decision ever saw
 @pytest.fixture(scope="module")
 def cf(planted_split) -> CFRecommender:
-    return CFRecommender(CFParams(**CF)).fit(planted_split.train_full, planted_split.test)
+    return CFRecommender(CFParams(**CF)).fit(planted_split.train, planted_split.validation)
 
 
 @pytest.fixture(scope="module")
 def dnn(planted_split) -> DNNRecommender:
-    return DNNRecommender(DNNParams(**DNN)).fit(planted_split.train_full, planted_split.test)
+    model = DNNRecommender(DNNParams(**DNN)).fit(planted_split.train, planted_split.validation)
+    return model.with_history(planted_split.train_full)
 
 
 @pytest.fixture(scope="module")

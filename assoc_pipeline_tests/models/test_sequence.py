@@ -69,7 +69,9 @@ def sequential_baskets(n_users: int = 150, n_baskets: int = 12, seed: int = 0) -
 
 @pytest.fixture(scope="module")
 def seq(planted_split) -> SequenceRecommender:
-    return SequenceRecommender(SequenceParams(**SEQ)).fit(planted_split.train_full, planted_split.test)
+    # early stopping on validation; the test period is only read by the assertions
+    model = SequenceRecommender(SequenceParams(**SEQ)).fit(planted_split.train, planted_split.validation)
+    return model.with_history(planted_split.train_full)
 
 
 @pytest.fixture(scope="module")

@@ -6,29 +6,35 @@ import math
 
 import pytest
 
-from assoc_pipeline.core.recsys.promotion import CheckStatus, decide, pick_candidate
+from assoc_pipeline.core.recsys.promotion import CheckStatus, TaskEvidence, decide, pick_candidate
 
 OK_CHECKS = [
-    CheckStatus("raw_events_contract", True, "13 partition(s)"),
-    CheckStatus("clean_events_contract", True, "13 partition(s)"),
+    CheckStatus("raw_events_contract", True, "13 materialization(s) of the data used"),
+    CheckStatus("clean_events_contract", True, "13 materialization(s) of the data used"),
     CheckStatus("baskets_contract", True),
 ]
 REPORT_OK = CheckStatus("evaluation_report_contract", True)
 
 
+def evidence(task="next_basket", value=0.32, base=0.29, low=0.01, high=0.05, n=1944, minimum=200):
+    metric = "ndcg" if task == "next_basket" else "hit_rate"
+    return TaskEvidence(task, metric, value, n, minimum, "personal_top_frequency", base, low, high)
+
+
+WINS = [evidence(), evidence("completion", 0.36, 0.32, 0.02, 0.06, 6226, 500)]
+
+
 def gate(**overrides):
     args = {
         "metric": "next_basket/ndcg@10",
-        "candidate": "dnn",
-        "candidate_value": 0.30,
+        "candidate": "ranker",
+        "candidate_value": 0.32,
         "candidate_version": "7",
         "upstream_checks": OK_CHECKS,
         "report_check": REPORT_OK,
+        "evidence": WINS,
         "champion": None,
         "champion_value": None,
-        "best_baseline": ("personal_top_frequency", 0.29),
-        "margin": 0.0,
-        "require_baselines": True,
     }
     args.update(overrides)
     return decide(**args)
@@ -38,16 +44,70 @@ def test_everything_holds_promotes_with_notes():
     d = gate()
     assert d.promoted and d.verdict == "promoted" and d.reasons == []
     assert any("no champion yet" in n for n in d.notes)
-    assert any("beats the best baseline" in n for n in d.notes)
+    assert sum("beats the best baseline" in n for n in d.notes) == 2  # both tasks
     assert d.as_dict()["verdict"] == "promoted"
 
 
-@pytest.mark.parametrize("passed, word", [(False, "failed"), (None, "has no result for the data in use")])
+def test_the_default_margin_is_the_reports_five_percent_bar():
+    # 0.30 vs 0.29 is 3.4 % better, the interval excludes zero: not enough under the default
+    d = gate(evidence=[evidence(value=0.30, base=0.29), WINS[1]])
+    assert not d.promoted
+    assert d.reasons == [
+        "not 5% better than the best baseline: ranker next_basket ndcg@10 = 0.3000 vs best baseline "
+        "personal_top_frequency 0.2900"
+    ]
+    assert gate(evidence=[evidence(value=0.30, base=0.29), WINS[1]], margin=0.03).promoted
+
+
+def test_each_task_must_hold_not_only_the_primary_one():
+    d = gate(evidence=[WINS[0], evidence("completion", 0.31, 0.32, -0.02, 0.0, 6226, 500)])
+    assert not d.promoted and len(d.reasons) == 2
+    assert "completion hit_rate@10" in d.reasons[0] and "includes zero" in d.reasons[1]
+
+
+def test_an_interval_that_includes_zero_refuses():
+    d = gate(evidence=[evidence(value=0.32, base=0.29, low=-0.001, high=0.06), WINS[1]])
+    assert not d.promoted
+    assert d.reasons == [
+        "the 95 % interval of the difference to personal_top_frequency on next_basket ndcg@10, "
+        "[-0.0010, +0.0600], includes zero"
+    ]
+
+
+def test_a_missing_interval_refuses():
+    d = gate(evidence=[evidence(low=None, high=None), WINS[1]])
+    assert not d.promoted and d.reasons == ["no interval for the difference on next_basket ndcg@10"]
+
+
+def test_a_toy_test_set_refuses_and_says_which():
+    d = gate(evidence=[evidence(n=12), evidence("completion", 0.36, 0.32, 0.02, 0.06, 300, 500)])
+    assert not d.promoted
+    assert d.reasons == [
+        "the next_basket test set has 12 queries, fewer than the 200 needed for a verdict",
+        "the completion test set has 300 queries, fewer than the 500 needed for a verdict",
+    ]
+
+
+def test_no_evidence_at_all_refuses():
+    d = gate(evidence=[])
+    assert not d.promoted and "holds no test figures" in d.reasons[0]
+
+
+def test_require_baselines_false_turns_the_task_conditions_into_notes():
+    d = gate(evidence=[evidence(value=0.2, base=0.29, low=-0.1, high=-0.05, n=12)], require_baselines=False)
+    assert d.promoted
+    assert any("tests only" in n for n in d.notes)
+    assert any("fewer than the 200" in n for n in d.notes)
+
+
+@pytest.mark.parametrize(
+    "passed, word", [(False, "failed"), (None, "has no result for the data the model was trained on")]
+)
 def test_an_upstream_contract_not_passed_refuses(passed, word):
-    checks = [*OK_CHECKS[:2], CheckStatus("baskets_contract", passed, "latest materialization")]
+    checks = [*OK_CHECKS[:2], CheckStatus("baskets_contract", passed, "baskets run 1a2b3c4d")]
     d = gate(upstream_checks=checks)
     assert not d.promoted
-    assert d.reasons == [f"data contract baskets_contract {word}: latest materialization"]
+    assert d.reasons == [f"data contract baskets_contract {word}: baskets run 1a2b3c4d"]
 
 
 def test_no_upstream_results_at_all_refuses():
@@ -63,21 +123,21 @@ def test_report_contract_not_passed_refuses(passed, word):
 
 
 def test_worse_than_champion_refuses():
-    d = gate(champion="version 3 (cf)", champion_value=0.31)
+    d = gate(champion="version 3 (cf)", champion_value=0.33)
     assert not d.promoted
     assert (
-        len(d.reasons) == 1 and "does not beat the current champion version 3 (cf) (0.3100)" in d.reasons[0]
+        len(d.reasons) == 1 and "does not beat the current champion version 3 (cf) (0.3300)" in d.reasons[0]
     )
 
 
 def test_tie_with_champion_is_not_a_win():
-    assert not gate(champion="version 3", champion_value=0.30).promoted
+    assert not gate(champion="version 3", champion_value=0.32).promoted
 
 
-def test_margin_applies_to_the_champion():
-    assert gate(champion="v3", champion_value=0.28, margin=0.01).promoted
-    d = gate(champion="v3", champion_value=0.295, margin=0.01)
-    assert not d.promoted and "by the margin 0.01" in d.reasons[0]
+def test_champion_margin_is_relative():
+    assert gate(champion="v3", champion_value=0.30, champion_margin=0.05).promoted  # 6.7 % better
+    d = gate(champion="v3", champion_value=0.31, champion_margin=0.05)  # 3.2 % better
+    assert not d.promoted and "by 5%" in d.reasons[0]
 
 
 def test_champion_without_comparable_value_refuses():
@@ -86,34 +146,9 @@ def test_champion_without_comparable_value_refuses():
     assert not gate(champion="version 3", champion_value=math.nan).promoted
 
 
-def test_worse_than_best_baseline_refuses_when_required():
-    d = gate(best_baseline=("personal_top_frequency", 0.31))
-    assert not d.promoted
-    assert d.reasons == [
-        "worse than the best baseline: dnn next_basket/ndcg@10 = 0.3000 vs best baseline "
-        "personal_top_frequency 0.3100 (margin 0)"
-    ]
-
-
-def test_baselines_only_reported_when_not_required():
-    d = gate(best_baseline=("personal_top_frequency", 0.31), require_baselines=False)
-    assert d.promoted
-    assert any("not required by config" in n for n in d.notes)
-
-
-def test_margin_applies_to_the_baseline():
-    d = gate(best_baseline=("ease", 0.295), margin=0.01)
-    assert not d.promoted and "worse than the best baseline" in d.reasons[0]
-
-
-def test_missing_baseline_refuses_only_when_required():
-    assert not gate(best_baseline=None).promoted
-    assert gate(best_baseline=None, require_baselines=False).promoted
-
-
 def test_candidate_already_champion_moves_nothing():
-    d = gate(champion="version 7", champion_value=0.30, candidate_is_champion=True)
-    assert not d.promoted and d.reasons == ["dnn is already the champion: nothing to move"]
+    d = gate(champion="version 7", champion_value=0.32, candidate_is_champion=True)
+    assert not d.promoted and d.reasons == ["ranker is already the champion: nothing to move"]
 
 
 def test_candidate_without_registered_version_refuses():
@@ -122,9 +157,9 @@ def test_candidate_without_registered_version_refuses():
 
 
 @pytest.mark.parametrize("value", [None, math.nan])
-def test_no_candidate_value_refuses(value):
+def test_no_candidate_refuses(value):
     d = gate(candidate_value=value)
-    assert not d.promoted and "no trained model has a value" in d.reasons[-1]
+    assert not d.promoted and "no trained model has a validation value" in d.reasons[-1]
 
 
 def test_every_failed_condition_is_listed():
@@ -133,15 +168,16 @@ def test_every_failed_condition_is_listed():
         report_check=CheckStatus("evaluation_report_contract", False),
         champion="version 2",
         champion_value=0.5,
-        best_baseline=("tifu_knn", 0.4),
+        evidence=[evidence(value=0.2, base=0.29, low=-0.1, high=-0.05), WINS[1]],
     )
-    assert not d.promoted and len(d.reasons) == 4
+    assert not d.promoted and len(d.reasons) == 5
     assert "2011-03-01" in d.reasons[0]
 
 
-def test_negative_margin_is_rejected():
-    with pytest.raises(ValueError, match="margin"):
-        gate(margin=-0.1)
+@pytest.mark.parametrize("name", ["margin", "champion_margin"])
+def test_negative_margins_are_rejected(name):
+    with pytest.raises(ValueError, match=name):
+        gate(**{name: -0.1})
 
 
 def test_pick_candidate_skips_missing_values_and_breaks_ties_by_name():

@@ -227,7 +227,8 @@ def build_report(
     :data:`INTERVAL_METRICS` (@10); every model row of a primary metric gets its difference to
     the best baseline on the same queries, with the paired interval. ``validation_value`` holds
     each method's primary metric on the validation period (models: from their training run;
-    baselines: ``baseline_validation``), which is where a candidate is chosen.
+    baselines: ``baseline_validation``), which is where a candidate is chosen. ``attrs["per_query"]``
+    keeps every query's values (in memory, not stored).
     """
     tasks = tasks or report_tasks(split, seed)
     specs = [*baseline_specs(baselines), *(models or {}).values()]  # kind "model" arrives fitted
@@ -270,7 +271,9 @@ def build_report(
     report = _with_intervals(report, per_query, tasks, seed, resamples)
     report["model_version"] = report["model_version"].astype("string")
     report["mlflow_run_id"] = report["mlflow_run_id"].astype("string")
-    return report[REPORT_COLUMNS].reset_index(drop=True)
+    report = report[REPORT_COLUMNS].reset_index(drop=True)
+    report.attrs["per_query"] = per_query  # in memory only: (method, task) -> metric@k -> values
+    return report
 
 
 def _with_intervals(

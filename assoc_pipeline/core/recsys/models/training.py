@@ -106,6 +106,7 @@ class LoopParams:
     deterministic: bool = True
     threads: int = 0  # torch CPU threads during training; 0 = leave as is
     eval_every: int = 1  # validate every N epochs (and always on the last)
+    time_budget_s: float = 0.0  # stop after the epoch that crosses this many seconds; 0 = no limit
 
 
 @dataclass
@@ -122,6 +123,7 @@ class TrainingResult:
     stopped_early: bool
     epochs_run: int
     extra: dict[str, Any] = field(default_factory=dict)
+    stopped_by: str = ""  # "patience", "time budget" or "" (ran every epoch)
 
     def metric_curve(self, key: str) -> list[tuple[int, float]]:
         """(epoch, value) pairs of one metric, for plots."""
@@ -236,7 +238,7 @@ def train_loop(
     history: list[dict[str, float]] = []
     best_state = cpu_state(module)
     best_metric = math.nan
-    best_epoch, bad, stopped = 0, 0, False
+    best_epoch, bad, stopped, stopped_by = 0, 0, False, ""
     start = time.perf_counter()
     with deterministic(params.deterministic and device.type == "cpu", params.threads or None):
         for epoch in range(1, params.epochs + 1):
@@ -271,7 +273,14 @@ def train_loop(
             if on_epoch is not None:
                 on_epoch(epoch, dict(metrics))
             if params.patience and bad >= params.patience:
-                stopped = True
+                stopped, stopped_by = True, "patience"
+                break
+            if (
+                params.time_budget_s
+                and time.perf_counter() - start >= params.time_budget_s
+                and epoch < params.epochs
+            ):
+                stopped, stopped_by = True, "time budget"
                 break
     module.load_state_dict(best_state)
     return TrainingResult(
@@ -284,6 +293,7 @@ def train_loop(
         wall_time_s=time.perf_counter() - start,
         stopped_early=stopped,
         epochs_run=len(history),
+        stopped_by=stopped_by,
     )
 
 
