@@ -113,7 +113,7 @@ def test_a_registered_model_is_trained_evaluated_and_gated(
     assert "tiny_model" in {k.to_user_string() for a in graph for k in a.keys}
     for key in DEMO_PARTITIONS:
         materialize(["raw_events", "clean_events"], key)
-    materialize(["baskets", "split", "item_embeddings", "hybrid_model"])
+    materialize(["baskets", "split", "item_embeddings", "baseline_tuning", "hybrid_model"])
     # only the tiny model is trained; the other registered types are left out of this report
     only_tiny = assets_for([TINY])
     result = dg.materialize(

@@ -121,6 +121,7 @@ def evaluate_pipeline(
         baselines=settings,
         baseline_validation=(baselines or {}).get("validation"),
     )
+    report.attrs.pop("per_query", None)  # per-query arrays: used for the intervals, not stored
     seconds = time.perf_counter() - started
     standing = bar_standing(report, list(models))
     sections = _sections(report, standing, lineage, pair, finetuned_skip_reason)

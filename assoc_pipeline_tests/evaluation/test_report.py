@@ -131,7 +131,8 @@ def test_report_passes_its_contract(report):
 
 
 def test_contract_catches_a_missing_method_an_out_of_range_metric_and_a_missing_task(report):
-    res = validate_contract("evaluation_report", report[report.method != "dnn"])
+    assert validate_contract("evaluation_report", report).passed
+    res = validate_contract("evaluation_report", report[report.method != "ease"])  # a baseline missing
     assert not res.passed
     assert any(f["expectation"] == "expect_column_distinct_values_to_contain_set" for f in res.failures)
     bad = report.copy()
@@ -142,6 +143,23 @@ def test_contract_catches_a_missing_method_an_out_of_range_metric_and_a_missing_
     assert not res.passed
     novelty_only_big = report.copy()
     assert (novelty_only_big.loc[novelty_only_big.metric == "novelty", "value"] > 1).any()  # allowed
+
+
+def test_contract_catches_an_undefined_headline_value(report):
+    """build_report keeps a NaN headline metric (it only drops undefined subset metrics such as
+    explore recall), so the not-null expectation can fire."""
+    bad = report.copy()
+    bad.loc[(bad.metric == "ndcg") & (bad.method == "cf") & (bad.k == 10), "value"] = float("nan")
+    res = validate_contract("evaluation_report", bad)
+    assert not res.passed
+    assert any(f["expectation"] == "expect_column_values_to_not_be_null" for f in res.failures)
+
+
+def test_an_interval_upside_down_breaks_the_contract(report):
+    bad = report.copy()
+    row = bad.index[bad.ci_low.notna()][0]
+    bad.loc[row, ["ci_low", "ci_high"]] = 0.9, 0.1
+    assert not validate_contract("evaluation_report", bad).passed
 
 
 def test_summary_best_and_bar(report):

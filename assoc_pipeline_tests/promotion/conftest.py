@@ -84,7 +84,15 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, 
     for key in DEMO_PARTITIONS:
         p.materialize(["raw_events", "clean_events"], partition_key=key)
     p.materialize(
-        ["baskets", "split", "frequent_itemsets", "association_rules", "item_embeddings", "hybrid_model"],
+        [
+            "baskets",
+            "split",
+            "frequent_itemsets",
+            "association_rules",
+            "item_embeddings",
+            "baseline_tuning",
+            "hybrid_model",
+        ],
         SMALL_MINING,
     )
     p.twin_versions = weak_models(p)
