@@ -17,6 +17,20 @@ if TYPE_CHECKING:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
+    # the flags become the settings' environment before anything reads the settings (the
+    # partitions of the Definitions are built from the source's months at import)
+    if args.source:
+        source = Path(args.source).expanduser().resolve()
+        if not source.exists():
+            raise InputError(f"--source {args.source}: file or folder not found")
+        os.environ["ASSOC_SOURCE"] = str(source)
+    if args.format:
+        os.environ["ASSOC_SOURCE_FORMAT"] = args.format
+    if args.map:
+        from assoc_pipeline.settings import parse_mapping
+
+        parse_mapping(args.map, "--map")  # a malformed mapping is named before anything runs
+        os.environ["ASSOC_COLUMN_MAP"] = args.map
     from assoc_pipeline.demo import format_summary, run_demo
 
     partitions = args.partitions.split(",") if args.partitions else None
@@ -174,6 +188,24 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_example_log(args: argparse.Namespace) -> int:
+    from assoc_pipeline.core.data.example_retailer import COLUMN_MAPPING, example_retailer_log
+
+    if args.customers < 1:
+        raise InputError(f"--customers must be >= 1, got {args.customers}")
+    out = Path(args.output)
+    if out.suffix not in (".csv", ".parquet"):
+        raise InputError(f"{args.output}: write a .csv or a .parquet file")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    log = example_retailer_log(n_customers=args.customers)
+    log.to_parquet(out, index=False) if out.suffix == ".parquet" else log.to_csv(out, index=False)
+    mapping = ",".join(f"{k}={v}" for k, v in COLUMN_MAPPING.items())
+    orders, customers = log["order_id"].nunique(), log["customer"].nunique()
+    print(f"{out}: {len(log):,} order lines, {orders:,} orders, {customers:,} customers")
+    print(f"run it:  assoc-pipeline demo --source {out} --format events --map {mapping}")
+    return 0
+
+
 def _cmd_recommend(args: argparse.Namespace) -> int:
     from assoc_pipeline.resources import build_resources
     from assoc_pipeline.services.recommendations import recommend_command
@@ -194,6 +226,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="materialize the whole asset graph on the shipped sample data")
     demo.add_argument(
         "--partitions", help="comma-separated monthly partition keys (default: all in the source)"
+    )
+    demo.add_argument(
+        "--source", help="your event log: a file or a folder of files (default: the shipped log)"
+    )
+    demo.add_argument(
+        "--format", choices=["auto", "online_retail", "events", "basket_lines", "fimi"], help="source format"
+    )
+    demo.add_argument(
+        "--map",
+        help="column mapping canonical=yours, comma-separated "
+        "(e.g. event_time=ts,basket_id=order_id,item_id=sku)",
     )
     demo.set_defaults(func=_cmd_demo)
 
@@ -233,6 +276,13 @@ def build_parser() -> argparse.ArgumentParser:
     mine.add_argument("--output", help="rules.csv or rules.parquet")
     mine.add_argument("--format", choices=["table", "csv"], default="table", help="csv: rules to stdout")
     mine.set_defaults(func=_cmd_mine)
+
+    example = sub.add_parser(
+        "example-log", help="write another retailer's example event log (own column names, 7-digit ids)"
+    )
+    example.add_argument("output", help="orders.csv or orders.parquet")
+    example.add_argument("--customers", type=int, default=800)
+    example.set_defaults(func=_cmd_example_log)
 
     mlflow = sub.add_parser("mlflow", help="MLflow UI on the local tracking store")
     mlflow.add_argument("--host", default="127.0.0.1")

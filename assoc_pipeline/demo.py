@@ -28,13 +28,10 @@ DEMO_TAG = "assoc/demo"
 def source_partitions(settings: Settings) -> list[str]:
     """Monthly partition keys that the configured source has events in."""
     from assoc_pipeline.orchestration.partitions import monthly_partitions
-    from assoc_pipeline.resources import build_resources
+    from assoc_pipeline.resources import event_source
 
-    events = build_resources(settings)["event_source"].read()
-    months = pd.PeriodIndex(events["event_time"], freq="M").unique().sort_values()
     valid = set(monthly_partitions.get_partition_keys())
-    keys = [m.start_time.strftime("%Y-%m-%d") for m in months]
-    return [k for k in keys if k in valid]
+    return [k for k in event_source(settings).months(settings.data_dir / "cache") if k in valid]
 
 
 def run_demo(

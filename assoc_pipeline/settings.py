@@ -1,8 +1,21 @@
-"""Typed project settings with embedded defaults, overridable by environment variables.
+"""Typed project settings with embedded defaults, overridable by a project file and the environment.
 
 Everything runs with nothing to start by hand: tables under ``.assoc_data/`` (Parquet), the
 Dagster instance under ``.dagster_home/`` (SQLite) and MLflow in a SQLite file, all inside the
-project. Dagster run config overrides the per-asset values (thresholds, cutoffs) on top.
+project. Precedence, lowest first: the defaults; the project file ``assoc-pipeline.toml`` in the
+project root (or the file ``ASSOC_CONFIG`` names), which ``make demo``, ``make ui`` and the CLI all
+read; ``ASSOC_*`` environment variables. Dagster run config overrides the per-asset values
+(thresholds, cutoffs) on top.
+
+The project file (every key optional)::
+
+    source = "data/my_events.csv"       # a file or a folder of event files
+    format = "events"                   # online_retail | events | basket_lines | fimi | auto
+    live = false                        # true: the open month is a partition (the inbox sensor)
+    [column_mapping]                    # canonical column = your column
+    event_time = "ts"
+    basket_id = "order_id"
+    item_id = "sku"
 
 Profiles (``ASSOC_PROFILE``) move the stores without code edits: ``embedded`` (default) is the
 above; ``postgres`` puts the Dagster instance storage (runs, event logs, schedules) and the MLflow
@@ -35,6 +48,48 @@ def project_root() -> Path:
 
 def _env(name: str, default: str) -> str:
     return os.environ.get(ENV_PREFIX + name, default)
+
+
+CONFIG_FILE = "assoc-pipeline.toml"
+CONFIG_KEYS = ("source", "format", "live", "column_mapping", "data_dir", "partition_start", "partition_end")
+
+
+def config_path() -> Path:
+    """The project file: ``ASSOC_CONFIG``, else ``assoc-pipeline.toml`` in the project root."""
+    return Path(os.environ.get(ENV_PREFIX + "CONFIG") or project_root() / CONFIG_FILE)
+
+
+def read_project_file(path: Path | None = None) -> dict:
+    """The project file's settings ({} when there is none); unknown keys are an error naming them."""
+    import tomllib
+
+    path = path or config_path()
+    if not path.exists():
+        if os.environ.get(ENV_PREFIX + "CONFIG"):
+            raise InputError(f"{ENV_PREFIX}CONFIG={path}: file not found")
+        return {}
+    try:
+        values = tomllib.loads(path.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise InputError(f"{path}: not a valid TOML project file: {exc}") from exc
+    unknown = sorted(set(values) - set(CONFIG_KEYS))
+    if unknown:
+        raise InputError(f"{path}: unknown setting(s) {unknown}; known: {', '.join(CONFIG_KEYS)}")
+    mapping = values.get("column_mapping", {})
+    if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
+        raise InputError(f"{path}: [column_mapping] must map canonical column names to your column names")
+    return values
+
+
+def parse_mapping(text: str, what: str = f"{ENV_PREFIX}COLUMN_MAP") -> dict[str, str]:
+    """``"event_time=ts,basket_id=order_id"`` -> {"event_time": "ts", "basket_id": "order_id"}."""
+    mapping = {}
+    for part in filter(None, (p.strip() for p in text.split(","))):
+        canonical, sep, source = part.partition("=")
+        if not sep or not canonical.strip() or not source.strip():
+            raise InputError(f"{what}: {part!r} is not canonical=column (e.g. event_time=ts)")
+        mapping[canonical.strip()] = source.strip()
+    return mapping
 
 
 def redact_uri(uri: str) -> str:
@@ -98,9 +153,11 @@ class Settings:
     data_dir: Path
     source_path: Path
     source_format: str
-    partition_start: str
-    partition_end: str | None
+    partition_start: str | None  # None: the first month of the source's data
+    partition_end: str | None  # None: after the source's last month (or open, when live)
     mlflow_experiment: str
+    column_mapping: dict[str, str] = field(default_factory=dict)
+    live: bool = False
     inbox_override: Path | None = None
     mlflow_tracking_uri_override: str | None = None
     mlflow_artifact_root_override: Path | None = None
@@ -123,6 +180,8 @@ class Settings:
             "source_format": self.source_format,
             "partition_start": self.partition_start,
             "partition_end": self.partition_end,
+            "column_mapping": self.column_mapping,
+            "live": self.live,
             "mlflow_experiment": self.mlflow_experiment,
             "mlflow_tracking_uri": redact_uri(self.mlflow_tracking_uri),
             "mlflow_artifact_root": str(self.mlflow_artifact_root),
@@ -179,7 +238,16 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         root = project_root()
-        data_dir = Path(_env("DATA_DIR", str(root / ".assoc_data"))).resolve()
+        project = read_project_file()
+
+        def setting(env: str, key: str, default: str) -> str:
+            return os.environ.get(ENV_PREFIX + env) or str(project.get(key, default))
+
+        def in_project(value: str) -> Path:
+            path = Path(value)
+            return path if path.is_absolute() else root / path
+
+        data_dir = in_project(setting("DATA_DIR", "data_dir", str(root / ".assoc_data"))).resolve()
         profile = _env("PROFILE", "embedded").strip().lower() or "embedded"
         if profile not in PROFILES:  # before reading the profile's own variables
             raise InputError(
@@ -192,10 +260,16 @@ class Settings:
             os.environ["PGPASSWORD"] = postgres.password
         return cls(
             data_dir=data_dir,
-            source_path=Path(_env("SOURCE", str(root / "data" / "sample" / "online_retail.csv.gz"))),
-            source_format=_env("SOURCE_FORMAT", "auto"),
-            partition_start=_env("PARTITION_START", "2010-12-01"),
-            partition_end=os.environ.get(ENV_PREFIX + "PARTITION_END") or None,
+            source_path=in_project(
+                setting("SOURCE", "source", str(root / "data" / "sample" / "online_retail.csv.gz"))
+            ),
+            source_format=setting("SOURCE_FORMAT", "format", "auto"),
+            partition_start=setting("PARTITION_START", "partition_start", "") or None,
+            partition_end=setting("PARTITION_END", "partition_end", "") or None,
+            column_mapping=parse_mapping(os.environ[ENV_PREFIX + "COLUMN_MAP"])
+            if os.environ.get(ENV_PREFIX + "COLUMN_MAP")
+            else dict(project.get("column_mapping", {})),
+            live=setting("LIVE", "live", "false").strip().lower() in ("1", "true", "yes"),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "assoc-pipeline"),
             inbox_override=Path(os.environ[ENV_PREFIX + "INBOX"])
             if os.environ.get(ENV_PREFIX + "INBOX")

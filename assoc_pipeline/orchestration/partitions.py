@@ -9,13 +9,34 @@ range still work (select a range of months in the UI or with ``dagster asset mat
 from __future__ import annotations
 
 import dagster as dg
+import pandas as pd
 
-from assoc_pipeline.settings import get_settings
+from assoc_pipeline.settings import Settings, get_settings
 
-_settings = get_settings()
 
-monthly_partitions = dg.MonthlyPartitionsDefinition(
-    start_date=_settings.partition_start,
-    end_date=_settings.partition_end,
-    end_offset=1,  # the current, still open month is a partition too: new events land there
-)
+def partition_range(settings: Settings) -> tuple[str, str | None, int]:
+    """(first month, end or None, end offset) of the monthly partitions.
+
+    Configured dates win; otherwise the partitions are the months the source has data in (read
+    once per source version, cached in the data dir), so another retailer's log shows its own
+    months and no empty ones. ``live``: the open month is a partition too (new events land there).
+    """
+    start, end = settings.partition_start, settings.partition_end
+    if start is None or (end is None and not settings.live):
+        from assoc_pipeline.resources import event_source
+
+        try:
+            months = event_source(settings).months(settings.data_dir / "cache")
+        except Exception:  # an unreadable source must not stop the UI from loading: its run says why
+            months = []
+        if months:
+            start = start or months[0]
+            if end is None and not settings.live:
+                end = (pd.Timestamp(months[-1]) + pd.offsets.MonthBegin(1)).strftime("%Y-%m-%d")
+        start = start or pd.Timestamp.now().strftime("%Y-%m-01")
+    return start, end, 1 if settings.live else 0
+
+
+_start, _end, _offset = partition_range(get_settings())
+
+monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=_start, end_date=_end, end_offset=_offset)

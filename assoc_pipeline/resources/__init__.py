@@ -16,16 +16,21 @@ from assoc_pipeline.resources.text_encoder import TextEncoderResource
 from assoc_pipeline.settings import Settings
 
 
+def event_source(settings: Settings) -> EventSourceResource:
+    return EventSourceResource(
+        path=str(settings.source_path),
+        format=settings.source_format,
+        column_mapping=dict(settings.column_mapping),
+        landing_dir=str(settings.landing_dir),
+    )
+
+
 def build_resources(settings: Settings) -> dict[str, object]:
     """The embedded-default resources (local Parquet, local files); profiles override these."""
     return {
         "io_manager": ParquetIOManager(base_dir=str(settings.data_dir / "assets")),
         "artifacts": ArtifactStore(base_dir=str(settings.data_dir / "artifacts")),
-        "event_source": EventSourceResource(
-            path=str(settings.source_path),
-            format=settings.source_format,
-            landing_dir=str(settings.landing_dir),
-        ),
+        "event_source": event_source(settings),
         "inbox": InboxResource(
             inbox_dir=str(settings.inbox_dir),
             landing_dir=str(settings.landing_dir),

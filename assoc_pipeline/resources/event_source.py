@@ -127,6 +127,25 @@ class EventSourceResource(dg.ConfigurableResource):
             return _empty_events()
         return frames[0].reset_index(drop=True) if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
+    def months(self, cache_dir: Path | None = None) -> list[str]:
+        """The months the source has events in ("YYYY-MM-01", sorted), cached per source version
+        in ``cache_dir`` so loading the Definitions does not parse a large log every time."""
+        import json
+
+        version = self.version()
+        cache = Path(cache_dir) / "source_months.json" if cache_dir else None
+        if cache is not None and cache.exists():
+            stored = json.loads(cache.read_text())
+            if stored.get("version") == version and stored.get("path") == self.path:
+                return list(stored["months"])
+        events = self.read()
+        months = pd.PeriodIndex(events["event_time"].dropna(), freq="M").unique().sort_values()
+        found = [m.start_time.strftime("%Y-%m-%d") for m in months]
+        if cache is not None:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            cache.write_text(json.dumps({"path": self.path, "version": version, "months": found}))
+        return found
+
     def version(self) -> str:
         """Content fingerprint of the source files (name, size, mtime): the data version."""
         h = hashlib.sha256()
