@@ -82,6 +82,9 @@ class GANParams(LoopParams):
     affinity_init: bool = True  # seed-item affinities start at the pair supports' PMI
     affinity_lr: float = 0.3  # each row sees few updates (only when its item is the seed): larger steps
     eval_samples: int = 2000  # synthetic baskets drawn per epoch to choose the epoch
+    # protocol (protocol.py): random parts of the train period held out from fitting
+    epoch_choice_fraction: float = 0.1
+    holdout_fraction: float = 0.2
     # differential privacy (DP-SGD on the discriminator, Gaussian releases of the MMD's moments)
     dp: bool = False
     dp_epsilon: float = 10.0
@@ -115,6 +118,7 @@ class BasketGANModel(Checkpointable):
         self.dp_plan: DPPlan | None = None
         self.dp_steps = 0
         self.stored_privacy: dict[str, float] = {}  # privacy_spent() of a loaded model
+        self.evaluation: dict[str, float] = {}  # fidelity / privacy report (protocol.evaluate_gan)
 
     # ------------------------------------------------------------------ training
     def fit(
@@ -430,6 +434,7 @@ class BasketGANModel(Checkpointable):
             "tail_rate": float(self.tail_rate),
             "seed_probs": torch.as_tensor(self.seed_probs),
             "privacy": self.privacy_spent(),
+            "evaluation": {k: float(v) for k, v in self.evaluation.items()},
             "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
         }
         if self.vocabulary is not None:
@@ -453,6 +458,7 @@ class BasketGANModel(Checkpointable):
         model.tail_rate = float(ckpt["tail_rate"])
         model.seed_probs = ckpt["seed_probs"].numpy()
         model.stored_privacy = dict(ckpt.get("privacy", {}))
+        model.evaluation = dict(ckpt.get("evaluation", {}))
         if "item_ids" in ckpt:
             model.vocabulary = pd.DataFrame(
                 {

@@ -61,19 +61,43 @@ def gan_data_parts(
     )
 
 
+def parts_for(train_period: BasketSet, params: GANParams) -> GANDataParts:
+    """The parts a GAN with ``params`` was (or will be) fitted with."""
+    return gan_data_parts(train_period, params.seed, params.epoch_choice_fraction, params.holdout_fraction)
+
+
 def fit_gan_on_train_period(
-    train_period: BasketSet,
-    params: GANParams,
-    *,
-    epoch_choice_fraction: float = 0.1,
-    holdout_fraction: float = 0.2,
-    on_epoch: EpochCallback | None = None,
+    train_period: BasketSet, params: GANParams, *, on_epoch: EpochCallback | None = None
 ) -> tuple[BasketGANModel, GANDataParts]:
     """Fit on the ``fit`` part, choose the epoch on ``epoch_choice``; the holdout stays untouched."""
-    parts = gan_data_parts(train_period, params.seed, epoch_choice_fraction, holdout_fraction)
+    parts = parts_for(train_period, params)
     model = BasketGANModel(params).fit(
         train_period.subset(parts.fit_rows),
         train_period.subset(parts.epoch_choice_rows),
         on_epoch=on_epoch,
     )
     return model, parts
+
+
+def evaluate_gan(
+    model: BasketGANModel,
+    train_period: BasketSet,
+    parts: GANDataParts,
+    test_real: BasketSet | None = None,
+    *,
+    probe: bool = True,
+) -> dict[str, float]:
+    """Fidelity / privacy report (``synthetic_data_report``) of as many baskets as the fit part
+    holds, plus the DP accounting; stored on ``model.evaluation`` and returned."""
+    from assoc_pipeline.core.privacy.synthetic_report import synthetic_data_report
+
+    fit = train_period.subset(parts.fit_rows)
+    seed = model.params.seed
+    synthetic = model.sample_basket_set(fit.n_baskets, seed=seed + 1000)
+    report = synthetic_data_report(
+        synthetic, fit, train_period.subset(parts.holdout_rows), test_real, seed=seed, probe=probe
+    )
+    report.update(model.privacy_spent())
+    report["fidelity/sizes_resampled_from_real"] = 1.0  # size fidelity is no evidence: see model.py
+    model.evaluation = report
+    return report
