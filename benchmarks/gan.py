@@ -102,6 +102,7 @@ def main() -> None:
     ap.add_argument("--quick", action="store_true", help="one seed, 2 epochs, eps 10 only (a smoke run)")
     ap.add_argument("--output", type=Path, default=REPO / "benchmarks" / "RESULTS.md")
     ap.add_argument("--json", type=Path, default=None, help="also write every figure here")
+    ap.add_argument("--timing", action="store_true", help="only time the demo's default fit (wall and CPU)")
     args = ap.parse_args()
     base = GANParams(device="cpu", threads=1)
     if args.quick:
@@ -118,6 +119,9 @@ def main() -> None:
         flush=True,
     )
 
+    if args.timing:
+        _timing(train_period, base)
+        return
     results: dict[str, dict[str, float]] = {}
     fit_seconds: dict[str, float] = {}
     loads: dict[str, float] = {}
@@ -266,6 +270,21 @@ def main() -> None:
             json.dumps({"results": results, "fit_seconds": fit_seconds, "loads": loads}, indent=1)
         )
     print(section)
+
+
+def _timing(train_period, params) -> None:
+    """Wall and CPU seconds of the default fit. On a shared machine the wall time includes waiting
+    for the CPU; the process CPU time (one torch thread) is what the fit costs an idle core."""
+    from assoc_pipeline.core.recsys.models.gan.protocol import fit_gan_on_train_period
+
+    load = os.getloadavg()[0]
+    wall, cpu = time.perf_counter(), time.process_time()
+    model, _ = fit_gan_on_train_period(train_period, params)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    print(
+        f"default GAN fit ({params.epochs} epochs, {model.result.epochs_run} run): wall {wall:.1f} s, "
+        f"CPU {cpu:.1f} s (one thread), load average {load:.1f} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -11,7 +11,9 @@ What touches real baskets in the GAN, and how each is made private:
 Everything else (the generator's updates, epoch choice against the released moments, sampling)
 is post-processing. The RDP accountant composes all of it into one epsilon at a stated delta.
 Neighbouring datasets differ by adding or removing one basket (Opacus' convention); the number of
-baskets is treated as public, as Opacus does when it sets the sample rate.
+baskets and the item catalogue (the vocabulary) are treated as public, as Opacus treats the dataset
+size when it sets the sample rate. The unit is a basket, not a customer: a customer with k baskets
+in the training data is protected at about k * epsilon (group privacy).
 """
 
 from __future__ import annotations
