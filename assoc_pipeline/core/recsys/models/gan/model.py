@@ -96,7 +96,8 @@ class GANParams(LoopParams):
     dp_delta: float = 1e-5
     dp_max_grad_norm: float = 1.0  # per-sample gradient clipping of the discriminator
     dp_release_share: float = 0.5  # share of epsilon spent by the releases (the rest: DP-SGD)
-    dp_pair_threshold_sd: float = 2.0  # released pair counts under this many noise SDs are set to 0
+    dp_pair_threshold_sd: float = 1.0  # released pair counts under this many noise SDs are set to 0
+    dp_affinity_gain: float = 2.0  # replaces affinity_gain under DP: noisy PMI amplified less
 
 
 N_RELEASES = 3  # item counts, pair counts, size histogram
@@ -215,7 +216,7 @@ class BasketGANModel(Checkpointable):
             support = moments.items.clamp_min(1e-6) / max(float(moments.items.max()), 1e-6)
             gen.net[-1].bias.copy_(torch.log(support))
             if p.affinity_init:
-                gen.affinity.weight.copy_(p.affinity_gain * _pmi(moments))
+                gen.affinity.weight.copy_((p.dp_affinity_gain if p.dp else p.affinity_gain) * _pmi(moments))
         table = [gen.affinity.weight]  # one row per seed item: updated only when its seed is drawn
         rest = [q for q in gen.parameters() if q is not gen.affinity.weight]
         opt_g = torch.optim.Adam(
