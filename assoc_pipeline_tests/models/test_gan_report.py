@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import typing
+
 import numpy as np
 import pytest
 
@@ -50,3 +52,44 @@ def test_report_scores_real_copies_at_the_ceiling_and_renders() -> None:
     assert rep["privacy/exact_match_share"] == 1.0  # the training baskets themselves: all copies
     table = report_markdown(rep)
     assert "| pair_corr |" in table and "membership-inference AUC" in table
+
+
+def test_gan_parts_are_disjoint_and_cover_the_train_period(planted_split) -> None:
+    from assoc_pipeline.core.recsys.models.gan.protocol import gan_data_parts
+
+    train = planted_split.train
+    parts = gan_data_parts(train, seed=0)
+    rows = [parts.fit_rows, parts.epoch_choice_rows, parts.holdout_rows]
+    joined = np.concatenate(rows)
+    assert len(np.unique(joined)) == len(joined) == train.n_baskets  # disjoint, nothing dropped
+    assert len(parts.holdout_rows) == round(0.2 * train.n_baskets)
+    assert np.array_equal(gan_data_parts(train, seed=0).holdout_rows, parts.holdout_rows)
+    with pytest.raises(ValueError, match="fraction"):
+        gan_data_parts(train, epoch_choice_fraction=0.5, holdout_fraction=0.5)
+
+
+class _Recorder:
+    """A recommender that records what it was fitted on and scores at random."""
+
+    fits: typing.ClassVar[list] = []
+
+    def fit(self, train, validation=None, **kwargs):
+        self.fits.append(validation)
+        self.n_items = train.n_items
+        return self
+
+    def score_next_basket(self, users):
+        return np.random.default_rng(0).random((len(users), self.n_items))
+
+    def score_completion(self, partial):
+        return np.random.default_rng(1).random((len(partial), self.n_items))
+
+
+def test_utility_arms_never_early_stop_on_the_scored_period(planted_split) -> None:
+    from assoc_pipeline.core.privacy.synthetic_quality import utility_comparison
+
+    _Recorder.fits = []
+    synthetic = planted_split.train.subset(np.arange(20))
+    out = utility_comparison(planted_split.train, planted_split.validation, synthetic, _Recorder)
+    assert _Recorder.fits == [None, None]  # both arms: fixed epochs, validation only scored
+    assert {"real_ndcg@10", "augmented_ndcg@10"} <= set(out)
