@@ -80,7 +80,8 @@ def test_gan_and_synthetic_baskets_report_fidelity_privacy_utility(demo_run, cli
     assert syn["dagster/row_count"].value > 100
     for key in (
         "fidelity/item_freq_pearson",
-        "fidelity/basket_size_wasserstein",
+        "fidelity/pair_corr",
+        "fidelity/pair_corr_ceiling",
         "privacy/exact_match_share",
         "privacy/dcr_ratio",
         "utility/delta_ndcg@10",

@@ -1,0 +1,510 @@
+"""Basket GAN: an MMD-trained generator with a light adversary, optionally differentially private.
+
+Why this design (measured in shared/notes/basket-gan.md, reproduced by benchmarks/gan.py):
+
+* The generator outputs one logit per *modelled* item (the ``n_modelled_items`` most frequent);
+  a basket is the top-``size`` of logits + Gumbel noise, with a differentiable top-k threshold
+  (``topk.py``) — a plain straight-through estimator collapses every variant.
+* Generation is conditional on a seed item (drawn by support, always in its basket); a per-seed
+  affinity table starts at ``affinity_gain`` x the pairs' PMI, so training (a few hundred steps
+  in the demo's budget) refines item groups instead of discovering them.
+* Most of the pair fit comes from an MMD whose kernel matches item and pair supports
+  (``basket_moments.py``); the adversary (a discriminator on multi-hot baskets, non-saturating
+  loss) joins at ``adversarial_weight`` after ``pretrain_epochs`` of MMD alone.
+* Basket sizes are NOT generated: the number of modelled items per basket is resampled from the
+  real size histogram, and the long tail of rarer items is filled by independent draws at their
+  supports. Size fidelity is therefore no evidence of anything and is not reported as such.
+* ``dp=True``: the MMD's moments, the size histogram and the tail supports are released once
+  with Gaussian noise and the discriminator is trained with DP-SGD (Opacus); the accountant's
+  epsilon at ``dp_delta`` covers all of it (``core/privacy/dp_accounting.py``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import warnings
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+import torch.nn.functional as F
+
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.privacy.dp_accounting import DPPlan, plan_noise
+from assoc_pipeline.core.recsys.models.gan.basket_moments import (
+    BasketMoments,
+    item_sensitivity,
+    mmd_loss,
+    pair_sensitivity,
+    weighted_item_counts,
+    weighted_pair_counts,
+)
+from assoc_pipeline.core.recsys.models.gan.networks import BasketGAN
+from assoc_pipeline.core.recsys.models.gan.sampled_baskets import basket_set_from_lists
+from assoc_pipeline.core.recsys.models.gan.topk import gumbel, hard_topk, sample_topk
+from assoc_pipeline.core.recsys.models.training import (
+    Checkpointable,
+    EpochCallback,
+    LoopParams,
+    StepContext,
+    TrainingResult,
+    pick_device,
+    seed_everything,
+    train_loop,
+)
+
+
+@dataclass
+class GANParams(LoopParams):
+    """Hyper-parameters of the basket GAN (mirrored as Dagster config).
+
+    Defaults are the demo's (issue 14 budget: <= 30 s on the shipped data, 2 CPU cores; the fit's
+    wall time is in benchmarks/RESULTS.md, "GAN benchmark"). Longer runs: ``epochs=20,
+    pretrain_epochs=10``.
+    """
+
+    epochs: int = 6
+    threads: int = 1  # its matrices are small: a second thread spins more than it helps on a shared CPU
+    patience: int = 0  # keep the epoch with the lowest MMD to the epoch-choice baskets
+    pretrain_epochs: int = 3  # MMD only before the adversary joins
+    adversarial_weight: float = 0.2  # 0 = MMD-only generator (the ablation)
+    pair_weight: float = 1.0  # weight of the pair part of the MMD kernel relative to items
+    n_modelled_items: int = 1000  # the generator models these most frequent items; the tail is independent
+    noise_dim: int = 32
+    hidden: int = 256
+    disc_hidden: int = 64
+    batch_size: int = 256
+    lr: float = 3e-3
+    disc_lr: float = 1e-3
+    temperature: float = 0.3  # of the relaxed (backward) basket
+    max_basket_size: int = 64  # modelled items per generated basket at most
+    clip_items: int = 16  # baskets count as at most this many items in the MMD moments (bounds sensitivity)
+    affinity_init: bool = True  # seed-item affinities start at the pair supports' PMI ...
+    affinity_gain: float = 5.0  # ... times this: sharper item groups from the first step
+    affinity_lr: float = 0.3  # each row sees few updates (only when its item is the seed): larger steps
+    eval_samples: int = 1000  # synthetic baskets drawn per epoch to choose the epoch
+    # protocol (protocol.py): random parts of the train period held out from fitting
+    epoch_choice_fraction: float = 0.1
+    holdout_fraction: float = 0.2
+    # differential privacy (DP-SGD on the discriminator, Gaussian releases of the MMD's moments)
+    dp: bool = False
+    dp_epsilon: float = 10.0
+    dp_delta: float = 1e-5
+    dp_max_grad_norm: float = 1.0  # per-sample gradient clipping of the discriminator
+    dp_release_share: float = 0.5  # share of epsilon spent by the releases (the rest: DP-SGD)
+    dp_pair_threshold_sd: float = 1.0  # released pair counts under this many noise SDs are set to 0
+    dp_affinity_gain: float = 2.0  # replaces affinity_gain under DP: noisy PMI amplified less
+
+
+N_RELEASES = 3  # item counts, pair counts, size histogram
+
+
+class BasketGANModel(Checkpointable):
+    """Train / sample / save the basket GAN."""
+
+    name = "basket_gan"
+    kind = "basket_gan"
+
+    def __init__(self, params: GANParams | None = None) -> None:
+        self.params = params or GANParams()
+        self.module: BasketGAN | None = None
+        self.modelled_items = np.zeros(0, dtype=np.int64)  # vocabulary index of each generator output
+        self.size_values = np.array([1], dtype=np.int64)  # modelled items per basket: histogram
+        self.size_probs = np.array([1.0])
+        self.tail_items = np.zeros(0, dtype=np.int64)  # the other items, drawn independently
+        self.tail_probs = np.zeros(0)
+        self.tail_rate = 0.0  # tail items per modelled item
+        self.seed_probs = np.zeros(0)  # over modelled items
+        self.n_items = 0
+        self.vocabulary: pd.DataFrame | None = None
+        self.result: TrainingResult | None = None
+        self.dp_plan: DPPlan | None = None
+        self.dp_steps = 0
+        self.stored_privacy: dict[str, float] = {}  # privacy_spent() of a loaded model
+        self.evaluation: dict[str, float] = {}  # fidelity / privacy report (protocol.evaluate_gan)
+
+    # ------------------------------------------------------------------ training
+    def fit(
+        self,
+        train: BasketSet,
+        epoch_choice: BasketSet | None = None,
+        *,
+        on_epoch: EpochCallback | None = None,
+        checkpoint_path: str | os.PathLike[str] | None = None,
+    ) -> BasketGANModel:
+        """Train on ``train``; keep the epoch whose samples have the lowest MMD (same kernel as the
+        loss) to ``epoch_choice``, held-out real baskets. Under ``dp`` the epoch is chosen against the
+        released (noisy) moments instead, so no real data is used outside the accountant.
+        """
+        from assoc_pipeline.core.privacy.synthetic_quality import (
+            item_frequency_correlation,
+            pair_cooccurrence_correlation,
+        )
+
+        p = self.params
+        if p.epochs < 1 or p.batch_size < 2 or p.n_modelled_items < 2:
+            raise ValueError(f"gan: need epochs >= 1, batch_size >= 2, n_modelled_items >= 2; got {p}")
+        device = pick_device(p.device)
+        seed_everything(p.seed)
+        rng = np.random.default_rng(p.seed)
+        m = sp.csr_matrix(train.matrix, dtype=np.float32)
+        m.data[:] = 1.0
+        n_baskets = m.shape[0]
+        if n_baskets < 2:
+            raise ValueError("gan: need at least two training baskets")
+        self.n_items = train.n_items
+        self.vocabulary = train.vocabulary[["item_idx", "item_id", "item_name"]].copy()
+        clip = p.clip_items
+
+        # the privacy plan needs the number of DP-SGD steps before any release is made
+        steps_per_epoch = max(1, math.ceil(n_baskets / p.batch_size))
+        adv_epochs = max(0, p.epochs - p.pretrain_epochs) if p.adversarial_weight > 0 else 0
+        sample_rate = min(1.0, p.batch_size / n_baskets)
+        if p.dp:
+            self.dp_plan = plan_noise(
+                p.dp_epsilon,
+                p.dp_delta,
+                n_releases=N_RELEASES,
+                sample_rate=sample_rate,
+                steps=adv_epochs * steps_per_epoch,
+                release_share=p.dp_release_share,
+            )
+        release = self.dp_plan.release_noise if self.dp_plan else 0.0
+
+        # release 1: item counts (all items) -> which items are modelled, tail supports
+        counts = weighted_item_counts(m, clip, release * item_sensitivity(clip), rng)
+        order = np.argsort(-counts, kind="stable")
+        top = np.sort(order[: min(p.n_modelled_items, int((counts > 0).sum()))])
+        if len(top) < 2:
+            raise ValueError("gan: fewer than two items have positive support")
+        self.modelled_items = top.astype(np.int64)
+        tail = np.setdiff1d(np.arange(self.n_items), top)
+        tail_counts = np.clip(counts[tail], 0.0, None)
+        self.tail_items = tail[tail_counts > 0].astype(np.int64)
+        self.tail_probs = tail_counts[tail_counts > 0] / max(tail_counts.sum(), 1e-12)
+        self.tail_rate = float(tail_counts.sum() / max(np.clip(counts[top], 0, None).sum(), 1e-12))
+
+        # release 2: pair counts of the modelled items -> the MMD's target
+        x_top = m[:, top].tocsr()
+        pair_noise = release * pair_sensitivity(clip)
+        pairs = weighted_pair_counts(x_top, clip, pair_noise, rng)
+        if p.dp:
+            pairs[pairs < p.dp_pair_threshold_sd * pair_noise] = 0.0
+        moments = BasketMoments.from_counts(counts[top], pairs, n_baskets, clip)
+        moments = BasketMoments(moments.items.to(device), moments.pairs.to(device), clip)
+
+        # release 3: histogram of modelled items per basket (capped) -> the generator's sizes
+        top_sizes = np.minimum(np.diff(x_top.indptr), p.max_basket_size)
+        hist = np.bincount(top_sizes, minlength=p.max_basket_size + 1).astype(np.float64)[1:]
+        if p.dp:
+            hist = np.clip(hist + rng.normal(0.0, release, hist.shape), 0.0, None)
+        if hist.sum() <= 0:
+            raise ValueError("gan: no basket holds a modelled item")
+        self.size_values = np.arange(1, p.max_basket_size + 1, dtype=np.int64)[hist > 0]
+        self.size_probs = hist[hist > 0] / hist.sum()
+
+        seed_weight = np.clip(counts[top], 0.0, None)
+        self.seed_probs = seed_weight / seed_weight.sum()  # a basket's seed: any of its items, by support
+        real_rows = np.flatnonzero(np.diff(x_top.indptr) > 0)
+        n_mod = len(top)
+        self.module = BasketGAN(n_mod, p.noise_dim, p.hidden, p.disc_hidden).to(device)
+        gen, disc = self.module.generator, self.module.discriminator
+        with torch.no_grad():  # start from the item supports: the MMD then works on pairs sooner
+            support = moments.items.clamp_min(1e-6) / max(float(moments.items.max()), 1e-6)
+            gen.net[-1].bias.copy_(torch.log(support))
+            if p.affinity_init:
+                gen.affinity.weight.copy_((p.dp_affinity_gain if p.dp else p.affinity_gain) * _pmi(moments))
+        table = [gen.affinity.weight]  # one row per seed item: updated only when its seed is drawn
+        rest = [q for q in gen.parameters() if q is not gen.affinity.weight]
+        opt_g = torch.optim.Adam(
+            [{"params": rest}, {"params": table, "lr": p.affinity_lr}], lr=p.lr, betas=(0.5, 0.9)
+        )
+        opt_d: torch.optim.Optimizer = torch.optim.Adam(disc.parameters(), lr=p.disc_lr, betas=(0.5, 0.9))
+        dp_disc = None
+        if p.dp and adv_epochs:
+            from opacus import GradSampleModule
+            from opacus.optimizers import DPOptimizer
+
+            dp_disc = GradSampleModule(disc)
+            opt_d = DPOptimizer(
+                opt_d,
+                noise_multiplier=float(self.dp_plan.sgd_noise),
+                max_grad_norm=p.dp_max_grad_norm,
+                expected_batch_size=2 * p.batch_size,
+                loss_reduction="sum",
+            )
+        self.dp_steps = 0
+
+        def real_batch(idx: np.ndarray) -> torch.Tensor:
+            x = torch.zeros(len(idx), n_mod)
+            for r, b in enumerate(idx):
+                items = x_top.indices[x_top.indptr[b] : x_top.indptr[b + 1]]
+                if len(items) > p.max_basket_size:
+                    items = rng.choice(items, p.max_basket_size, replace=False)
+                x[r, torch.as_tensor(items, dtype=torch.long)] = 1.0
+            return x.to(device)
+
+        def fake_batch(n: int) -> tuple[torch.Tensor, torch.Tensor]:
+            sizes = torch.as_tensor(rng.choice(self.size_values, n, p=self.size_probs), device=device)
+            seeds = torch.as_tensor(rng.choice(n_mod, n, p=self.seed_probs), device=device)
+            z = torch.randn(n, p.noise_dim, device=device)
+            logits = gen(z, torch.log(sizes.float()), seeds)
+            return sample_topk(logits, sizes, p.temperature, force=seeds), sizes
+
+        def discriminator_step(ctx: StepContext, fake: torch.Tensor) -> float:
+            if dp_disc is not None:  # Poisson sampling: what the accountant's sample rate assumes
+                idx = real_rows[rng.random(len(real_rows)) < sample_rate]
+            else:
+                idx = rng.choice(real_rows, min(p.batch_size, len(real_rows)), replace=False)
+            real = real_batch(idx)
+            x = torch.cat([real, fake.detach()])
+            labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(device)
+            net = dp_disc if dp_disc is not None else disc
+            if dp_disc is not None:
+                dp_disc.enable_hooks()
+            logits = net(x)
+            if dp_disc is not None:  # per-sample losses summed: Opacus clips each, adds noise to the sum
+                loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="sum")
+            else:
+                loss = F.binary_cross_entropy_with_logits(logits, labels)
+            with warnings.catch_warnings():  # Opacus: "full backward hook ... no inputs require gradients"
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                value = ctx.optimize(loss, opt_d)
+            if dp_disc is not None:
+                dp_disc.disable_hooks()
+                self.dp_steps += 1
+                return value / max(len(x), 1)
+            return value
+
+        def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
+            adversarial = adv_epochs > 0 and epoch > p.pretrain_epochs
+            totals = {"mmd": 0.0, "generator_adv": 0.0, "discriminator_loss": 0.0}
+            for _ in range(steps_per_epoch):
+                fake, sizes = fake_batch(p.batch_size)
+                loss_mmd = mmd_loss(fake, sizes, moments, p.pair_weight)
+                loss = loss_mmd
+                if adversarial:
+                    totals["discriminator_loss"] += discriminator_step(ctx, fake)
+                    loss_adv = F.softplus(-disc(fake)).mean()  # non-saturating generator loss
+                    loss = loss + p.adversarial_weight * loss_adv
+                    totals["generator_adv"] += float(loss_adv.detach())
+                ctx.optimize(loss, opt_g)
+                totals["mmd"] += float(loss_mmd.detach())
+            out = {k: v / steps_per_epoch for k, v in totals.items()}
+            out["loss"] = out["mmd"]
+            if p.dp:
+                out["dp_epsilon"] = self.dp_plan.epsilon(self.dp_steps)
+            return out
+
+        # epoch choice: the same MMD, against the held-out baskets' moments (or, under DP, the
+        # released ones: post-processing, no privacy cost)
+        if p.dp or epoch_choice is None:
+            choice_moments = moments
+        else:
+            c = sp.csr_matrix(epoch_choice.matrix, dtype=np.float32)[:, top].tocsr()
+            c.data[:] = 1.0
+            choice_moments = BasketMoments.from_counts(
+                weighted_item_counts(c, clip), weighted_pair_counts(c, clip), c.shape[0], clip
+            )
+            choice_moments = BasketMoments(
+                choice_moments.items.to(device), choice_moments.pairs.to(device), clip
+            )
+        released = (moments.items.cpu().numpy(), moments.pairs.cpu().numpy())
+
+        def validate() -> dict[str, float]:
+            syn = sp.csr_matrix(
+                self.sample_basket_set(p.eval_samples, seed=p.seed + 1).matrix, dtype=np.float32
+            )
+            x = syn[:, top].tocsr()
+            y = torch.as_tensor(x.toarray(), device=device)
+            sizes = torch.as_tensor(np.diff(x.indptr), device=device)
+            out = {"val_mmd": float(mmd_loss(y, sizes, choice_moments, p.pair_weight))}
+            if epoch_choice is not None and not p.dp:
+                out["val_item_freq_pearson"] = item_frequency_correlation(epoch_choice, syn)[
+                    "item_freq_pearson"
+                ]
+                out["val_pair_cooc_pearson"] = pair_cooccurrence_correlation(epoch_choice, syn)[
+                    "pair_cooc_pearson"
+                ]
+            else:
+                out["val_item_freq_pearson"], out["val_pair_cooc_pearson"] = _moment_correlations(
+                    x, released, clip
+                )
+            return out
+
+        try:
+            self.result = train_loop(
+                self.module,
+                train_epoch,
+                p,
+                validate=validate,
+                monitor="val_mmd",
+                mode="min",
+                on_epoch=on_epoch,
+                checkpoint_path=checkpoint_path,
+                device=device,
+            )
+        finally:
+            if dp_disc is not None:  # leave a plain module behind (picklable, no hooks)
+                dp_disc.remove_hooks()
+                for param in disc.parameters():
+                    for attr in ("grad_sample", "summed_grad", "_forward_counter"):
+                        if hasattr(param, attr):
+                            delattr(param, attr)
+        return self
+
+    # ------------------------------------------------------------------ privacy report
+    def privacy_spent(self) -> dict[str, float]:
+        """``dp/epsilon`` (at ``dp/delta``) actually spent by the training that ran; empty without DP."""
+        if self.dp_plan is None:
+            return dict(self.stored_privacy)
+        return {
+            "dp/epsilon": self.dp_plan.epsilon(self.dp_steps),
+            "dp/delta": self.dp_plan.delta,
+            "dp/target_epsilon": self.dp_plan.target_epsilon,
+            "dp/release_noise_multiplier": self.dp_plan.release_noise,
+            "dp/sgd_noise_multiplier": float(self.dp_plan.sgd_noise or 0.0),
+            "dp/sgd_steps": float(self.dp_steps),
+            "dp/sample_rate": self.dp_plan.sample_rate,
+        }
+
+    # ------------------------------------------------------------------ sampling
+    def _require(self) -> BasketGAN:
+        if self.module is None:
+            raise RuntimeError("gan: model is not fitted (call fit or load first)")
+        return self.module
+
+    def sample(self, n: int, seed: int = 0, batch: int = 1024) -> list[np.ndarray]:
+        """``n`` synthetic baskets (sorted vocabulary-index arrays); the same seed gives the same baskets."""
+        module = self._require()
+        dev = next(module.parameters()).device
+        g = torch.Generator(device="cpu").manual_seed(int(seed))
+        rng = np.random.default_rng(seed)
+        out: list[np.ndarray] = []
+        was = module.training
+        module.eval()
+        with torch.no_grad():
+            for s in range(0, n, batch):
+                k = min(batch, n - s)
+                sizes = torch.as_tensor(rng.choice(self.size_values, k, p=self.size_probs))
+                seeds = torch.as_tensor(rng.choice(len(self.seed_probs), k, p=self.seed_probs))
+                z = torch.randn(k, module.noise_dim, generator=g).to(dev)
+                logits = module.generator(z, torch.log(sizes.float().to(dev)), seeds.to(dev)).float().cpu()
+                keys = logits + gumbel(logits.shape, g)
+                keys[torch.arange(k), seeds] = float("inf")  # the seed is always in its basket
+                chosen = hard_topk(keys, sizes).bool().numpy()
+                tails = self._tail_draws(rng, sizes.numpy())
+                for row, extra in zip(chosen, tails, strict=True):
+                    out.append(np.sort(np.concatenate([self.modelled_items[row], extra])).astype(np.int64))
+        module.train(was)
+        return out
+
+    def _tail_draws(self, rng: np.random.Generator, sizes: np.ndarray) -> list[np.ndarray]:
+        """Per basket, Poisson(tail_rate * size) tail items without replacement by support
+        (Gumbel top-k over log supports: one vectorised draw for the whole batch)."""
+        if len(self.tail_items) == 0:
+            return [np.zeros(0, dtype=np.int64)] * len(sizes)
+        n_tail = np.minimum(rng.poisson(self.tail_rate * sizes), len(self.tail_items))
+        most = int(n_tail.max()) if len(n_tail) else 0
+        if most == 0:
+            return [np.zeros(0, dtype=np.int64)] * len(sizes)
+        keys = np.log(self.tail_probs)[None, :] + rng.gumbel(size=(len(sizes), len(self.tail_items)))
+        best = (
+            np.argpartition(-keys, most - 1, axis=1)[:, :most]
+            if most < keys.shape[1]
+            else np.tile(np.arange(keys.shape[1]), (len(sizes), 1))
+        )
+        ranked = np.take_along_axis(best, np.argsort(-np.take_along_axis(keys, best, 1), axis=1), 1)
+        return [self.tail_items[ranked[i, :k]] for i, k in enumerate(n_tail)]
+
+    def sample_basket_set(self, n: int, seed: int = 0) -> BasketSet:
+        """Synthetic baskets as a BasketSet on the training vocabulary (anonymous, no timestamps)."""
+        self._require()
+        return basket_set_from_lists(self.sample(n, seed), self.vocabulary, f"syn-{seed}")
+
+    # ------------------------------------------------------------------ persistence
+    def to_checkpoint(self) -> dict[str, Any]:
+        module = self._require()
+        ckpt: dict[str, Any] = {
+            "kind": "basket_gan",
+            "params": asdict(self.params),
+            "n_items": int(self.n_items),
+            "modelled_items": torch.as_tensor(self.modelled_items),
+            "size_values": torch.as_tensor(self.size_values),
+            "size_probs": torch.as_tensor(self.size_probs),
+            "tail_items": torch.as_tensor(self.tail_items),
+            "tail_probs": torch.as_tensor(self.tail_probs),
+            "tail_rate": float(self.tail_rate),
+            "seed_probs": torch.as_tensor(self.seed_probs),
+            "privacy": self.privacy_spent(),
+            "evaluation": {k: float(v) for k, v in self.evaluation.items()},
+            "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        }
+        if self.vocabulary is not None:
+            ckpt["item_ids"] = [str(x) for x in self.vocabulary["item_id"]]
+            ckpt["item_names"] = [str(x) for x in self.vocabulary["item_name"]]
+        return ckpt
+
+    @classmethod
+    def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "cpu") -> BasketGANModel:
+        p = GANParams(**ckpt["params"])
+        model = cls(p)
+        model.modelled_items = ckpt["modelled_items"].numpy()
+        model.module = BasketGAN(len(model.modelled_items), p.noise_dim, p.hidden, p.disc_hidden)
+        model.module.load_state_dict(ckpt["state_dict"])
+        model.module.to(pick_device(device)).eval()
+        model.n_items = int(ckpt["n_items"])
+        model.size_values = ckpt["size_values"].numpy()
+        model.size_probs = ckpt["size_probs"].numpy()
+        model.tail_items = ckpt["tail_items"].numpy()
+        model.tail_probs = ckpt["tail_probs"].numpy()
+        model.tail_rate = float(ckpt["tail_rate"])
+        model.seed_probs = ckpt["seed_probs"].numpy()
+        model.stored_privacy = dict(ckpt.get("privacy", {}))
+        model.evaluation = dict(ckpt.get("evaluation", {}))
+        if "item_ids" in ckpt:
+            model.vocabulary = pd.DataFrame(
+                {
+                    "item_idx": np.arange(model.n_items),
+                    "item_id": ckpt["item_ids"],
+                    "item_name": ckpt["item_names"],
+                }
+            )
+        return model
+
+    def input_example(self, n: int = 2) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """(z, log_size, seed) valid for ``BasketGAN.forward`` (for mlflow.pytorch.log_model)."""
+        module = self._require()
+        size = torch.log(torch.full((n,), float(self.size_values[0])))
+        return torch.zeros(n, module.noise_dim), size, torch.zeros(n, dtype=torch.long)
+
+
+def _moment_correlations(
+    synthetic: sp.spmatrix, released: tuple[np.ndarray, np.ndarray], clip_items: int, top_pairs: int = 1000
+) -> tuple[float, float]:
+    """Item and pair correlation of synthetic baskets' weighted moments with released ones."""
+    from assoc_pipeline.core.privacy.synthetic_quality import _corr
+
+    s = sp.csr_matrix(synthetic, dtype=np.float64)
+    n = max(s.shape[0], 1)
+    items = weighted_item_counts(s, clip_items) / n
+    pairs = weighted_pair_counts(s, clip_items) / n
+    real_items, real_pairs = released
+    iu = np.triu_indices(len(real_items), k=1)
+    r, g = real_pairs[iu], pairs[iu]
+    top = np.union1d(np.argsort(-r)[:top_pairs], np.argsort(-g)[:top_pairs])
+    return _corr(real_items, items)[0], _corr(r[top], g[top])[0]
+
+
+def _pmi(moments: BasketMoments, floor: float = -4.0) -> torch.Tensor:
+    """(n, n) pointwise mutual information log(P(i, j) / (P(i) P(j))) of the (released) moments,
+    ``floor`` where a pair never co-occurs; the diagonal is 0 (the seed is forced in anyway)."""
+    items = moments.items.double().clamp_min(1e-12)
+    pairs = moments.pairs.double()
+    pmi = torch.where(pairs > 0, torch.log(pairs.clamp_min(1e-12) / (items[:, None] * items[None, :])), floor)
+    pmi.fill_diagonal_(0.0)
+    return pmi.clamp(min=floor).float()
