@@ -16,7 +16,7 @@ class TextEncoderResource(dg.ConfigurableResource):
 
     cache_path: str
     device: str = "auto"  # auto = CUDA when present, else CPU
-    batch_size: int = 256
+    batch_size: int = 64  # short product names: small batches pad less (2x faster than 256 here)
 
     def embed(
         self, texts: Sequence[str], log: Callable[[str], None] | None = None

@@ -7,12 +7,7 @@ from typing import Any
 
 import numpy as np
 
-from assoc_pipeline.core.recsys.baseline_tuning import (
-    PRIMARY,
-    baseline_validation,
-    tune_baselines,
-    validation_tasks,
-)
+from assoc_pipeline.core.recsys.baseline_tuning import PRIMARY, tune_baselines
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.core.rich_values import Markdown
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
@@ -30,8 +25,7 @@ def choose_baselines(
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(record: the chosen settings, their validation curves and every baseline's validation
     figures; metadata for people to read)."""
-    settings, curves = tune_baselines(split, item_vectors, seed=seed, log=log)
-    validation = baseline_validation(split, settings, validation_tasks(split, seed))
+    settings, curves, validation = tune_baselines(split, item_vectors, seed=seed, log=log)
     record = {"settings": settings.as_dict(), "curves": curves, "validation": validation}
     tags = {**(run_tags or {}), "task": "baseline_tuning"}
     with tracker.start_run("baseline_tuning", tags=tags) as run:

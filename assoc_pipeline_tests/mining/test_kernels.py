@@ -159,3 +159,16 @@ def test_real_dense_and_sparse_data_agree_across_kernels() -> None:
                 assert got.digest() == ref, (name, layout, tid)
     levels, item_counts = mine_levels(x, 400, kernel="numba")
     assert int(item_counts.sum()) == x.nnz and set(levels) <= set(range(1, 20))
+
+
+def test_auto_skips_compiling_numba_for_a_small_input(monkeypatch, tmp_path) -> None:
+    """A small input on a machine where the kernel is not compiled yet runs on numpy (seconds)
+    rather than waiting for numba's one-off compilation; a big one, or a warm cache, uses numba."""
+    from assoc_pipeline.core.mining.native_backend import NUMBA_WORTH_COMPILING
+
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path))  # an empty cache: nothing compiled
+    assert choose_kernel(nnz=1_000) == "numpy"
+    assert choose_kernel(nnz=NUMBA_WORTH_COMPILING) == "numba"
+    (tmp_path / "eclat_numba._grow-60.py311.nbi").write_bytes(b"")  # now it is cached
+    assert choose_kernel(nnz=1_000) == "numba"

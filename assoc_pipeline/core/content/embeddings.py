@@ -52,7 +52,7 @@ def resolve_device(preference: str = "auto") -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_encoder(device: str = "auto", batch_size: int = 256, progress: bool = False) -> Encoder:
+def load_encoder(device: str = "auto", batch_size: int = 64, progress: bool = False) -> Encoder:
     """The packaged all-MiniLM-L6-v2 as ``encode(texts) -> (n, 384) float32`` (unit-norm rows).
 
     Forces the Hugging Face libraries offline first: the weights come from site-packages.

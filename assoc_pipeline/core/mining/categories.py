@@ -138,7 +138,9 @@ def categories_from_embeddings(
 
     from sklearn.cluster import KMeans  # heavy import, only when clustering
 
-    km = KMeans(n_clusters=int(n_clusters), n_init=10, random_state=seed).fit(unit)
+    km = KMeans(n_clusters=int(n_clusters), n_init=3, random_state=seed).fit(
+        unit
+    )  # k-means++: 3 starts suffice
     raw = km.labels_.astype(np.int64)
     _, first = np.unique(raw, return_index=True)
     order = raw[np.sort(first)]  # KMeans cluster ids by first appearance

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -33,8 +34,23 @@ def numba_available() -> bool:
     return importlib.util.find_spec("numba") is not None
 
 
-def choose_kernel(kernel: str = "auto", device: str = "auto") -> str:
-    """The kernel that will run: "numba" or "numpy" (``ASSOC_MINING_KERNEL`` decides "auto")."""
+# below this many basket-item entries the numpy kernel finishes in a few seconds: "auto" does not
+# make a user wait for numba's one-off compilation (30-90 s on 2 cores) unless it is already cached
+NUMBA_WORTH_COMPILING = 2_000_000
+
+
+def numba_cache_warm() -> bool:
+    """Has the compiled kernel been cached on this machine (numba's on-disk cache)?"""
+    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).parent / "__pycache__")
+    return folder.is_dir() and any(folder.glob("eclat_numba.*.nbi"))
+
+
+def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = None) -> str:
+    """The kernel that will run: "numba" or "numpy" (``ASSOC_MINING_KERNEL`` decides "auto").
+
+    "auto" picks numba when it is installed and either already compiled or the input is big
+    enough (``nnz`` entries) to repay compiling it; otherwise numpy, which gives the same itemsets.
+    """
     if kernel not in KERNELS:
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if device not in DEVICES:
@@ -48,7 +64,10 @@ def choose_kernel(kernel: str = "auto", device: str = "auto") -> str:
             raise ValueError("kernel='numba' runs on the CPU; device='cuda' uses the numpy kernel on torch")
         return "numpy"
     if kernel == "auto":
-        return "numba" if numba_available() else "numpy"
+        if not numba_available():
+            return "numpy"
+        worth_it = nnz is None or nnz >= NUMBA_WORTH_COMPILING or numba_cache_warm()
+        return "numba" if worth_it else "numpy"
     if kernel == "numba" and not numba_available():
         raise ImportError("kernel='numba' needs numba (pip install numba); kernel='numpy' needs nothing")
     return kernel
@@ -72,7 +91,7 @@ def mine_levels(
     ``max_itemsets`` (None: no limit) raises :class:`ItemsetExplosion` as soon as more itemsets
     than that have been found, before the search's memory grows with them.
     """
-    which = choose_kernel(kernel, device)
+    which = choose_kernel(kernel, device, matrix.nnz)
     budget = ItemsetBudget(max_itemsets, min_count, matrix.shape[0], max_len)
     x = canonical_csr(matrix)
     rs = RankSpace.of(x, min_count)

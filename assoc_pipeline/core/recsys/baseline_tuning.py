@@ -103,20 +103,22 @@ def tune_baselines(
     item_vectors: np.ndarray | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
-) -> tuple[BaselineSettings, dict[str, dict[str, float]]]:
-    """(the chosen settings, every validation curve) for EASE, TIFU-KNN and the content method."""
+) -> tuple[BaselineSettings, dict[str, dict[str, float]], dict[str, dict[str, float]]]:
+    """(the chosen settings, every validation curve, every baseline's validation figures) for EASE,
+    TIFU-KNN and the content method; the other baselines have nothing to tune."""
     from assoc_pipeline.core.content.content_recommender import ContentRecommender
     from assoc_pipeline.core.recsys.baselines import EASERecommender, TIFUKNNRecommender
 
     tasks = validation_tasks(split, seed)
+    by_task = {NEXT_BASKET: tasks.next_basket, COMPLETION: tasks.completion}
     train = split.train
-    curves: dict[str, dict[str, float]] = {}
-    ease = {}
-    for task_name, task in ((NEXT_BASKET, tasks.next_basket), (COMPLETION, tasks.completion)):
-        ease[task_name], curves[f"ease_l2/{task_name}"] = choose(
-            EASERecommender, EASE_GRID, train, task, task_name
-        )
-        log(f"baseline tuning: EASE lambda {ease[task_name]:g} for {task_name}")
+    curves: dict[str, dict[str, float]] = {f"ease_l2/{t}": {} for t in by_task}
+    for l2 in EASE_GRID:  # EASE's weights do not depend on the task: one fit scores both
+        ease = EASERecommender(l2).fit(train)
+        for task_name, task in by_task.items():
+            curves[f"ease_l2/{task_name}"][str(l2)] = primary_value(ease, task, task_name)
+    ease_l2 = {t: max(EASE_GRID, key=lambda g, t=t: curves[f"ease_l2/{t}"][str(g)]) for t in by_task}
+    log("baseline tuning: EASE lambda " + ", ".join(f"{v:g} for {t}" for t, v in ease_l2.items()))
     (neighbors, alpha), curves["tifu/next_basket"] = choose(
         lambda g: TIFUKNNRecommender(n_neighbors=g[0], alpha=g[1]),
         TIFU_GRID,
@@ -140,23 +142,34 @@ def tune_baselines(
         f"{len(tasks.next_basket)} next-basket users, {len(tasks.completion)} completion baskets"
     )
     settings = BaselineSettings(
-        ease_l2=ease, tifu_neighbors=int(neighbors), tifu_alpha=float(alpha), content_aggregate=aggregate,
+        ease_l2=ease_l2, tifu_neighbors=int(neighbors), tifu_alpha=float(alpha), content_aggregate=aggregate,
         chosen_on=chosen_on,
     )  # fmt: skip
-    return settings, curves
+    tuned = {
+        "ease": {t: curves[f"ease_l2/{t}"][str(ease_l2[t])] for t in by_task},
+        "tifu_knn": {NEXT_BASKET: curves["tifu/next_basket"][str((neighbors, alpha))]},
+    }
+    validation = {**baseline_validation(split, settings, tasks, skip=tuned), **tuned}
+    return settings, curves, validation
 
 
 def baseline_validation(
-    split: BasketSplit, settings: BaselineSettings, tasks: ValidationTasks | None = None
+    split: BasketSplit,
+    settings: BaselineSettings,
+    tasks: ValidationTasks | None = None,
+    skip: Mapping[str, object] | None = None,
 ) -> dict[str, dict[str, float]]:
-    """Every baseline, with ``settings``, fitted on ``train`` and scored on the validation tasks'
-    primary metrics: the figures a trained candidate is compared with when it is chosen."""
+    """Every baseline (but those in ``skip``, already scored), with ``settings``, fitted on
+    ``train`` and scored on the validation tasks' primary metrics: the figures a trained candidate
+    is compared with when it is chosen."""
     from assoc_pipeline.core.recsys.report import baseline_specs
 
     tasks = tasks or validation_tasks(split)
     by_task = {NEXT_BASKET: tasks.next_basket, COMPLETION: tasks.completion}
     out: dict[str, dict[str, float]] = {}
     for spec in baseline_specs(settings):
+        if spec.method in (skip or {}):
+            continue
         fitted: set[int] = set()
         for task_name, rec in spec.per_task.items():
             if id(rec) not in fitted:
