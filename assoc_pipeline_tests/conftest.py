@@ -71,7 +71,7 @@ SAMPLE_RUN_CONFIG = {
         "sequence_model": {"config": {"epochs": 2, "patience": 0}},
         "category_rules": {"config": {"min_support": 0.05, "max_len": 3}},
         "gan_model": {"config": {"epochs": 2, "eval_samples": 200}},
-        "synthetic_baskets": {"config": {"utility_epochs": 1}},
+        "synthetic_baskets": {"config": {"utility_epochs": 1, "measure_utility": True}},
     }
 }
 

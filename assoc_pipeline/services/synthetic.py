@@ -100,7 +100,7 @@ class SyntheticSettings:
     n_baskets: int = 0  # 0 = as many as the GAN's real fit baskets
     seed: int = 0
     more_associations: bool = True  # rules real-only vs real + synthetic, checked in the test period
-    measure_utility: bool = True  # costs two fits
+    measure_utility: bool = False  # opt-in: two recommender fits (real vs real + synthetic)
     utility_model: str = "dnn"  # dnn | cf
     utility_epochs: int = 5
 

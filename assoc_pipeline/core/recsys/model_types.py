@@ -22,6 +22,9 @@ from assoc_pipeline.core.recsys.models.training import LoopParams
 
 NEXT_BASKET, COMPLETION = "next_basket", "completion"
 ITEM_VECTORS = "item_vectors"  # fit input: description embeddings (the item_embeddings asset)
+# the default training budget of every type: `make demo` trains every model within a few minutes
+# on 2 CPU cores; the full settings are Launchpad config (time_budget_s=0 and more epochs)
+DEMO_BUDGET = {"time_budget_s": 20.0}
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             CFParams,
             "Implicit-feedback matrix factorisation (BPR, negative sampling), early stopping on "
             "validation NDCG@10, refit on everything before the test cutoff.",
+            param_defaults=DEMO_BUDGET,
             fine_tunable=True,
         ),
         ModelType(
@@ -86,6 +90,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             DNNParams,
             "Neural next-basket recommender: learned co-occurrence + gated repeat signal over the "
             "user's time-decayed history; also item-to-item association scores.",
+            param_defaults=DEMO_BUDGET,
             fine_tunable=True,
         ),
         ModelType(
@@ -94,7 +99,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             DNNParams,
             "The DNN with product-description embeddings as item features (projected into its input "
             "and output item tables), so products unseen in training still get vectors.",
-            param_defaults={"text_features": True},
+            param_defaults={**DEMO_BUDGET, "text_features": True},
             fit_inputs=(ITEM_VECTORS,),
         ),
         ModelType(
@@ -103,6 +108,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             SequenceParams,
             "GRU over each user's chronological baskets (what follows what) on top of a personal "
             "repeat prior; next-basket scores from the whole sequence.",
+            param_defaults=DEMO_BUDGET,
         ),
     )
 }
