@@ -65,3 +65,28 @@ def test_same_seed_same_weights() -> None:
     torch.manual_seed(0)
     b, _, _ = _toy(p, [0.1, 0.2, 0.3])
     assert all(torch.equal(a.best_state[k], b.best_state[k]) for k in a.best_state)
+
+
+def test_a_time_budget_stops_training_mid_epoch_and_says_so() -> None:
+    """Each batch takes 20 ms and an epoch has 50 of them (1 s); a 0.25 s budget ends the first
+    epoch after a dozen batches, runs no second one, and the result names the reason."""
+    import time
+
+    module = torch.nn.Linear(1, 1)
+    batches_seen: list[int] = []
+
+    def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
+        n = 0
+        for _ in range(50):
+            if ctx.out_of_time():
+                break
+            time.sleep(0.02)
+            n += 1
+        batches_seen.append(n)
+        return {"loss": 1.0 / epoch}
+
+    result = train_loop(module, train_epoch, LoopParams(epochs=5, patience=0, time_budget_s=0.25))
+    assert len(batches_seen) == 1 and 5 <= batches_seen[0] < 50
+    assert result.stopped_early and result.stopped_by == "time budget" and result.epochs_run == 1
+    free = train_loop(module, train_epoch, LoopParams(epochs=2, patience=0))
+    assert free.stopped_by == "" and free.epochs_run == 2 and batches_seen[1:] == [50, 50]

@@ -63,7 +63,35 @@ class EASERecommender(Recommender):
 
 
 def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
-    """Closed-form EASE item-item weights B (zero diagonal) of a basket x item matrix, float32."""
+    """Closed-form EASE item-item weights B (zero diagonal) of a basket x item matrix, float32.
+
+    The same (baskets, lambda) is fitted by the baseline, the hybrid and the tuning: the last
+    few results are kept (read-only), so each dense inverse is computed once per process.
+    """
+    key = (_matrix_key(matrix), float(l2))
+    if key not in _RECENT:
+        _RECENT[key] = _ease_weights(matrix, l2)
+        _RECENT[key].setflags(write=False)
+        while len(_RECENT) > _KEEP:
+            _RECENT.pop(next(iter(_RECENT)))
+    return _RECENT[key]
+
+
+_KEEP = 4  # 4 x 64 MB at 4,000 items
+_RECENT: dict[tuple[str, float], np.ndarray] = {}
+
+
+def _matrix_key(matrix: sp.spmatrix) -> str:
+    import hashlib
+
+    m = sp.csr_matrix(matrix)
+    h = hashlib.sha1(np.asarray(m.shape, dtype=np.int64).tobytes())
+    h.update(m.indptr.astype(np.int64).tobytes())
+    h.update(m.indices.astype(np.int64).tobytes())
+    return h.hexdigest()
+
+
+def _ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
     x = matrix.astype(np.float32)
     g = (x.T @ x).toarray()
     g[np.diag_indices_from(g)] += l2

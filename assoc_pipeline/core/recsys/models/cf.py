@@ -143,6 +143,8 @@ class CFRecommender(TrainedRecommender):
                 order = torch.randperm(n, generator=gen)
             total, steps = 0.0, 0
             for start in range(0, n, p.batch_size):
+                if ctx.out_of_time():
+                    break
                 idx = order[start : start + p.batch_size]
                 u, i = pos_u[idx].to(device), pos_i[idx].to(device)
                 j = torch.randint(0, self.n_items, (len(idx), p.n_negatives), generator=gen).to(device)

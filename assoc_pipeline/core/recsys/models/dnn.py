@@ -342,7 +342,7 @@ def fit_item_item(bs: BasketSet, l2: float) -> torch.Tensor:
     """Closed-form EASE weights (Steck 2019) from the basket x item matrix, zero diagonal."""
     from assoc_pipeline.core.recsys.baselines.ease import ease_weights
 
-    return torch.as_tensor(ease_weights(bs.matrix, l2))
+    return torch.tensor(ease_weights(bs.matrix, l2))  # a copy: the cached weights are read-only
 
 
 # --------------------------------------------------------------------------- recommender
@@ -429,6 +429,8 @@ class DNNRecommender(TrainedRecommender):
             kinds, ids = kinds[order], ids[order]
             total, steps = 0.0, 0
             for s in range(0, len(ids), p.batch_size):
+                if ctx.out_of_time():
+                    break
                 k, i = kinds[s : s + p.batch_size], ids[s : s + p.batch_size]
                 nb, cp = i[k == 0], i[k == 1]
                 hist, r, c, v = nb_feats.sparse(nb, self.n_items, device)

@@ -363,6 +363,8 @@ class SequenceRecommender(TrainedRecommender):
         def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
             total, seen = 0.0, 0
             for group in length_batches(lengths - 1, p.batch_size, ctx.rng):
+                if ctx.out_of_time():
+                    break
                 items, days = seqs.batch(starts[group], lengths[group])
                 items, days = items.to(device), days.to(device)
                 n_out = torch.as_tensor(lengths[group] - 1, device=device)

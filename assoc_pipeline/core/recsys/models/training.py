@@ -106,7 +106,7 @@ class LoopParams:
     deterministic: bool = True
     threads: int = 0  # torch CPU threads during training; 0 = leave as is
     eval_every: int = 1  # validate every N epochs (and always on the last)
-    time_budget_s: float = 0.0  # stop after the epoch that crosses this many seconds; 0 = no limit
+    time_budget_s: float = 0.0  # training stops (mid-epoch if need be) after this many seconds; 0 = none
 
 
 @dataclass
@@ -133,14 +133,26 @@ class TrainingResult:
 class StepContext:
     """Handed to a model's ``train_epoch``: the device, autocast and one ``optimize`` that handles AMP."""
 
-    def __init__(self, device: torch.device, mixed_precision: bool, rng: np.random.Generator) -> None:
+    def __init__(
+        self,
+        device: torch.device,
+        mixed_precision: bool,
+        rng: np.random.Generator,
+        deadline: float | None = None,
+    ) -> None:
         self.device = device
         self.rng = rng
+        self.deadline = deadline  # time.perf_counter() value after which batches stop
         self.amp = bool(mixed_precision and device.type == "cuda")
         bf16 = self.amp and torch.cuda.is_bf16_supported()
         self.amp_dtype = torch.bfloat16 if bf16 else torch.float16
         # fp16 needs loss scaling; bf16 has fp32's range and does not
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp and not bf16)
+
+    def out_of_time(self) -> bool:
+        """True once the run's time budget is spent: a model's batch loop stops there (the epoch
+        ends early; validation and the best-state bookkeeping still run)."""
+        return self.deadline is not None and time.perf_counter() >= self.deadline
 
     def autocast(self) -> contextlib.AbstractContextManager[Any]:
         if not self.amp:
@@ -234,12 +246,13 @@ def train_loop(
         raise ValueError(f"training: mode must be 'max' or 'min', got {mode!r}")
     device = device or pick_device(params.device)
     rng = np.random.default_rng(params.seed)
-    ctx = StepContext(device, params.mixed_precision, rng)
+    start = time.perf_counter()
+    deadline = start + params.time_budget_s if params.time_budget_s else None
+    ctx = StepContext(device, params.mixed_precision, rng, deadline)
     history: list[dict[str, float]] = []
     best_state = cpu_state(module)
     best_metric = math.nan
     best_epoch, bad, stopped, stopped_by = 0, 0, False, ""
-    start = time.perf_counter()
     with deterministic(params.deterministic and device.type == "cpu", params.threads or None):
         for epoch in range(1, params.epochs + 1):
             t0 = time.perf_counter()
@@ -275,11 +288,7 @@ def train_loop(
             if params.patience and bad >= params.patience:
                 stopped, stopped_by = True, "patience"
                 break
-            if (
-                params.time_budget_s
-                and time.perf_counter() - start >= params.time_budget_s
-                and epoch < params.epochs
-            ):
+            if ctx.out_of_time() and epoch < params.epochs:
                 stopped, stopped_by = True, "time budget"
                 break
     module.load_state_dict(best_state)
