@@ -88,7 +88,7 @@ def run_demo(
     rest = [a.key for a in all_assets if a.key.to_user_string() not in PARTITIONED]
     print(f"{len(rest)} downstream assets in one run (Dagster UI: make ui):", flush=True)
     token = uuid.uuid4().hex
-    with RunWatcher(instance, (DEMO_TAG, token), total=len(rest)) as watcher:
+    with RunWatcher(instance, (DEMO_TAG, token), [k.to_python_identifier() for k in rest]) as watcher:
         result = dg.materialize(
             assets,
             selection=rest,

@@ -40,6 +40,8 @@ def raw_events(context: dg.AssetExecutionContext, event_source: EventSourceResou
             f"({start:%Y-%m-%d} to {end:%Y-%m-%d}) in source {event_source.path}"
         )
     context.log.info(f"raw_events[{context.partition_key}]: {len(part):,} events")
+    # validated before the output is stored: a run killed during validation leaves the last good file
+    contract = contract_check_result("raw_events", part)
     yield dg.Output(
         part,
         metadata={
@@ -48,7 +50,7 @@ def raw_events(context: dg.AssetExecutionContext, event_source: EventSourceResou
             "source_version": event_source.version(),
         },
     )
-    yield contract_check_result("raw_events", part)
+    yield contract
 
 
 class CleaningConfig(dg.Config):
@@ -90,6 +92,7 @@ def clean_events(
         f"clean_events[{context.partition_key}]: kept {report.kept_rows:,}, dropped {dropped} "
         f"(customer ids {ids})"
     )
+    contract = contract_check_result("clean_events", kept)  # before the write, as in raw_events
     yield dg.Output(
         kept,
         metadata={
@@ -106,4 +109,4 @@ def clean_events(
             "reconciles": report.reconciles(),
         },
     )
-    yield contract_check_result("clean_events", kept)
+    yield contract

@@ -28,17 +28,23 @@ class StepTimes:
 
 
 class RunWatcher:
-    """Follows the newest run tagged ``tag=value`` and narrates it to ``out``."""
+    """Follows the newest run tagged ``tag=value`` and narrates it to ``out``.
+
+    ``assets`` are the steps counted as "[k/n]"; other steps of the run (asset checks that run as
+    their own step) are narrated without a number, so the count never runs past its total.
+    """
 
     def __init__(
         self,
         instance: dg.DagsterInstance,
         tag: tuple[str, str],
-        total: int,
+        assets: list[str],
         out: TextIO = sys.stdout,
         show_message: Callable[[str], bool] = lambda m: " epoch " in m,
     ) -> None:
-        self.instance, self.tag, self.total, self.out = instance, tag, total, out
+        self.instance, self.tag, self.out = instance, tag, out
+        self.assets, self.total = set(assets), len(assets)
+        self._counted = 0
         self.show_message = show_message
         self.times = StepTimes()
         self._started: dict[str, float] = {}
@@ -87,8 +93,11 @@ class RunWatcher:
         kind = event.event_type_value if event is not None else None
         if kind == "STEP_START":
             self._started[step] = entry.timestamp
-            done = len(self.times.seconds) + len(self.times.failed)
-            print(f"[{done + 1:>2}/{self.total}] {step} ...", file=self.out, flush=True)
+            if step in self.assets:
+                self._counted += 1
+                print(f"[{self._counted:>2}/{self.total}] {step} ...", file=self.out, flush=True)
+            else:
+                print(f"        check {step} ...", file=self.out, flush=True)
         elif kind in ("STEP_SUCCESS", "STEP_FAILURE"):
             seconds = entry.timestamp - self._started.get(step, entry.timestamp)
             if kind == "STEP_SUCCESS":
