@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import dagster as dg
 import pandas as pd
 
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.dagster_home import ensure_dagster_home
 from assoc_pipeline.orchestration.run_progress import RunWatcher
 from assoc_pipeline.settings import Settings, get_settings
@@ -75,6 +76,7 @@ def run_demo(
             run_config=QUIET_LOGS,
         )
         record_checks(result)
+        stop_on_failed_checks(result, key)
         meta = result.asset_materializations_for_node("clean_events")[0].metadata
         raw_rows += meta["raw_rows"].value
         kept_rows += meta["dagster/row_count"].value
@@ -125,6 +127,17 @@ def run_demo(
         "budgets": training_budgets(result),
         "peak_memory_mb": peak_memory_mb(),
     }
+
+
+def stop_on_failed_checks(result: dg.ExecuteInProcessResult, partition: str) -> None:
+    """A failed blocking check stops the demo here, saying why: the downstream run reads the
+    stored partitions, so going on would train on data its own checks refused."""
+    failed = [e for e in result.get_asset_check_evaluations() if e.blocking and not e.passed]
+    if failed:
+        raise InputError(
+            f"partition {partition}: blocking check(s) failed, nothing downstream runs: "
+            + "; ".join(f"{e.check_name}: {e.description or 'see its metadata (make ui)'}" for e in failed)
+        )
 
 
 def peak_memory_mb() -> float:

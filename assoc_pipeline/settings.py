@@ -1,4 +1,4 @@
-"""Typed project settings with embedded defaults, overridable by a project file and the environment.
+r"""Typed project settings with embedded defaults, overridable by a project file and the environment.
 
 Everything runs with nothing to start by hand: tables under ``.assoc_data/`` (Parquet), the
 Dagster instance under ``.dagster_home/`` (SQLite) and MLflow in a SQLite file, all inside the
@@ -16,6 +16,11 @@ The project file (every key optional)::
     event_time = "ts"
     basket_id = "order_id"
     item_id = "sku"
+    [cleaning]                          # defaults of the clean_events config (core/data/rule_sets.py)
+    rule_set = "auto"                   # auto (the source format's) | online_retail | events
+    product_code_pattern = '^\d{7}$'    # your product-code convention (non_product_code rule)
+    rules = ["missing_id", "return", "duplicate"]   # instead of the rule set's defaults
+    min_kept_rows = 0.8                 # data-loss guard floors (core/data/data_loss.py)
 
 Profiles (``ASSOC_PROFILE``) move the stores without code edits: ``embedded`` (default) is the
 above; ``postgres`` puts the Dagster instance storage (runs, event logs, schedules) and the MLflow
@@ -51,7 +56,9 @@ def _env(name: str, default: str) -> str:
 
 
 CONFIG_FILE = "assoc-pipeline.toml"
-CONFIG_KEYS = ("source", "format", "live", "column_mapping", "data_dir", "partition_start", "partition_end")
+CONFIG_KEYS = (
+    "source", "format", "live", "column_mapping", "data_dir", "partition_start", "partition_end", "cleaning",
+)  # fmt: skip
 
 
 def config_path() -> Path:
@@ -78,7 +85,37 @@ def read_project_file(path: Path | None = None) -> dict:
     mapping = values.get("column_mapping", {})
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise InputError(f"{path}: [column_mapping] must map canonical column names to your column names")
+    cleaning_settings(values.get("cleaning", {}), f"{path}: [cleaning]")
     return values
+
+
+def cleaning_settings(values: object, where: str) -> dict[str, object]:
+    """The ``[cleaning]`` settings, checked: only the clean_events config's names, valid values."""
+    import dataclasses
+
+    from assoc_pipeline.core.data.data_loss import DataLossFloors
+    from assoc_pipeline.core.data.rule_sets import CleaningRules
+
+    if not isinstance(values, dict):
+        raise InputError(f"{where}: must be a table of settings")
+    rule_names = {f.name for f in dataclasses.fields(CleaningRules)}
+    floor_names = {f.name for f in dataclasses.fields(DataLossFloors)}
+    unknown = sorted(set(values) - rule_names - floor_names)
+    if unknown:
+        raise InputError(
+            f"{where}: unknown setting(s) {unknown}; known: {', '.join(sorted(rule_names | floor_names))}"
+        )
+    rules = {k: v for k, v in values.items() if k in rule_names}
+    if rules.get("rule_set", "auto") == "auto":
+        rules["rule_set"] = "online_retail"  # resolved from the source at run time; checked as one
+    try:
+        CleaningRules(**rules)
+        DataLossFloors(**{k: v for k, v in values.items() if k in floor_names})
+    except InputError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    except TypeError as exc:
+        raise InputError(f"{where}: {exc}") from exc
+    return dict(values)
 
 
 def parse_mapping(text: str, what: str = f"{ENV_PREFIX}COLUMN_MAP") -> dict[str, str]:
@@ -157,6 +194,7 @@ class Settings:
     partition_end: str | None  # None: after the source's last month (or open, when live)
     mlflow_experiment: str
     column_mapping: dict[str, str] = field(default_factory=dict)
+    cleaning: dict[str, object] = field(default_factory=dict)  # [cleaning]: clean_events config defaults
     live: bool = False
     inbox_override: Path | None = None
     mlflow_tracking_uri_override: str | None = None
@@ -181,6 +219,7 @@ class Settings:
             "partition_start": self.partition_start,
             "partition_end": self.partition_end,
             "column_mapping": self.column_mapping,
+            "cleaning": self.cleaning,
             "live": self.live,
             "mlflow_experiment": self.mlflow_experiment,
             "mlflow_tracking_uri": redact_uri(self.mlflow_tracking_uri),
@@ -269,6 +308,7 @@ class Settings:
             column_mapping=parse_mapping(os.environ[ENV_PREFIX + "COLUMN_MAP"])
             if os.environ.get(ENV_PREFIX + "COLUMN_MAP")
             else dict(project.get("column_mapping", {})),
+            cleaning=_cleaning_from(project),
             live=setting("LIVE", "live", "false").strip().lower() in ("1", "true", "yes"),
             mlflow_experiment=_env("MLFLOW_EXPERIMENT", "assoc-pipeline"),
             inbox_override=Path(os.environ[ENV_PREFIX + "INBOX"])
@@ -283,6 +323,18 @@ class Settings:
             profile=profile,
             postgres=postgres,
         )
+
+
+def _cleaning_from(project: dict) -> dict[str, object]:
+    """The project file's [cleaning], with ASSOC_PRODUCT_CODE_PATTERN / ASSOC_CLEANING_RULES
+    (comma-separated rule names) on top."""
+    cleaning = dict(project.get("cleaning", {}))
+    if ENV_PREFIX + "PRODUCT_CODE_PATTERN" in os.environ:
+        cleaning["product_code_pattern"] = os.environ[ENV_PREFIX + "PRODUCT_CODE_PATTERN"]
+    if os.environ.get(ENV_PREFIX + "CLEANING_RULES"):
+        names = os.environ[ENV_PREFIX + "CLEANING_RULES"].split(",")
+        cleaning["rules"] = [n.strip() for n in names if n.strip()]
+    return cleaning_settings(cleaning, "cleaning settings (project file and ASSOC_ environment)")
 
 
 def get_settings() -> Settings:

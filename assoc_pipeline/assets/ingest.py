@@ -3,20 +3,26 @@
 Both assets validate the partition they write against their data contract (blocking checks).
 """
 
+import dataclasses
 from collections.abc import Iterator
 
 import dagster as dg
 import pandas as pd
 
 from assoc_pipeline.checks.contracts import contract_check_result, contract_check_spec
-from assoc_pipeline.core.data.cleaning import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
+from assoc_pipeline.checks.data_loss import data_loss_check_result, data_loss_check_spec, reasons_markdown
+from assoc_pipeline.core.data.cleaning import CleaningRules
 from assoc_pipeline.core.data.cleaning import clean_events as clean
+from assoc_pipeline.core.data.data_loss import DataLossFloors, assess_data_loss
+from assoc_pipeline.core.data.rule_sets import rule_set_for_format
 from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.orchestration.config import config_for, settings_from_config
 from assoc_pipeline.orchestration.lineage import latest_materialization_run
 from assoc_pipeline.orchestration.metadata import event_table_metadata
 from assoc_pipeline.orchestration.partitions import monthly_partitions
 from assoc_pipeline.resources.event_source import EventSourceResource
 from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
+from assoc_pipeline.settings import get_settings
 
 
 @dg.asset(
@@ -53,11 +59,16 @@ def raw_events(context: dg.AssetExecutionContext, event_source: EventSourceResou
     yield contract
 
 
-class CleaningConfig(dg.Config):
-    """Cleaning thresholds (Launchpad-editable). See core/data/cleaning.py for the rules."""
-
-    product_code_pattern: str = ONLINE_RETAIL_PRODUCT_CODE
-    max_quantity: int = 10_000
+# Launchpad-editable; the defaults come from the project file's [cleaning] table (settings.py)
+_CLEANING_DEFAULTS = {"rule_set": "auto", **get_settings().cleaning}
+CleaningConfig = config_for(
+    CleaningRules,
+    "CleaningConfig",
+    extra={
+        f.name: (float, _CLEANING_DEFAULTS.get(f.name, f.default)) for f in dataclasses.fields(DataLossFloors)
+    },
+    defaults=_CLEANING_DEFAULTS,
+)
 
 
 @dg.asset(
@@ -65,24 +76,33 @@ class CleaningConfig(dg.Config):
     group_name="ingest",
     owners=["team:data-engineering"],
     kinds={"pandas", "parquet"},
-    check_specs=[contract_check_spec("clean_events")],
-    description="Purchases of real products only: cancellations, returns, non-product codes, bad prices, "
-    "extreme quantities and duplicates removed and counted per reason (raw = kept + dropped). "
-    "Customer ids are pseudonymised here (keyed HMAC) when ASSOC_PSEUDONYM_KEY is set.",
+    check_specs=[contract_check_spec("clean_events"), data_loss_check_spec()],
+    description="Purchases only, by the cleaning rules of the source's format (core/data/rule_sets.py): "
+    "missing ids, cancellations, returns, non-positive prices, duplicates (Online Retail also non-product "
+    "codes and extreme quantities) removed and counted per rule (raw = kept + dropped). The data-loss "
+    "check blocks downstream when too much was dropped. Customer ids are pseudonymised here (keyed HMAC) "
+    "when ASSOC_PSEUDONYM_KEY is set.",
 )
 def clean_events(
     context: dg.AssetExecutionContext,
     config: CleaningConfig,
     raw_events: pd.DataFrame,
     pseudonymiser: PseudonymiserResource,
+    event_source: EventSourceResource,
 ) -> Iterator:
-    rules = CleaningRules(product_code_pattern=config.product_code_pattern, max_quantity=config.max_quantity)
+    rule_set = config.rule_set
+    if rule_set == "auto":
+        rule_set = rule_set_for_format(event_source.source_format())
+    rules = settings_from_config(CleaningRules, config, rule_set=rule_set)
     kept, report = clean(raw_events, rules)
+    verdict = assess_data_loss(raw_events, kept, report, settings_from_config(DataLossFloors, config))
     dropped = {k: v for k, v in report.dropped.items() if v}
     if kept.empty:
+        examples = report.examples["item_id"].head(3).tolist() if report.examples is not None else []
         raise InputError(
             f"clean_events: every one of the {report.raw_rows:,} rows of partition {context.partition_key} "
-            f"was dropped ({', '.join(f'{k}: {v:,}' for k, v in dropped.items())}); nothing written"
+            f"was dropped ({', '.join(f'{k}: {v:,}' for k, v in dropped.items())}; e.g. item ids "
+            f"{examples}); nothing written. {verdict.message(report)}"
         )
     # first table after raw: from here on (baskets, models, reports, synthetic data) ids are pseudonyms
     kept = pseudonymiser.pseudonymise(kept)
@@ -90,7 +110,7 @@ def clean_events(
     ids = f"pseudonymised, key id {privacy['pseudonym_key_id']}" if pseudonymiser.enabled else "as in source"
     context.log.info(
         f"clean_events[{context.partition_key}]: kept {report.kept_rows:,}, dropped {dropped} "
-        f"(customer ids {ids})"
+        f"(rule set {rule_set}, customer ids {ids})"
     )
     contract = contract_check_result("clean_events", kept)  # before the write, as in raw_events
     yield dg.Output(
@@ -99,6 +119,9 @@ def clean_events(
             **event_table_metadata(kept),
             **privacy,
             **{f"dropped/{k}": v for k, v in report.dropped.items()},
+            "rule_set": rule_set,
+            "cleaning_rules": dg.MetadataValue.md(reasons_markdown(report, verdict)),
+            "product_code_pattern": rules.pattern or "none",
             "raw_rows": report.raw_rows,
             "raw_events_run": latest_materialization_run(
                 context.instance, "raw_events", context.partition_key
@@ -110,3 +133,4 @@ def clean_events(
         },
     )
     yield contract
+    yield data_loss_check_result(report, verdict)

@@ -1,8 +1,9 @@
 """Did every blocking data contract pass on the data a model was trained on? Read from Dagster.
 
-The chain is recorded by the assets themselves: a model's training run logs the run that wrote
-the ``baskets`` it read; that ``baskets`` materialization lists the ``clean_events`` runs it was
-built from; each ``clean_events`` materialization names the ``raw_events`` run it read. A contract
+The data-loss guard of ``clean_events`` counts as one of them. The chain is recorded by the
+assets themselves: a model's training run logs the run that wrote the ``baskets`` it read; that
+``baskets`` materialization lists the ``clean_events`` runs it was built from; each
+``clean_events`` materialization names the ``raw_events`` run it read. A contract
 result belongs to the run that wrote the data it checked. So a model trained on baskets that
 failed their contract stays refused even after a later, passing re-materialization.
 """
@@ -13,6 +14,7 @@ from collections.abc import Iterable
 
 import dagster as dg
 
+from assoc_pipeline.checks.data_loss import DATA_LOSS_CHECK
 from assoc_pipeline.core.recsys.promotion import CheckStatus
 
 REPORT_CONTRACT = ("evaluation_report", "evaluation_report_contract")
@@ -56,7 +58,7 @@ def _status(check: str, results: Iterable[tuple[str, bool | None]]) -> CheckStat
 def contracts_of_baskets_run(instance: dg.DagsterInstance, baskets_run: str | None) -> list[CheckStatus]:
     """The contract results of the ``baskets`` written by ``baskets_run`` and of the clean / raw
     partitions it was built from."""
-    names = ("raw_events_contract", "clean_events_contract", "baskets_contract")
+    names = ("raw_events_contract", "clean_events_contract", DATA_LOSS_CHECK, "baskets_contract")
     if not baskets_run:
         return [CheckStatus(n, None, "the model records no baskets run") for n in names]
     found = _materialization(instance, "baskets", baskets_run)
@@ -75,16 +77,13 @@ def contracts_of_baskets_run(instance: dg.DagsterInstance, baskets_run: str | No
     clean_runs = meta["clean_events_runs"].value if "clean_events_runs" in meta else {}
     if not clean_runs:
         why = "the baskets materialization lists no clean_events runs"
-        return [
-            CheckStatus("raw_events_contract", None, why),
-            CheckStatus("clean_events_contract", None, why),
-            baskets,
-        ]
-    clean, raw = [], []
+        return [CheckStatus(n, None, why) for n in names[:-1]] + [baskets]
+    clean, loss, raw = [], [], []
     for partition, clean_run in sorted(clean_runs.items()):
         clean.append(
             (partition, check_passed_in_run(instance, "clean_events", "clean_events_contract", clean_run))
         )
+        loss.append((partition, check_passed_in_run(instance, "clean_events", DATA_LOSS_CHECK, clean_run)))
         record = _materialization(instance, "clean_events", clean_run, partition)
         raw_run = record.asset_materialization.metadata.get("raw_events_run") if record else None
         raw_run = raw_run.value if raw_run is not None else None
@@ -96,7 +95,12 @@ def contracts_of_baskets_run(instance: dg.DagsterInstance, baskets_run: str | No
                 else None,
             )
         )
-    return [_status("raw_events_contract", raw), _status("clean_events_contract", clean), baskets]
+    return [
+        _status("raw_events_contract", raw),
+        _status("clean_events_contract", clean),
+        _status(DATA_LOSS_CHECK, loss),
+        baskets,
+    ]
 
 
 def report_contract(instance: dg.DagsterInstance) -> CheckStatus:

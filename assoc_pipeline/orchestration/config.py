@@ -31,7 +31,9 @@ def config_for(
     return pydantic.create_model(name, __base__=dg.Config, __doc__=settings_cls.__doc__, **fields)
 
 
-def settings_from_config(settings_cls: type, config: dg.Config) -> Any:
-    """The settings dataclass back from its config (fields the dataclass lacks are left out)."""
+def settings_from_config(settings_cls: type, config: dg.Config, **overrides: object) -> Any:
+    """The settings dataclass back from its config (fields the dataclass lacks are left out;
+    ``overrides`` replace config values, e.g. an ``auto`` resolved at run time)."""
     names = {f.name for f in dataclasses.fields(settings_cls)}
-    return settings_cls(**{k: v for k, v in config.model_dump().items() if k in names})
+    values = {k: v for k, v in config.model_dump().items() if k in names}
+    return settings_cls(**{**values, **overrides})

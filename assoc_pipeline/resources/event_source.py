@@ -15,7 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assoc_pipeline.core.data import schema
-from assoc_pipeline.core.data.schema import FORMATS, read_events
+from assoc_pipeline.core.data.schema import FORMATS, detect_format, read_events
 from assoc_pipeline.core.errors import InputError
 
 EVENT_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
@@ -65,6 +65,23 @@ class EventSourceResource(dg.ConfigurableResource):
                 f"event source {root}: folder holds no event files ({', '.join(EVENT_FILE_SUFFIXES)})"
             )
         return found
+
+    def source_format(self) -> str:
+        """The source's format, ``auto`` resolved from its files (cleaning picks its rules by it).
+
+        The inbox's landed files are canonical copies of files in the source's own format, so
+        only the source files count; files of different formats in one folder are an error.
+        """
+        if self.format != "auto":
+            return self.format
+        found = {f.name: detect_format(f) for f in self.files()}
+        formats = sorted(set(found.values()))
+        if len(formats) > 1:
+            raise InputError(
+                f"event source {self.path}: files of different formats ({found}); set the format "
+                "(setting format / ASSOC_SOURCE_FORMAT) or split the folder"
+            )
+        return formats[0]
 
     def landed_files(self) -> list[Path]:
         landing = Path(self.landing_dir) if self.landing_dir else None

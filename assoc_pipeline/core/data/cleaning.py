@@ -1,16 +1,20 @@
-"""Cleaning rules for retail event logs, each counted so that raw = kept + sum(dropped).
+"""Cleaning of retail event logs, each dropped row counted so that raw = kept + sum(dropped).
 
-Rules are applied in this order and each dropped row is counted under the FIRST rule it meets:
+The rules themselves are in :mod:`~assoc_pipeline.core.data.drop_rules` (one pure function per
+reason) and the choice of rules per source format in :mod:`~assoc_pipeline.core.data.rule_sets`:
+Online Retail keeps its own rules (5-digit product codes, ``C`` invoices), any other log gets the
+generic ones. Rules run in the order of ``DROP_REASONS`` and each dropped row is counted under
+the FIRST enabled rule it meets:
 
 0. ``missing_id``        — no basket id or no item id (cannot be placed in a basket);
-1. ``cancellation``      — cancelled invoices (Online Retail: invoice number starts with ``C``);
+1. ``cancellation``      — cancelled order lines (Online Retail: invoice number starts with ``C``);
 2. ``return``            — returns / negative quantities that are not cancellations;
-3. ``non_product_code``  — postage, fees, discounts, manual adjustments… (item ids that do not
-   match the product-code pattern; Online Retail products are 5 digits plus optional letters);
+3. ``non_product_code``  — item ids that do not match the product-code pattern (Online Retail:
+   postage, fees, discounts, manual adjustments; products are 5 digits plus optional letters);
 4. ``non_positive_price``— unit price zero or negative (free samples, write-offs, bad debt);
 5. ``zero_quantity``     — quantity 0 (nothing was bought);
 6. ``extreme_quantity``  — quantities above a cap (bulk orders and data-entry errors that would
-   dominate item popularity);
+   dominate item popularity); Online Retail only unless enabled;
 7. ``duplicate``         — exact duplicates of an earlier kept line (all columns equal).
 
 Missing customer ids are NOT dropped: anonymous baskets still carry item co-occurrence for
@@ -20,52 +24,37 @@ Item names are normalised (surrounding and repeated whitespace).
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
 
-from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.data.drop_rules import DROP_REASONS, DROP_RULES
+from assoc_pipeline.core.data.rule_sets import ONLINE_RETAIL_PRODUCT_CODE, CleaningRules
 
-DROP_REASONS = (
-    "missing_id",
-    "cancellation",
-    "return",
-    "non_product_code",
-    "non_positive_price",
-    "zero_quantity",
-    "extreme_quantity",
-    "duplicate",
-)
-ONLINE_RETAIL_PRODUCT_CODE = r"^\d{5}[A-Za-z]*$"
-
-
-@dataclass(frozen=True)
-class CleaningRules:
-    """Thresholds of the cleaning rules (mirrored as Dagster config on ``clean_events``)."""
-
-    product_code_pattern: str = ONLINE_RETAIL_PRODUCT_CODE
-    max_quantity: int = 10_000
-
-    def __post_init__(self) -> None:
-        try:
-            re.compile(self.product_code_pattern)
-        except re.error as exc:
-            raise InputError(
-                f"setting product_code_pattern={self.product_code_pattern!r} is not a regex: {exc}"
-            ) from exc
-        if self.max_quantity < 1:
-            raise InputError(f"setting max_quantity={self.max_quantity} must be >= 1")
+__all__ = [
+    "DROP_REASONS",
+    "ONLINE_RETAIL_PRODUCT_CODE",
+    "CleaningReport",
+    "CleaningRules",
+    "clean_events",
+    "normalise_names",
+]
+EXAMPLES_PER_REASON = 3
+# what an example of a dropped row shows: no customer id (examples land in run metadata)
+EXAMPLE_COLUMNS = ["event_time", "basket_id", "item_id", "item_name", "quantity", "unit_price", "event_type"]
 
 
 @dataclass
 class CleaningReport:
     raw_rows: int
     kept_rows: int
-    dropped: dict[str, int] = field(default_factory=dict)
+    dropped: dict[str, int] = field(default_factory=dict)  # per enabled rule, in application order
     missing_user_id: int = 0
     names_normalised: int = 0
+    rule_set: str = ""
+    pattern: str = ""
+    examples: pd.DataFrame | None = None  # a few dropped rows per reason, column ``reason`` first
 
     def reconciles(self) -> bool:
         return self.raw_rows == self.kept_rows + sum(self.dropped.values())
@@ -86,39 +75,30 @@ def normalise_names(names: pd.Series) -> pd.Series:
     return out.where(out.str.len() > 0, None)
 
 
+def drop_reasons(events: pd.DataFrame, rules: CleaningRules) -> np.ndarray:
+    """Per row, the first enabled rule that drops it ("" = kept)."""
+    reason = np.full(len(events), "", dtype=object)
+    for name in rules.enabled:
+        reason[(reason == "") & DROP_RULES[name].rows(events, rules)] = name
+    return reason
+
+
+def _examples(events: pd.DataFrame, reason: np.ndarray) -> pd.DataFrame:
+    dropped = events.loc[reason != "", EXAMPLE_COLUMNS].assign(reason=reason[reason != ""])
+    head = dropped.groupby("reason", sort=False).head(EXAMPLES_PER_REASON)
+    return head[["reason", *EXAMPLE_COLUMNS]].reset_index(drop=True)
+
+
 def clean_events(
     events: pd.DataFrame, rules: CleaningRules | None = None
 ) -> tuple[pd.DataFrame, CleaningReport]:
-    """Apply the rules above; returns the kept rows (canonical schema) and the counts."""
+    """Apply the enabled rules; returns the kept rows (canonical schema) and the counts.
+
+    Without ``rules``: Online Retail's rule set (the shipped log); other sources pass
+    ``CleaningRules(rule_set=rule_set_for_format(fmt))``.
+    """
     rules = rules or CleaningRules()
-    n = len(events)
-    reason = np.full(n, "", dtype=object)
-
-    def mark(name: str, mask: np.ndarray) -> None:
-        reason[(reason == "") & mask] = name
-
-    qty = events["quantity"].to_numpy()
-    price = events["unit_price"].to_numpy(dtype=float)
-    mark("missing_id", (events["basket_id"].isna() | events["item_id"].isna()).to_numpy())
-    mark("cancellation", (events["event_type"] == "cancellation").to_numpy())
-    mark("return", (events["event_type"] == "return").to_numpy() | (qty < 0))
-    if rules.product_code_pattern:
-        is_product = (
-            events["item_id"]
-            .fillna("")
-            .str.fullmatch(rules.product_code_pattern)
-            .fillna(False)
-            .to_numpy(dtype=bool)
-        )
-        mark("non_product_code", ~is_product)
-    mark("non_positive_price", price <= 0)  # NaN (no price in the source) is kept
-    mark("zero_quantity", qty == 0)
-    mark("extreme_quantity", qty > rules.max_quantity)
-    candidates = reason == ""
-    dup = np.zeros(n, dtype=bool)
-    dup[candidates] = events.loc[candidates].duplicated(keep="first").to_numpy()
-    mark("duplicate", dup)
-
+    reason = drop_reasons(events, rules)
     kept = events.loc[reason == ""].copy()
     before = kept["item_name"]
     kept["item_name"] = normalise_names(before)
@@ -126,10 +106,13 @@ def clean_events(
     kept = kept.reset_index(drop=True)
     counts = pd.Series(reason[reason != ""]).value_counts()
     report = CleaningReport(
-        raw_rows=n,
+        raw_rows=len(events),
         kept_rows=len(kept),
-        dropped={r: int(counts.get(r, 0)) for r in DROP_REASONS},
+        dropped={r: int(counts.get(r, 0)) for r in rules.enabled},
         missing_user_id=int(kept["user_id"].isna().sum()),
         names_normalised=changed,
+        rule_set=rules.rule_set,
+        pattern=rules.pattern,
+        examples=_examples(events, reason),
     )
     return kept, report
