@@ -73,10 +73,12 @@ def run_demo(
             partition_key=key,
             instance=instance,
             resources=resources,
-            run_config=QUIET_LOGS,
+            run_config=ingest_run_config(settings),
+            raise_on_error=False,  # a failed blocking check is said in one line below
         )
         record_checks(result)
         stop_on_failed_checks(result, key)
+        raise_step_error(result)
         meta = result.asset_materializations_for_node("clean_events")[0].metadata
         raw_rows += meta["raw_rows"].value
         kept_rows += meta["dagster/row_count"].value
@@ -129,6 +131,14 @@ def run_demo(
     }
 
 
+def ingest_run_config(settings: Settings) -> dict:
+    """The ingest runs' config: the settings' [cleaning] values for ``clean_events`` (the same
+    values are the config's defaults when the settings come from the environment)."""
+    if not settings.cleaning:
+        return QUIET_LOGS
+    return {**QUIET_LOGS, "ops": {"clean_events": {"config": dict(settings.cleaning)}}}
+
+
 def stop_on_failed_checks(result: dg.ExecuteInProcessResult, partition: str) -> None:
     """A failed blocking check stops the demo here, saying why: the downstream run reads the
     stored partitions, so going on would train on data its own checks refused."""
@@ -138,6 +148,21 @@ def stop_on_failed_checks(result: dg.ExecuteInProcessResult, partition: str) -> 
             f"partition {partition}: blocking check(s) failed, nothing downstream runs: "
             + "; ".join(f"{e.check_name}: {e.description or 'see its metadata (make ui)'}" for e in failed)
         )
+
+
+def raise_step_error(result: dg.ExecuteInProcessResult) -> None:
+    """A failed step's error as ``raise_on_error`` would raise it: an InputError keeps its one
+    line (the CLI prints it), anything else keeps its trace."""
+    for event in result.all_events:
+        if not event.is_step_failure:
+            continue
+        error = event.step_failure_data.error
+        cause = error
+        while cause is not None and cause.cls_name != "InputError":
+            cause = cause.cause
+        if cause is not None:
+            raise InputError(cause.message.split(": ", 1)[-1].strip())
+        raise RuntimeError(error.to_string())
 
 
 def peak_memory_mb() -> float:

@@ -61,10 +61,14 @@ class DataLossVerdict:
             return f"kept {shares} (floors met)"
         return (
             f"data loss: {'; '.join(self.problems)} (rule set {report.rule_set}, product_code_pattern "
-            f"{report.pattern or 'none'!r}). Check the source format and the cleaning settings "
+            f"{_quoted(report.pattern)}). Check the source format and the cleaning settings "
             "(rules, product_code_pattern: [cleaning] in assoc-pipeline.toml or the clean_events "
             "config), or lower the floors if this loss is intended"
         )
+
+
+def _quoted(pattern: str) -> str:
+    return f"'{pattern}'" if pattern else "none"  # as the user writes it (repr doubles backslashes)
 
 
 def _share(kept: int, total: int) -> float | None:
