@@ -230,3 +230,19 @@ def test_the_demo_names_a_partition_that_lost_every_row(tmp_path: Path, example_
     settings = pipeline_settings(tmp_path, example_log, rule_set="online_retail")
     with pytest.raises(InputError, match=r"every one of the .* rows of partition 2011-01-01 was dropped"):
         run_demo([MONTHS[0]], settings=settings, instance=dg.DagsterInstance.ephemeral())
+
+
+def test_project_file_cleaning_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[cleaning] in assoc-pipeline.toml: read into the settings, a typo named with the file."""
+    project = tmp_path / "assoc-pipeline.toml"
+    monkeypatch.setenv("ASSOC_CONFIG", str(project))
+    project.write_text("[cleaning]\nproduct_code_pattern = '^\\d{7}$'\nmin_kept_rows = 0.9\n")
+    assert get_settings().cleaning == {"product_code_pattern": r"^\d{7}$", "min_kept_rows": 0.9}
+    project.write_text("[cleaning]\nmin_kept_row = 0.9\n")
+    with pytest.raises(
+        InputError, match=r"assoc-pipeline.toml: \[cleaning\]: unknown setting\(s\) \['min_kept_row'\]"
+    ):
+        get_settings()
+    project.write_text("[cleaning]\nrules = ['missing_id', 'returns']\n")
+    with pytest.raises(InputError, match=r"\[cleaning\]: setting rules: unknown rule\(s\) \['returns'\]"):
+        get_settings()
