@@ -44,6 +44,7 @@ def example_retailer_log(
     popularity /= popularity.sum()
     companions = rng.integers(0, n_products, size=(n_products, 3))  # items that go with each item
     start = pd.Timestamp(f"{year}-01-01")
+    last = pd.Timestamp(f"{year}-12-31 23:59")  # returns stay in the year: no month of returns only
     rows = []
     for c in range(n_customers):
         staples = rng.choice(n_products, rng.integers(3, 9), replace=False, p=popularity)
@@ -64,7 +65,7 @@ def example_retailer_log(
                 qty = int(rng.integers(1, 4))
                 rows.append((when, oid, f"{c:06d}", skus[i], names[i], qty, prices[i]))
                 if rng.random() < return_share:  # returned a few days later
-                    back = when + pd.Timedelta(days=int(rng.integers(1, 5)))
+                    back = min(when + pd.Timedelta(days=int(rng.integers(1, 5))), last)
                     rows.append((back, f"R{oid}", f"{c:06d}", skus[i], names[i], -qty, prices[i]))
             order += 1
             day += rng.exponential(every)
