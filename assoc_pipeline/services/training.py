@@ -17,7 +17,8 @@ from typing import Any
 from assoc_pipeline.core.data.baskets import fingerprint
 from assoc_pipeline.core.plots import line_curves
 from assoc_pipeline.core.recsys.baseline_tuning import PRIMARY, model_validation, validation_tasks
-from assoc_pipeline.core.recsys.model_types import ModelType
+from assoc_pipeline.core.recsys.item_pruning import ItemPruning, unwrapped
+from assoc_pipeline.core.recsys.model_types import ITEM_VECTORS, ModelType
 from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import LoopParams, TrainingResult, pick_device
 from assoc_pipeline.core.recsys.split import BasketSplit
@@ -128,13 +129,31 @@ def train_recommender(
                 "python_version": platform.python_version(),
             }
         )
+        # min_item_baskets: fitted on the items bought often enough before the test cutoff,
+        # scored over the whole catalogue (pruned items last, misses when bought)
+        pruning = ItemPruning.of(split.train_full, getattr(params, "min_item_baskets", 1))
+        on_items = pruning.baskets if pruning is not None else (lambda bs: bs)
+        init_from = unwrapped(init_from)
+        if pruning is not None:
+            if ITEM_VECTORS in fit_inputs:  # one row per item: the kept items' rows
+                fit_inputs[ITEM_VECTORS] = fit_inputs[ITEM_VECTORS][pruning.kept]
+            tracker.log_params(
+                {"items_kept": len(pruning.kept), "items_pruned": pruning.n_items - len(pruning.kept)}
+            )
+            log(f"{run_name}: trained on {len(pruning.kept):,} of {pruning.n_items:,} items")
+
+        def in_catalogue(fitted: Any) -> Any:
+            item_ids = split.baskets.vocabulary["item_id"].astype(str)
+            return pruning.wrap(fitted, item_ids) if pruning is not None else fitted
+
         model = model_type.recommender(params).fit(
-            split.train,
-            split.validation,
+            on_items(split.train),
+            on_items(split.validation),
             on_epoch=epoch_logger(tracker, log, "fit", params.epochs),
             init_from=init_from,
             **fit_inputs,
         )
+        model = in_catalogue(model)
         if model.warm_start is not None:
             tracker.log_params(model.warm_start.as_params())
             log(f"{run_name}: warm start {model.warm_start}")
@@ -156,11 +175,12 @@ def train_recommender(
         if refit:
             final = dataclasses.replace(params, epochs=max(result.best_epoch, 1), patience=0)
             model = model_type.recommender(final).fit(
-                split.train_full,
+                on_items(split.train_full),
                 on_epoch=epoch_logger(tracker, log, "refit", final.epochs),
                 init_from=init_from,
                 **fit_inputs,
             )
+            model = in_catalogue(model)
         else:
             model.with_history(split.train_full)
         title = f"{run_name}: training loss and {result.monitor}"

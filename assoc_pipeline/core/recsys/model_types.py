@@ -124,11 +124,13 @@ def model_type(name: str) -> ModelType:
 
 def checkpoint_class(kind: str, path: object = "checkpoint") -> type:
     """The class a checkpoint of ``kind`` loads into: registered recommenders and the basket GAN."""
+    from assoc_pipeline.core.recsys.item_pruning import PrunedRecommender
     from assoc_pipeline.core.recsys.models.checkpoint_files import UnsafeCheckpointError
     from assoc_pipeline.core.recsys.models.gan import BasketGANModel
 
     classes = {t.recommender.kind: t.recommender for t in MODEL_TYPES.values()}
     classes[BasketGANModel.kind] = BasketGANModel
+    classes[PrunedRecommender.kind] = PrunedRecommender  # a registered type trained on fewer items
     if kind not in classes:
         raise UnsafeCheckpointError(
             f"{path}: refused: model kind {kind!r} is not one of ours ({', '.join(sorted(classes))})"

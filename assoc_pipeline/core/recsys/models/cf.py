@@ -21,10 +21,9 @@ import torch
 from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
-from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
+from assoc_pipeline.core.recsys.models.trained import RecommenderParams, TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
-    LoopParams,
     StepContext,
     next_basket_validation,
     train_loop,
@@ -33,7 +32,7 @@ from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 
 
 @dataclass
-class CFParams(LoopParams):
+class CFParams(RecommenderParams):
     """Hyper-parameters of the BPR matrix factorisation (mirrored as Dagster config)."""
 
     epochs: int = 40

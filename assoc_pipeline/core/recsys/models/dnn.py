@@ -41,10 +41,9 @@ import torch
 from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
-from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
+from assoc_pipeline.core.recsys.models.trained import RecommenderParams, TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
-    LoopParams,
     StepContext,
     ranking_metrics,
     train_loop,
@@ -55,7 +54,7 @@ N_FEATURES = 4  # per item: log1p(count), decayed count, share of history basket
 
 
 @dataclass
-class DNNParams(LoopParams):
+class DNNParams(RecommenderParams):
     """Hyper-parameters of the next-basket network (mirrored as Dagster config)."""
 
     epochs: int = 8

@@ -48,10 +48,9 @@ from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.models.dnn import multinomial_loss
-from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
+from assoc_pipeline.core.recsys.models.trained import RecommenderParams, TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
-    LoopParams,
     StepContext,
     next_basket_validation,
     train_loop,
@@ -61,7 +60,7 @@ NO_PURCHASE_DAY = -1e9  # "last bought" day of items not in the history (recency
 
 
 @dataclass
-class SequenceParams(LoopParams):
+class SequenceParams(RecommenderParams):
     """Hyper-parameters of the GRU next-basket model (mirrored as Dagster config)."""
 
     epochs: int = 10

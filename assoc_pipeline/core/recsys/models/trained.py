@@ -10,7 +10,7 @@ module from that state (``_build_module``).
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from typing import Any, ClassVar, Self
 
 import torch
@@ -26,6 +26,15 @@ from assoc_pipeline.core.recsys.models.training import (
 )
 from assoc_pipeline.core.recsys.models.warm_start import WarmStartReport
 from assoc_pipeline.core.recsys.recommender import Recommender
+
+
+@dataclass
+class RecommenderParams(LoopParams):
+    """Settings every trained recommender shares besides the loop's (mirrored as Dagster config)."""
+
+    # items bought in fewer baskets before the test cutoff are left out of the model (scored
+    # last, counted as misses when bought): core/recsys/item_pruning.py; 1 keeps every item
+    min_item_baskets: int = 1
 
 
 class TrainedRecommender(Checkpointable, Recommender):
