@@ -14,7 +14,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from assoc_pipeline.core.data.baskets import fingerprint
+from assoc_pipeline.core.data.baskets import BasketSet, fingerprint
 from assoc_pipeline.core.plots import line_curves
 from assoc_pipeline.core.recsys.baseline_tuning import PRIMARY, model_validation, validation_tasks
 from assoc_pipeline.core.recsys.item_pruning import ItemPruning, unwrapped
@@ -129,31 +129,31 @@ def train_recommender(
                 "python_version": platform.python_version(),
             }
         )
-        # min_item_baskets: fitted on the items bought often enough before the test cutoff,
-        # scored over the whole catalogue (pruned items last, misses when bought)
-        pruning = ItemPruning.of(split.train_full, getattr(params, "min_item_baskets", 1))
-        on_items = pruning.baskets if pruning is not None else (lambda bs: bs)
         init_from = unwrapped(init_from)
-        if pruning is not None:
-            if ITEM_VECTORS in fit_inputs:  # one row per item: the kept items' rows
-                fit_inputs[ITEM_VECTORS] = fit_inputs[ITEM_VECTORS][pruning.kept]
-            tracker.log_params(
-                {"items_kept": len(pruning.kept), "items_pruned": pruning.n_items - len(pruning.kept)}
-            )
-            log(f"{run_name}: trained on {len(pruning.kept):,} of {pruning.n_items:,} items")
+        item_ids = split.baskets.vocabulary["item_id"].astype(str).tolist()
 
-        def in_catalogue(fitted: Any) -> Any:
-            item_ids = split.baskets.vocabulary["item_id"].astype(str)
+        def fit_on(phase_params: LoopParams, phase: str, train: BasketSet, *validation: BasketSet) -> Any:
+            """Fit on the items bought in at least ``min_item_baskets`` baskets of the period this
+            phase learns from (validation never decides what the model keeps); scored over the
+            whole catalogue, pruned items last, so they count as misses (core/recsys/item_pruning.py)."""
+            pruning = ItemPruning.of(train, getattr(phase_params, "min_item_baskets", 1))
+            inputs = dict(fit_inputs)
+            if pruning is not None:
+                train, validation = pruning.baskets(train), tuple(map(pruning.baskets, validation))
+                if ITEM_VECTORS in inputs:  # one row per item: the kept items' rows
+                    inputs[ITEM_VECTORS] = inputs[ITEM_VECTORS][pruning.kept]
+                tracker.log_params({f"{phase}/items_kept": len(pruning.kept)})
+                log(f"{run_name}: {phase} on {len(pruning.kept):,} of {pruning.n_items:,} items")
+            fitted = model_type.recommender(phase_params).fit(
+                train,
+                *validation,
+                on_epoch=epoch_logger(tracker, log, phase, phase_params.epochs),
+                init_from=init_from,
+                **inputs,
+            )
             return pruning.wrap(fitted, item_ids) if pruning is not None else fitted
 
-        model = model_type.recommender(params).fit(
-            on_items(split.train),
-            on_items(split.validation),
-            on_epoch=epoch_logger(tracker, log, "fit", params.epochs),
-            init_from=init_from,
-            **fit_inputs,
-        )
-        model = in_catalogue(model)
+        model = fit_on(params, "fit", split.train, split.validation)
         if model.warm_start is not None:
             tracker.log_params(model.warm_start.as_params())
             log(f"{run_name}: warm start {model.warm_start}")
@@ -174,13 +174,7 @@ def train_recommender(
         curves = {k: [h[k] for h in result.history if k in h] for k in ("loss", result.monitor)}
         if refit:
             final = dataclasses.replace(params, epochs=max(result.best_epoch, 1), patience=0)
-            model = model_type.recommender(final).fit(
-                on_items(split.train_full),
-                on_epoch=epoch_logger(tracker, log, "refit", final.epochs),
-                init_from=init_from,
-                **fit_inputs,
-            )
-            model = in_catalogue(model)
+            model = fit_on(final, "refit", split.train_full)
         else:
             model.with_history(split.train_full)
         title = f"{run_name}: training loss and {result.monitor}"

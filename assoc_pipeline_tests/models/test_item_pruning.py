@@ -106,7 +106,7 @@ def test_training_service_prunes_logs_and_registers_the_whole_catalogue(
     )
     assert isinstance(trained.model, PrunedRecommender)
     run_params = tracker.run_params(trained.metadata["mlflow_run_id"])
-    assert int(run_params["items_kept"]) == len(pruning.kept) and run_params["min_item_baskets"] == str(
+    assert int(run_params["refit/items_kept"]) == len(pruning.kept) and run_params["min_item_baskets"] == str(
         threshold
     )
     (version,) = tracker.versions()

@@ -3,11 +3,12 @@
 A catalogue of 100k products gives every model 100k-row embedding tables (and EASE / the DNN a
 dense item x item matrix), while most of those items were bought a handful of times: too rarely
 to learn anything about them. ``min_item_baskets`` keeps the items bought in at least that many
-baskets before the test cutoff (``train_full``: the test period is never looked at); the model
-is fitted on those items only and :class:`PrunedRecommender` puts its scores back into the whole
-catalogue, every pruned item ranked below every kept one. Evaluation still scores against every
-target item, so a pruned item that is bought in the test period counts as a miss: pruning can
-only cost accuracy there, never hide it. The default, 1, keeps every item (no wrapper at all).
+baskets of the period a model is fitted on (the training part while validation scores it, then
+everything before the test cutoff for the refit): the period a model is scored on never decides
+what it keeps. The model is fitted on those items only and :class:`PrunedRecommender` puts its
+scores back into the whole catalogue, every pruned item ranked below every kept one. Evaluation
+still scores against every target item, so a pruned item bought in the test period counts as a
+miss: pruning can only cost accuracy there, never hide it. The default, 1, keeps every item.
 """
 
 from __future__ import annotations
@@ -51,19 +52,20 @@ class ItemPruning:
     n_items: int
 
     @classmethod
-    def of(cls, train_full: BasketSet, min_item_baskets: int) -> ItemPruning | None:
-        """The pruning of ``min_item_baskets`` (None when it keeps every item)."""
+    def of(cls, fitted_on: BasketSet, min_item_baskets: int) -> ItemPruning | None:
+        """The pruning of ``min_item_baskets`` for a model fitted on ``fitted_on`` (None when it
+        keeps every item)."""
         if min_item_baskets < 1:
             raise InputError(f"setting min_item_baskets={min_item_baskets} must be >= 1")
-        kept = supported_items(train_full, min_item_baskets)
-        if len(kept) == train_full.n_items:
+        kept = supported_items(fitted_on, min_item_baskets)
+        if len(kept) == fitted_on.n_items:
             return None
         if len(kept) == 0:
             raise InputError(
                 f"setting min_item_baskets={min_item_baskets}: no item is in that many baskets "
-                f"before the test cutoff ({train_full.n_baskets:,} baskets); lower it"
+                f"of the {fitted_on.n_baskets:,} training baskets; lower it"
             )
-        return cls(kept, train_full.n_items)
+        return cls(kept, fitted_on.n_items)
 
     def baskets(self, bs: BasketSet) -> BasketSet:
         return restrict_items(bs, self.kept)

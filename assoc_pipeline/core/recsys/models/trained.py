@@ -32,8 +32,8 @@ from assoc_pipeline.core.recsys.recommender import Recommender
 class RecommenderParams(LoopParams):
     """Settings every trained recommender shares besides the loop's (mirrored as Dagster config)."""
 
-    # items bought in fewer baskets before the test cutoff are left out of the model (scored
-    # last, counted as misses when bought): core/recsys/item_pruning.py; 1 keeps every item
+    # items bought in fewer of the training baskets are left out of the model (scored last,
+    # counted as misses when bought): core/recsys/item_pruning.py; 1 keeps every item
     min_item_baskets: int = 1
 
 
