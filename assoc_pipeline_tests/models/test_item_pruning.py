@@ -39,7 +39,9 @@ def test_kept_items_are_those_bought_often_enough_before_the_test_cutoff(planted
         restricted.vocabulary["item_id"].tolist()
         == planted_split.baskets.vocabulary["item_id"].iloc[pruning.kept].tolist()
     )
-    assert ItemPruning.of(planted_split.train_full, 1) is None  # the default keeps everything
+    without_item_0 = planted_split.train.subset(planted_split.train.matrix[:, 0].toarray().ravel() == 0)
+    assert ItemPruning.of(without_item_0, 1) is None  # the default keeps every item, even unseen ones
+    assert 0 not in ItemPruning.of(without_item_0, 2).kept
     with pytest.raises(InputError, match="min_item_baskets=100000: no item"):
         ItemPruning.of(planted_split.train_full, 100_000)
     with pytest.raises(InputError, match="min_item_baskets=0 must be >= 1"):

@@ -57,6 +57,8 @@ class ItemPruning:
         keeps every item)."""
         if min_item_baskets < 1:
             raise InputError(f"setting min_item_baskets={min_item_baskets} must be >= 1")
+        if min_item_baskets == 1:  # every item, also those the period never saw (as without pruning)
+            return None
         kept = supported_items(fitted_on, min_item_baskets)
         if len(kept) == fitted_on.n_items:
             return None
