@@ -103,8 +103,9 @@ class PrunedRecommender(Recommender):
         self.reads_history = inner.reads_history  # type: ignore[misc]
 
     def __getattr__(self, attribute: str) -> Any:
-        if attribute in ("module", "params", "result", "warm_start", "input_example"):
-            return getattr(self.__dict__["inner"], attribute)
+        inner = self.__dict__.get("inner")  # absent while copy/pickle rebuild the object
+        if inner is not None and attribute in ("module", "params", "result", "warm_start", "input_example"):
+            return getattr(inner, attribute)
         raise AttributeError(attribute)
 
     def fit(self, train: BasketSet) -> PrunedRecommender:
