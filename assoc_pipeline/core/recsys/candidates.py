@@ -25,7 +25,12 @@ import scipy.sparse as sp
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.baselines.ease import ease_weights
 from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
-from assoc_pipeline.core.recsys.baselines.user_history import item_popularity, lookup, user_codes, user_item_counts
+from assoc_pipeline.core.recsys.baselines.user_history import (
+    item_popularity,
+    lookup,
+    user_codes,
+    user_item_counts,
+)
 from assoc_pipeline.core.recsys.tasks import basket_times_ns
 
 NS_PER_DAY = 86_400 * 10**9
@@ -236,7 +241,9 @@ def candidate_recall(
                 continue
             cand = lists.items_of(i) if k is None else lists.items_of(i)[:k]
             recalls.append(np.isin(t, cand).mean())
-        out["recall@all" if k is None else f"recall@{k}"] = float(np.mean(recalls)) if recalls else float("nan")
+        out["recall@all" if k is None else f"recall@{k}"] = (
+            float(np.mean(recalls)) if recalls else float("nan")
+        )
     out["mean_size"] = float(sizes.mean()) if len(sizes) else 0.0
     return out
 
