@@ -48,6 +48,9 @@ class CandidateSettings:
     trend_days: float = 30.0  # "recent" for trending items
 
 
+DEFAULT_CANDIDATES = CandidateSettings()
+
+
 def basket_days(bs: BasketSet) -> np.ndarray:
     """Basket times in days since the epoch (float64), the unit of every window and recency."""
     return basket_times_ns(bs) / NS_PER_DAY
@@ -87,16 +90,19 @@ def first_stage(
     history: BasketSet,
     user_ids: Sequence[str],
     at_day: float,
-    settings: CandidateSettings = CandidateSettings(),
+    settings: CandidateSettings = DEFAULT_CANDIDATES,
     *,
     with_tifu: bool = True,
+    tifu: TIFUKNNRecommender | None = None,
 ) -> FirstStage:
-    """EASE and TIFU-KNN scores (both fitted on ``history``) of ``user_ids`` at ``at_day``."""
+    """EASE and TIFU-KNN scores (both fitted on ``history``) of ``user_ids`` at ``at_day``.
+
+    ``tifu``: a TIFU-KNN already fitted on ``history`` (scoring many batches fits it once)."""
     users, counts = user_item_counts(history)
     rows = lookup(users, user_ids)
     n_items = history.n_items
     ease = np.zeros((len(rows), n_items), dtype=np.float32)
-    tifu = np.zeros((len(rows), n_items), dtype=np.float32)
+    tifu_scores = np.zeros((len(rows), n_items), dtype=np.float32)
     known = np.flatnonzero(rows >= 0)
     if len(known) and history.n_baskets:
         b = ease_weights(history.matrix, settings.ease_l2)
@@ -105,8 +111,8 @@ def first_stage(
         for s in range(0, len(known), 1024):
             ease[known[s : s + 1024]] = np.asarray(binary[s : s + 1024] @ b)
         if with_tifu:
-            t = TIFUKNNRecommender().fit(history)
-            tifu[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])]
+            t = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
+            tifu_scores[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])]
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)
@@ -118,7 +124,7 @@ def first_stage(
         rows=rows,
         counts=counts,
         ease=ease,
-        tifu=tifu,
+        tifu=tifu_scores,
         recent=recent,
         popularity=item_popularity(history),
     )
@@ -153,7 +159,7 @@ class CandidateLists:
         return CandidateLists(self.user_ids, indptr, self.items[keep], self.source[keep])
 
 
-def candidate_lists(stage: FirstStage, settings: CandidateSettings = CandidateSettings()) -> CandidateLists:
+def candidate_lists(stage: FirstStage, settings: CandidateSettings = DEFAULT_CANDIDATES) -> CandidateLists:
     """History items (most-bought first), then EASE neighbours, then trending items, cut at max_size."""
     n_users, n_items = stage.ease.shape
     hist = _history_part(stage)
@@ -251,7 +257,7 @@ def candidate_recall(
 def candidate_recall_on_period(
     history: BasketSet,
     future: BasketSet,
-    settings: CandidateSettings = CandidateSettings(),
+    settings: CandidateSettings = DEFAULT_CANDIDATES,
     ks: Iterable[int] = (50, 100, 200),
 ) -> dict[str, float]:
     """Candidate recall for the next-basket task of ``future`` (users with history before it)."""
