@@ -16,6 +16,7 @@ from typing import Any
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
 from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
 from assoc_pipeline.core.recsys.models.sequence import SequenceParams, SequenceRecommender
 from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import LoopParams
@@ -109,6 +110,16 @@ MODEL_TYPES: dict[str, ModelType] = {
             "GRU over each user's chronological baskets (what follows what) on top of a personal "
             "repeat prior; next-basket scores from the whole sequence.",
             param_defaults=DEMO_BUDGET,
+        ),
+        ModelType(
+            "ranker",
+            RankerRecommender,
+            RankerParams,
+            "Two-stage ranker: the user's history + EASE neighbours + trending items as candidates, "
+            "re-ordered by an MLP over purchase-cycle / recency / rank features (listwise loss); "
+            "completion is EASE's.",
+            param_defaults=DEMO_BUDGET,
+            tasks=(NEXT_BASKET,),
         ),
     )
 }

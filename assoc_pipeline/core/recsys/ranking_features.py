@@ -346,6 +346,19 @@ def month_starts(bs: BasketSet, min_history_days: float = 28.0) -> list[float]:
     return [float(s.value / 86400e9) for s in starts]
 
 
+def prediction_times(bs: BasketSet, min_times: int = 3) -> list[float]:
+    """Month starts (:func:`month_starts`); a log too short for ``min_times`` of them (a two-month
+    sample) gets ``min_times`` days spread evenly over the second half of its span instead."""
+    starts = month_starts(bs)
+    if len(starts) >= min_times:
+        return starts
+    days = basket_days(bs)
+    if len(days) == 0:
+        return []
+    lo, hi = float(days.min()), float(days.max())
+    return [float(np.floor(lo + (hi - lo) * f)) for f in np.linspace(0.5, 0.9, min_times)]
+
+
 def training_lists(
     bs: BasketSet,
     times: Sequence[float] | None = None,
@@ -355,9 +368,9 @@ def training_lists(
     *,
     drop_without_positive: bool = True,
 ) -> RankingLists:
-    """Labelled lists: at each time t (default: month starts), history = baskets before t, label =
+    """Labelled lists: at each time t (default: :func:`prediction_times`), history = baskets before t, label =
     the item is in the user's first basket in [t, t + horizon_days) within ``bs``."""
-    times = month_starts(bs) if times is None else list(times)
+    times = prediction_times(bs) if times is None else list(times)
     days = basket_days(bs)
     users = bs.baskets["user_id"]
     parts = []
