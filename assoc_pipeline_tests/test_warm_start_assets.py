@@ -28,7 +28,14 @@ TRAIN = {
 }
 ROUND = ["baskets", "split", "cf_model", "dnn_model", "finetuned_model"]
 # the rest of what the report reads (new products' text, the other models)
-REPORT_INPUTS = ["item_embeddings", "baseline_tuning", "hybrid_model", "dnn_text_model", "sequence_model"]
+REPORT_INPUTS = [
+    "item_embeddings",
+    "baseline_tuning",
+    "hybrid_model",
+    "dnn_text_model",
+    "sequence_model",
+    "ranker_model",
+]
 
 
 def meta(result, node: str) -> dict:

@@ -109,10 +109,15 @@ class RankerNet(nn.Module):
         self.mlp = nn.Sequential(*blocks, nn.Linear(width, 1))
         self.linear = nn.Linear(n_features, 1)  # a linear path beside the MLP: stable from step 0
 
-    def forward(self, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+    def score(self, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(rows, n_features) raw features and (rows,) item indices -> (rows,) logits."""
         z = (x - self.mean) / self.std
         h = torch.cat([z, self.item_embedding(items)], dim=-1) if self.item_dim else z
         return (self.mlp(h) + self.linear(z)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One-tensor form (export / mlflow): the features with the item index as the last column."""
+        return self.score(x[:, :-1], x[:, -1].long())
 
 
 def listwise_softmax_loss(
@@ -203,7 +208,7 @@ class RankerRecommender(TrainedRecommender):
                 rows, seg = _rows_of_lists(data.indptr, order[s : s + p.lists_per_batch])
                 r = torch.as_tensor(rows, device=device)
                 with ctx.autocast():
-                    logits = module(x[r], items[r])
+                    logits = module.score(x[r], items[r])
                 loss = listwise_softmax_loss(logits, labels[r], torch.as_tensor(seg, device=device))
                 total += ctx.optimize(loss, opt, clip_norm=5.0)
                 steps += 1
@@ -274,7 +279,7 @@ class RankerRecommender(TrainedRecommender):
             for s in range(0, len(out), batch):
                 x = torch.as_tensor(lists.features[s : s + batch], device=dev)
                 i = torch.as_tensor(lists.items[s : s + batch], dtype=torch.long, device=dev)
-                out[s : s + batch] = module(x, i).float().cpu().numpy()
+                out[s : s + batch] = module.score(x, i).float().cpu().numpy()
         module.train(was)
         return out
 
@@ -326,6 +331,10 @@ class RankerRecommender(TrainedRecommender):
         )
         vocabulary = pd.DataFrame({"item_idx": np.arange(self.n_items), "item_id": ids, "item_name": ids})
         self.with_history(BasketSet(matrix, baskets, vocabulary))
+
+    def input_example(self) -> torch.Tensor:
+        """A (2, n_features + 1) tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""
+        return torch.zeros(2, len(FEATURES) + 1)
 
     def _build_module(self, ckpt: dict[str, Any]) -> RankerNet:
         p = self.params
