@@ -38,7 +38,8 @@ class ModelType:
     * ``fine_tunable``: a registered version may be warm-started on new baskets (``finetuned_model``);
     * ``tasks``: the report tasks it is scored on and may be promoted for.
     Whether it must be refit on ``train_full`` after early stopping follows from the class: a model
-    that reads history as input (``reads_history``) takes the new history instead.
+    that reads history as input (``reads_history``) takes the new history instead, unless ``refit``
+    says otherwise (a model that reads history but also learns from recent examples gains from them).
     """
 
     name: str
@@ -49,6 +50,7 @@ class ModelType:
     fit_inputs: tuple[str, ...] = ()
     fine_tunable: bool = False
     tasks: tuple[str, ...] = (NEXT_BASKET, COMPLETION)
+    refit: bool | None = None  # None: refit exactly when the class does not read history
 
     @property
     def asset_name(self) -> str:
@@ -56,7 +58,7 @@ class ModelType:
 
     @property
     def refit_on_train_full(self) -> bool:
-        return not self.recommender.reads_history
+        return (not self.recommender.reads_history) if self.refit is None else self.refit
 
     def default_params(self, **overrides: Any) -> LoopParams:
         """The hyper-parameters this type trains with unless config says otherwise."""
@@ -120,6 +122,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             "completion is EASE's.",
             param_defaults=DEMO_BUDGET,
             tasks=(NEXT_BASKET,),
+            refit=True,  # the months just before the test cutoff are its most useful training lists
         ),
     )
 }

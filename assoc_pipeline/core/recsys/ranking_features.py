@@ -346,12 +346,15 @@ def month_starts(bs: BasketSet, min_history_days: float = 28.0) -> list[float]:
     return [float(s.value / 86400e9) for s in starts]
 
 
-def prediction_times(bs: BasketSet, min_times: int = 3) -> list[float]:
-    """Month starts (:func:`month_starts`); a log too short for ``min_times`` of them (a two-month
-    sample) gets ``min_times`` days spread evenly over the second half of its span instead."""
+def prediction_times(bs: BasketSet, per_month: int = 1, min_times: int = 3) -> list[float]:
+    """Month starts (:func:`month_starts`), plus ``per_month - 1`` evenly spaced days inside each
+    month (more lists, other history lengths); a log too short for ``min_times`` month starts (a
+    two-month sample) gets ``min_times`` days spread evenly over the second half of its span."""
     starts = month_starts(bs)
     if len(starts) >= min_times:
-        return starts
+        last = float(basket_days(bs).max())
+        extra = [s + 30.0 * j / per_month for s in starts for j in range(1, per_month)]
+        return sorted(starts + [t for t in extra if t < last])
     days = basket_days(bs)
     if len(days) == 0:
         return []
@@ -366,11 +369,12 @@ def training_lists(
     candidates: CandidateSettings = DEFAULT_CANDIDATES,
     features: FeatureSettings = FeatureSettings(),
     *,
+    per_month: int = 1,
     drop_without_positive: bool = True,
 ) -> RankingLists:
     """Labelled lists: at each time t (default: :func:`prediction_times`), history = baskets before t, label =
     the item is in the user's first basket in [t, t + horizon_days) within ``bs``."""
-    times = prediction_times(bs) if times is None else list(times)
+    times = prediction_times(bs, per_month) if times is None else list(times)
     days = basket_days(bs)
     users = bs.baskets["user_id"]
     parts = []

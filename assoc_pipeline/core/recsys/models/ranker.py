@@ -71,6 +71,7 @@ class RankerParams(LoopParams):
     weight_decay: float = 1e-4
     lists_per_batch: int = 64
     horizon_days: float = 91.0  # a training label is the user's first basket within this many days
+    times_per_month: int = 1  # prediction times per month of training baskets (month start first)
     n_neighbours: int = 50  # EASE neighbours of the history in each candidate list
     n_trending: int = 10
     max_candidates: int = 200
@@ -170,14 +171,14 @@ class RankerRecommender(TrainedRecommender):
         on_epoch: EpochCallback | None = None,
         checkpoint_path: str | os.PathLike[str] | None = None,
         init_from: RankerRecommender | None = None,
+        training_data: RankingLists | None = None,
     ) -> Self:
         """Train on lists from month starts inside ``train``; with ``validation``, stop early on
-        next-basket NDCG@10 of its users (history = ``train``)."""
+        next-basket NDCG@10 of its users (history = ``train``). ``training_data``: those lists
+        already built (a benchmark comparing settings that do not change them builds them once)."""
         p = self.params
         device = self._start_fit(train)
-        data = training_lists(
-            train, horizon_days=p.horizon_days, candidates=p.candidates, features=p.features
-        )
+        data = training_data if training_data is not None else self.build_training_lists(train)
         if len(data) == 0:
             raise ValueError(
                 "ranker: no training lists (no user bought again within "
@@ -230,6 +231,13 @@ class RankerRecommender(TrainedRecommender):
         self.result.extra.update({"n_training_lists": n_lists, "n_training_rows": len(data.items)})
         return self
 
+    def build_training_lists(self, train: BasketSet) -> RankingLists:
+        """The labelled candidate lists ``fit`` trains on (see :func:`training_lists`)."""
+        p = self.params
+        return training_lists(
+            train, None, p.horizon_days, p.candidates, p.features, per_month=p.times_per_month
+        )
+
     def _validation(self, train: BasketSet, validation: BasketSet):
         """``validate()``: NDCG / recall@10 on the validation users, features computed once."""
         from assoc_pipeline.core.recsys.tasks import next_basket_task
@@ -254,6 +262,14 @@ class RankerRecommender(TrainedRecommender):
         return self
 
     # ---------------------------------------------------------------- scoring
+    def ranking_lists(self, user_ids: Sequence[str]) -> RankingLists:
+        """The users' candidate lists and feature rows at the end of the current history."""
+        return self._lists([str(u) for u in user_ids])
+
+    def scores_of(self, lists: RankingLists) -> np.ndarray:
+        """(len(lists), n_items) scores of given lists (e.g. with a feature group ablated)."""
+        return self._scores(lists)
+
     def _lists(self, user_ids: Sequence[str]) -> RankingLists:
         history = self._require_history()
         if self._tifu is None:
