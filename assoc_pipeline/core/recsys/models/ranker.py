@@ -69,7 +69,7 @@ class RankerParams(LoopParams):
     item_dim: int = 16  # learned item embedding width; 0 = features only
     lr: float = 1e-3
     weight_decay: float = 1e-4
-    lists_per_batch: int = 64
+    lists_per_batch: int = 256  # chosen on validation (64: 0.3235, 256: 0.3241 NDCG@10; within noise)
     horizon_days: float = 91.0  # a training label is the user's first basket within this many days
     times_per_month: int = 1  # prediction times per month of training baskets (month start first)
     n_neighbours: int = 50  # EASE neighbours of the history in each candidate list
