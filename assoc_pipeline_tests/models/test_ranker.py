@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 from assoc_pipeline.core.recsys.candidates import (
     SOURCE_HISTORY,
@@ -21,8 +22,13 @@ from assoc_pipeline.core.recsys.candidates import (
 )
 from assoc_pipeline.core.recsys.evaluation import evaluate
 from assoc_pipeline.core.recsys.models.checkpoint_files import load_model, save_model
-from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
-from assoc_pipeline.core.recsys.ranking_features import FEATURES, ranking_features, within_list_rank
+from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender, feature_mask
+from assoc_pipeline.core.recsys.ranking_features import (
+    FEATURE_GROUPS,
+    FEATURES,
+    ranking_features,
+    within_list_rank,
+)
 from assoc_pipeline.core.recsys.split import temporal_split
 from assoc_pipeline.core.recsys.tasks import next_basket_task
 
@@ -172,3 +178,11 @@ def test_a_saved_ranker_reloads_with_identical_scores(tmp_path) -> None:
     np.testing.assert_array_equal(loaded.score_next_basket(users), ranker.score_next_basket(users))
     parts = [np.array([0, 3]), np.array([7])]
     np.testing.assert_array_equal(loaded.score_completion(parts), ranker.score_completion(parts))
+
+
+def test_an_ablated_group_is_held_out_and_a_wrong_group_is_named() -> None:
+    mask = feature_mask("cycle, ranks")
+    dropped = {f for f, m in zip(FEATURES, mask, strict=True) if m == 0}
+    assert dropped == {f for f, g in FEATURE_GROUPS.items() if g in ("cycle", "ranks")}
+    with pytest.raises(InputError, match=r"drop_groups: unknown group.*cycles"):
+        feature_mask("cycles")

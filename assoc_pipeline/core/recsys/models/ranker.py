@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.ease import EASERecommender
 from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
 from assoc_pipeline.core.recsys.baselines.user_history import backoff, item_popularity
@@ -46,6 +47,7 @@ from assoc_pipeline.core.recsys.models.training import (
 )
 from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 from assoc_pipeline.core.recsys.ranking_features import (
+    FEATURE_GROUPS,
     FEATURES,
     FeatureSettings,
     RankingLists,
@@ -79,6 +81,7 @@ class RankerParams(LoopParams):
     half_life_days: float = 90.0
     completion_ease_l2: float = 50.0  # completion = EASE at this lambda (baseline tuning's choice)
     monitor: str = "val_ndcg@10"
+    drop_groups: str = ""  # comma-separated feature groups held at their mean (ablations), e.g. "cycle"
 
     @property
     def candidates(self) -> CandidateSettings:
@@ -98,6 +101,7 @@ class RankerNet(nn.Module):
         super().__init__()
         self.register_buffer("mean", torch.zeros(n_features))
         self.register_buffer("std", torch.ones(n_features))
+        self.register_buffer("keep", torch.ones(n_features))  # 0 = feature ablated (held at its mean)
         self.item_dim = item_dim
         if item_dim:
             self.item_embedding = nn.Embedding(n_items, item_dim)
@@ -112,13 +116,25 @@ class RankerNet(nn.Module):
 
     def score(self, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(rows, n_features) raw features and (rows,) item indices -> (rows,) logits."""
-        z = (x - self.mean) / self.std
+        z = (x - self.mean) / self.std * self.keep
         h = torch.cat([z, self.item_embedding(items)], dim=-1) if self.item_dim else z
         return (self.mlp(h) + self.linear(z)).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One-tensor form (export / mlflow): the features with the item index as the last column."""
         return self.score(x[:, :-1], x[:, -1].long())
+
+
+def feature_mask(drop_groups: str) -> np.ndarray:
+    """1 per feature, 0 for the features of the named groups (see ``FEATURE_GROUPS``)."""
+    groups = {g.strip() for g in drop_groups.split(",") if g.strip()}
+    unknown = groups - set(FEATURE_GROUPS.values())
+    if unknown:
+        raise InputError(
+            f"ranker config drop_groups: unknown group(s) {', '.join(sorted(unknown))}; "
+            f"expected some of {', '.join(dict.fromkeys(FEATURE_GROUPS.values()))}"
+        )
+    return np.array([FEATURE_GROUPS[f] not in groups for f in FEATURES], dtype=np.float32)
 
 
 def listwise_softmax_loss(
@@ -190,6 +206,7 @@ class RankerRecommender(TrainedRecommender):
         with torch.no_grad():
             self.module.mean.copy_(x_all.mean(0))
             self.module.std.copy_(x_all.std(0).clamp(min=1e-6))
+            self.module.keep.copy_(torch.as_tensor(feature_mask(p.drop_groups)))
         if init_from is not None:
             self.warm_start = warm_start_from(self, init_from, item_rows=("item_embedding.weight",))
         self.module.to(device)
