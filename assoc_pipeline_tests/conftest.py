@@ -68,6 +68,7 @@ SAMPLE_RUN_CONFIG = {
         "cf_model": {"config": {"epochs": 3, "patience": 0}},
         "dnn_model": {"config": {"epochs": 2, "patience": 0}},
         "dnn_text_model": {"config": {"epochs": 2, "patience": 0}},
+        "ranker_model": {"config": {"epochs": 2, "patience": 0}},
         "sequence_model": {"config": {"epochs": 2, "patience": 0}},
         "category_rules": {"config": {"min_support": 0.05, "max_len": 3}},
         "gan_model": {"config": {"epochs": 2, "eval_samples": 200}},

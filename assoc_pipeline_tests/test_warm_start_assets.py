@@ -23,12 +23,19 @@ from assoc_pipeline_tests.promotion.conftest import SMALL_MINING, Pipeline
 pytestmark = pytest.mark.slow
 WEAK = {"config": {"epochs": 1, "patience": 0}}
 TRAIN = {
-    **{f"{m}_model": WEAK for m in ("cf", "dnn", "dnn_text", "sequence")},
+    **{f"{m}_model": WEAK for m in ("cf", "dnn", "dnn_text", "sequence", "ranker")},
     "finetuned_model": {"config": {"epochs": 1}},
 }
 ROUND = ["baskets", "split", "cf_model", "dnn_model", "finetuned_model"]
 # the rest of what the report reads (new products' text, the other models)
-REPORT_INPUTS = ["item_embeddings", "baseline_tuning", "hybrid_model", "dnn_text_model", "sequence_model"]
+REPORT_INPUTS = [
+    "item_embeddings",
+    "baseline_tuning",
+    "hybrid_model",
+    "dnn_text_model",
+    "sequence_model",
+    "ranker_model",
+]
 
 
 def meta(result, node: str) -> dict:

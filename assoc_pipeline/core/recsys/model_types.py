@@ -16,6 +16,7 @@ from typing import Any
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
 from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
 from assoc_pipeline.core.recsys.models.sequence import SequenceParams, SequenceRecommender
 from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import LoopParams
@@ -37,7 +38,8 @@ class ModelType:
     * ``fine_tunable``: a registered version may be warm-started on new baskets (``finetuned_model``);
     * ``tasks``: the report tasks it is scored on and may be promoted for.
     Whether it must be refit on ``train_full`` after early stopping follows from the class: a model
-    that reads history as input (``reads_history``) takes the new history instead.
+    that reads history as input (``reads_history``) takes the new history instead, unless ``refit``
+    says otherwise (a model that reads history but also learns from recent examples gains from them).
     """
 
     name: str
@@ -48,6 +50,7 @@ class ModelType:
     fit_inputs: tuple[str, ...] = ()
     fine_tunable: bool = False
     tasks: tuple[str, ...] = (NEXT_BASKET, COMPLETION)
+    refit: bool | None = None  # None: refit exactly when the class does not read history
 
     @property
     def asset_name(self) -> str:
@@ -55,7 +58,7 @@ class ModelType:
 
     @property
     def refit_on_train_full(self) -> bool:
-        return not self.recommender.reads_history
+        return (not self.recommender.reads_history) if self.refit is None else self.refit
 
     def default_params(self, **overrides: Any) -> LoopParams:
         """The hyper-parameters this type trains with unless config says otherwise."""
@@ -109,6 +112,17 @@ MODEL_TYPES: dict[str, ModelType] = {
             "GRU over each user's chronological baskets (what follows what) on top of a personal "
             "repeat prior; next-basket scores from the whole sequence.",
             param_defaults=DEMO_BUDGET,
+        ),
+        ModelType(
+            "ranker",
+            RankerRecommender,
+            RankerParams,
+            "Two-stage ranker: the user's history + EASE neighbours + trending items as candidates, "
+            "re-ordered by an MLP over purchase-cycle / recency / rank features (listwise loss); "
+            "completion is EASE's.",
+            param_defaults=DEMO_BUDGET,
+            tasks=(NEXT_BASKET,),
+            refit=True,  # the months just before the test cutoff are its most useful training lists
         ),
     )
 }

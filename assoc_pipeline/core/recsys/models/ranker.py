@@ -1,0 +1,374 @@
+"""Two-stage neural ranker: candidates from strong counting methods, re-ordered by a torch MLP.
+
+Why: personal top-frequency wins next-basket on retail logs because most of a next basket repeats
+the user's history; a network that decodes the whole catalogue has to relearn that. Here stage one
+(:mod:`~assoc_pipeline.core.recsys.candidates`) lists the user's own items plus EASE neighbours and
+trending items, and stage two scores each (user, candidate) row from hand-made features
+(:mod:`~assoc_pipeline.core.recsys.ranking_features`: windows, recency, purchase cycles, user rhythm,
+item repeat rate, P-TopFreq / EASE / TIFU-KNN scores and their ranks within the list) with an MLP
+(standardised features + an optional learned item embedding), trained with a listwise softmax
+loss per user list on lists from one prediction time per month start, early-stopped on validation
+NDCG@10 through the shared training loop.
+
+Scores: candidates get the network's logit, every other item ``-1e4`` plus popularity as a
+tie-break, so the top of the ranking is always the re-ranked list.
+
+Completion (partial basket -> hidden item) has no user history to rank, so it is EASE's
+closed-form item-item scores of the partial basket (``completion_ease_l2``), said plainly: the
+ranker adds nothing there.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+import torch
+from torch import nn
+
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.recsys.baselines.ease import EASERecommender
+from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
+from assoc_pipeline.core.recsys.baselines.user_history import backoff, item_popularity
+from assoc_pipeline.core.recsys.candidates import CandidateSettings, prediction_day
+from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
+from assoc_pipeline.core.recsys.models.training import (
+    EpochCallback,
+    LoopParams,
+    StepContext,
+    ranking_metrics,
+    train_loop,
+)
+from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
+from assoc_pipeline.core.recsys.ranking_features import (
+    FEATURE_GROUPS,
+    FEATURES,
+    FeatureSettings,
+    RankingLists,
+    scoring_lists,
+    training_lists,
+)
+from assoc_pipeline.core.recsys.tasks import basket_times_ns
+
+NOT_A_CANDIDATE = -1e4  # score floor of items outside the candidate list (plus popularity)
+
+
+@dataclass
+class RankerParams(LoopParams):
+    """Hyper-parameters of the two-stage ranker (mirrored as Dagster config)."""
+
+    epochs: int = 30
+    patience: int = 4
+    hidden: int = 128
+    layers: int = 2
+    dropout: float = 0.1
+    item_dim: int = 16  # learned item embedding width; 0 = features only
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    lists_per_batch: int = 256  # chosen on validation (64: 0.3235, 256: 0.3241 NDCG@10; within noise)
+    horizon_days: float = 91.0  # a training label is the user's first basket within this many days
+    times_per_month: int = 1  # prediction times per month of training baskets (month start first)
+    n_neighbours: int = 50  # EASE neighbours of the history in each candidate list
+    n_trending: int = 10
+    max_candidates: int = 200
+    ease_l2: float = 200.0  # EASE lambda of the candidates / features
+    half_life_days: float = 90.0
+    completion_ease_l2: float = 50.0  # completion = EASE at this lambda (baseline tuning's choice)
+    monitor: str = "val_ndcg@10"
+    drop_groups: str = ""  # comma-separated feature groups held at their mean (ablations), e.g. "cycle"
+
+    @property
+    def candidates(self) -> CandidateSettings:
+        return CandidateSettings(self.n_neighbours, self.n_trending, self.max_candidates, self.ease_l2)
+
+    @property
+    def features(self) -> FeatureSettings:
+        return FeatureSettings(half_life_days=self.half_life_days)
+
+
+class RankerNet(nn.Module):
+    """(rows, n_features) features + item index -> (rows,) logits; standardisation is inside."""
+
+    def __init__(
+        self, n_features: int, n_items: int, hidden: int, layers: int, dropout: float, item_dim: int
+    ):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.register_buffer("keep", torch.ones(n_features))  # 0 = feature ablated (held at its mean)
+        self.item_dim = item_dim
+        if item_dim:
+            self.item_embedding = nn.Embedding(n_items, item_dim)
+            nn.init.normal_(self.item_embedding.weight, std=0.01)
+        blocks: list[nn.Module] = []
+        width = n_features + item_dim
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        self.mlp = nn.Sequential(*blocks, nn.Linear(width, 1))
+        self.linear = nn.Linear(n_features, 1)  # a linear path beside the MLP: stable from step 0
+
+    def score(self, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(rows, n_features) raw features and (rows,) item indices -> (rows,) logits."""
+        z = (x - self.mean) / self.std * self.keep
+        h = torch.cat([z, self.item_embedding(items)], dim=-1) if self.item_dim else z
+        return (self.mlp(h) + self.linear(z)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One-tensor form (export / mlflow): the features with the item index as the last column."""
+        return self.score(x[:, :-1], x[:, -1].long())
+
+
+def feature_mask(drop_groups: str) -> np.ndarray:
+    """1 per feature, 0 for the features of the named groups (see ``FEATURE_GROUPS``)."""
+    groups = {g.strip() for g in drop_groups.split(",") if g.strip()}
+    unknown = groups - set(FEATURE_GROUPS.values())
+    if unknown:
+        raise InputError(
+            f"ranker config drop_groups: unknown group(s) {', '.join(sorted(unknown))}; "
+            f"expected some of {', '.join(dict.fromkeys(FEATURE_GROUPS.values()))}"
+        )
+    return np.array([FEATURE_GROUPS[f] not in groups for f in FEATURES], dtype=np.float32)
+
+
+def listwise_softmax_loss(
+    logits: torch.Tensor, labels: torch.Tensor, list_of_row: torch.Tensor
+) -> torch.Tensor:
+    """Mean over lists of -sum(label * log softmax within the list) / positives (ListNet-style)."""
+    n = int(list_of_row.max()) + 1 if len(list_of_row) else 0
+    logits = logits.float()
+    top = torch.full((n,), -torch.inf, device=logits.device).scatter_reduce(
+        0, list_of_row, logits, reduce="amax", include_self=True
+    )
+    shifted = logits - top[list_of_row]
+    denom = torch.zeros(n, device=logits.device).index_add(0, list_of_row, shifted.exp())
+    logp = shifted - denom.log()[list_of_row]
+    pos = torch.zeros(n, device=logits.device).index_add(0, list_of_row, labels)
+    per_list = -torch.zeros(n, device=logits.device).index_add(0, list_of_row, labels * logp)
+    has = pos > 0
+    return (per_list[has] / pos[has]).mean()
+
+
+def _rows_of_lists(indptr: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Row positions of the given lists and, per row, the list's position in ``lists``."""
+    starts, lens = indptr[lists], indptr[lists + 1] - indptr[lists]
+    seg = np.repeat(np.arange(len(lists)), lens)
+    offsets = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    rows = np.repeat(starts - offsets, lens) + np.arange(int(lens.sum()))
+    return rows, seg
+
+
+class RankerRecommender(TrainedRecommender):
+    """The two-stage ranker as a :class:`Recommender`; it scores from the history it was given."""
+
+    name = "ranker"
+    kind = "ranker"
+    params_cls = RankerParams
+    reads_history = True
+
+    def __init__(self, params: RankerParams | None = None) -> None:
+        super().__init__(params)
+        self.history: BasketSet | None = None
+        self._tifu: TIFUKNNRecommender | None = None
+        self._ease: EASERecommender | None = None
+
+    # ---------------------------------------------------------------- training
+    def fit(
+        self,
+        train: BasketSet,
+        validation: BasketSet | None = None,
+        *,
+        on_epoch: EpochCallback | None = None,
+        checkpoint_path: str | os.PathLike[str] | None = None,
+        init_from: RankerRecommender | None = None,
+        training_data: RankingLists | None = None,
+    ) -> Self:
+        """Train on lists from month starts inside ``train``; with ``validation``, stop early on
+        next-basket NDCG@10 of its users (history = ``train``). ``training_data``: those lists
+        already built (a benchmark comparing settings that do not change them builds them once)."""
+        p = self.params
+        device = self._start_fit(train)
+        data = training_data if training_data is not None else self.build_training_lists(train)
+        if len(data) == 0:
+            raise ValueError(
+                "ranker: no training lists (no user bought again within "
+                f"{p.horizon_days:g} days of a month start inside the training baskets)"
+            )
+        self.with_history(train)
+        self.module = RankerNet(len(FEATURES), self.n_items, p.hidden, p.layers, p.dropout, p.item_dim)
+        x_all = torch.as_tensor(data.features)
+        with torch.no_grad():
+            self.module.mean.copy_(x_all.mean(0))
+            self.module.std.copy_(x_all.std(0).clamp(min=1e-6))
+            self.module.keep.copy_(torch.as_tensor(feature_mask(p.drop_groups)))
+        if init_from is not None:
+            self.warm_start = warm_start_from(self, init_from, item_rows=("item_embedding.weight",))
+        self.module.to(device)
+        module = self.module
+        x = x_all.to(device)
+        items = torch.as_tensor(data.items, dtype=torch.long, device=device)
+        labels = torch.as_tensor(data.labels, device=device)
+        opt = torch.optim.AdamW(module.parameters(), lr=p.lr, weight_decay=p.weight_decay)
+        n_lists = len(data)
+
+        def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
+            order = ctx.rng.permutation(n_lists)
+            total, steps = 0.0, 0
+            for s in range(0, n_lists, p.lists_per_batch):
+                if ctx.out_of_time():
+                    break
+                rows, seg = _rows_of_lists(data.indptr, order[s : s + p.lists_per_batch])
+                r = torch.as_tensor(rows, device=device)
+                with ctx.autocast():
+                    logits = module.score(x[r], items[r])
+                loss = listwise_softmax_loss(logits, labels[r], torch.as_tensor(seg, device=device))
+                total += ctx.optimize(loss, opt, clip_norm=5.0)
+                steps += 1
+            return {"loss": total / max(steps, 1)}
+
+        validate = None
+        if validation is not None:
+            validate = self._validation(train, validation)
+        self.result = train_loop(
+            module,
+            train_epoch,
+            p,
+            validate=validate,
+            monitor=p.monitor,
+            on_epoch=on_epoch,
+            checkpoint_path=checkpoint_path,
+            device=device,
+        )
+        self.result.extra.update({"n_training_lists": n_lists, "n_training_rows": len(data.items)})
+        return self
+
+    def build_training_lists(self, train: BasketSet) -> RankingLists:
+        """The labelled candidate lists ``fit`` trains on (see :func:`training_lists`)."""
+        p = self.params
+        return training_lists(
+            train, None, p.horizon_days, p.candidates, p.features, per_month=p.times_per_month
+        )
+
+    def _validation(self, train: BasketSet, validation: BasketSet):
+        """``validate()``: NDCG / recall@10 on the validation users, features computed once."""
+        from assoc_pipeline.core.recsys.tasks import next_basket_task
+
+        task = next_basket_task(train, validation)
+        if len(task) == 0:
+            raise ValueError("ranker: validation has no users with training history; cannot early-stop")
+        lists = self._lists(list(task.user_ids))
+
+        def validate() -> dict[str, float]:
+            m = ranking_metrics(self._scores(lists), task.targets, task.candidates, k=10)
+            return {f"val_{k}": v for k, v in m.items()}
+
+        return validate
+
+    def with_history(self, baskets: BasketSet) -> Self:
+        """Score users from ``baskets`` (e.g. everything before the test cutoff) from now on."""
+        if self.n_items and baskets.n_items != self.n_items:
+            raise ValueError(f"ranker: history has {baskets.n_items} items, the model {self.n_items}")
+        self.history = baskets
+        self._tifu = self._ease = None
+        return self
+
+    # ---------------------------------------------------------------- scoring
+    def ranking_lists(self, user_ids: Sequence[str]) -> RankingLists:
+        """The users' candidate lists and feature rows at the end of the current history."""
+        return self._lists([str(u) for u in user_ids])
+
+    def scores_of(self, lists: RankingLists) -> np.ndarray:
+        """(len(lists), n_items) scores of given lists (e.g. with a feature group ablated)."""
+        return self._scores(lists)
+
+    def _lists(self, user_ids: Sequence[str]) -> RankingLists:
+        history = self._require_history()
+        if self._tifu is None:
+            self._tifu = TIFUKNNRecommender().fit(history)
+        p = self.params
+        return scoring_lists(
+            history, user_ids, prediction_day(history), p.candidates, p.features, tifu=self._tifu
+        )
+
+    def _require_history(self) -> BasketSet:
+        if self.history is None:
+            raise RuntimeError("ranker: model is not fitted (call fit or load first)")
+        return self.history
+
+    def list_scores(self, lists: RankingLists, batch: int = 65536) -> np.ndarray:
+        """The network's logit of every (user, candidate) row of ``lists``."""
+        module = self._require()
+        dev = next(module.parameters()).device
+        was = module.training
+        module.eval()
+        out = np.empty(len(lists.items), dtype=np.float32)
+        with torch.no_grad():
+            for s in range(0, len(out), batch):
+                x = torch.as_tensor(lists.features[s : s + batch], device=dev)
+                i = torch.as_tensor(lists.items[s : s + batch], dtype=torch.long, device=dev)
+                out[s : s + batch] = module.score(x, i).float().cpu().numpy()
+        module.train(was)
+        return out
+
+    def _scores(self, lists: RankingLists) -> np.ndarray:
+        floor = NOT_A_CANDIDATE + backoff(item_popularity(self._require_history()))
+        out = np.broadcast_to(floor, (len(lists), self.n_items)).astype(np.float32)
+        out[lists.list_of_row, lists.items] = self.list_scores(lists)
+        return out
+
+    def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
+        """Re-ranked candidates first; users without history get popularity (and trending items)."""
+        return self._scores(self._lists([str(u) for u in user_ids]))
+
+    def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
+        """EASE of the partial basket (no history to re-rank; see the module docstring)."""
+        if self._ease is None:
+            self._ease = EASERecommender(self.params.completion_ease_l2).fit(self._require_history())
+        return self._ease.score_completion(partial_baskets)
+
+    # ---------------------------------------------------------------- persistence
+    def _state(self) -> dict[str, Any]:
+        """The history baskets the features are computed from (ids, times, items)."""
+        h = self._require_history()
+        m = h.matrix.tocsr()
+        users = h.baskets["user_id"]
+        return {
+            "history_indptr": torch.as_tensor(m.indptr.astype(np.int64)),
+            "history_indices": torch.as_tensor(m.indices.astype(np.int64)),
+            "history_times_ns": torch.as_tensor(basket_times_ns(h)),
+            "history_users": [str(u) if pd.notna(u) else "" for u in users],
+            "history_basket_ids": h.baskets["basket_id"].astype(str).tolist(),
+        }
+
+    def _restore(self, ckpt: dict[str, Any]) -> None:
+        indptr = ckpt["history_indptr"].numpy()
+        indices = ckpt["history_indices"].numpy()
+        n_baskets = len(indptr) - 1
+        matrix = sp.csr_matrix(
+            (np.ones(len(indices), dtype=bool), indices, indptr), shape=(n_baskets, self.n_items)
+        )
+        ids = self.item_ids or [str(i) for i in range(self.n_items)]
+        baskets = pd.DataFrame(
+            {
+                "basket_id": list(ckpt["history_basket_ids"]),
+                "user_id": pd.Series([u or None for u in ckpt["history_users"]], dtype=object),
+                "basket_time": pd.to_datetime(ckpt["history_times_ns"].numpy()),
+                "n_items": np.diff(indptr).astype(np.int64),
+            }
+        )
+        vocabulary = pd.DataFrame({"item_idx": np.arange(self.n_items), "item_id": ids, "item_name": ids})
+        self.with_history(BasketSet(matrix, baskets, vocabulary))
+
+    def input_example(self) -> torch.Tensor:
+        """A (2, n_features + 1) tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""
+        return torch.zeros(2, len(FEATURES) + 1)
+
+    def _build_module(self, ckpt: dict[str, Any]) -> RankerNet:
+        p = self.params
+        return RankerNet(len(FEATURES), self.n_items, p.hidden, p.layers, p.dropout, p.item_dim)
