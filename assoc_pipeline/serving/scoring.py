@@ -65,10 +65,22 @@ class Answer:
     notes: list[str] = field(default_factory=list)
 
 
-class TopKTable:
-    """Precomputed top-:data:`MAX_K` rows per query, stored as column arrays sliced per request."""
+def _item(rank: int, item_id: str, item_name: str, score: float, explanation: str) -> dict:
+    """One served item as the API returns it (no rule behind it: explanation null)."""
+    return {
+        "rank": int(rank),
+        "item_id": str(item_id),
+        "item_name": str(item_name),
+        "score": float(score),
+        "explanation": explanation or None,
+    }
 
-    COLUMNS = ("rank", "item_id", "item_name", "score", "explanation")
+
+ITEM_COLUMNS = ("rank", "item_id", "item_name", "score", "explanation")
+
+
+class TopKTable:
+    """Precomputed top-:data:`MAX_K` rows per query, stored as column lists sliced per request."""
 
     def __init__(self, table: pd.DataFrame) -> None:
         table = table.reset_index(drop=True)
@@ -76,28 +88,18 @@ class TopKTable:
         starts = np.flatnonzero(np.r_[True, queries[1:] != queries[:-1]]) if len(queries) else []
         ends = [*list(starts[1:]), len(queries)]
         self.spans = {str(queries[s]): (int(s), int(e)) for s, e in zip(starts, ends, strict=True)}
-        self.columns = {c: table[c].tolist() for c in self.COLUMNS}
+        self.columns = [table[c].tolist() for c in ITEM_COLUMNS]
 
     def rows(self, query: str, k: int) -> list[dict]:
         start, end = self.spans.get(query, (0, 0))
-        end = min(end, start + k)
-        return [
-            {
-                "rank": int(self.columns["rank"][i]),
-                "item_id": self.columns["item_id"][i],
-                "item_name": self.columns["item_name"][i],
-                "score": float(self.columns["score"][i]),
-                "explanation": self.columns["explanation"][i] or None,
-            }
-            for i in range(start, end)
-        ]
+        return [_item(*(col[i] for col in self.columns)) for i in range(start, min(end, start + k))]
 
 
 def _in_batches(n: int, make_table: Callable[[range], pd.DataFrame]) -> pd.DataFrame:
     """``make_table`` over query rows ``0..n`` in batches (one dense batch x items score matrix)."""
     parts = [make_table(range(i, min(i + PRECOMPUTE_BATCH, n))) for i in range(0, n, PRECOMPUTE_BATCH)]
     if not parts:
-        return pd.DataFrame(columns=["query", *TopKTable.COLUMNS])
+        return pd.DataFrame(columns=["query", *ITEM_COLUMNS])
     return pd.concat(parts, ignore_index=True)
 
 
@@ -191,4 +193,5 @@ class ScoringState:
             self.for_items.model, [idx], ["basket"], self.stored.baskets.vocabulary, k,
             self.stored.rules, self.for_items.label, scope="basket",
         )  # fmt: skip
-        return Answer(self.items_model, TopKTable(table).rows("basket", k))
+        rows = zip(*(table[c] for c in ITEM_COLUMNS), strict=True)
+        return Answer(self.items_model, [_item(*row) for row in rows])
