@@ -11,10 +11,11 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
+from pathlib import Path
 
 from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, PlainTextResponse
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from assoc_pipeline.core.errors import InputError
@@ -22,6 +23,8 @@ from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
 from assoc_pipeline.serving.metrics import CONTENT_TYPE, RequestMetrics
 from assoc_pipeline.serving.reloader import ChampionHolder
 from assoc_pipeline.serving.scoring import MAX_BASKET_ITEMS, MAX_K, Answer
+
+PAGE = Path(__file__).with_name("page.html")  # the merchandisers' page, served at /
 
 
 class ModelOut(BaseModel):
@@ -67,6 +70,7 @@ def _one_line(exc: RequestValidationError) -> str:
 def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) -> FastAPI:
     """The FastAPI app over ``holder`` (its poll thread runs while the app does)."""
     metrics = metrics or RequestMetrics()
+    page = PAGE.read_text()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -116,6 +120,16 @@ def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) ->
     async def similar(item_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
         """Items bought with this one (id or name), per the model, with the rules behind them."""
         return _out(holder.state.similar(item_id, k), {"item_id": item_id, "k": k})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def merchandiser_page() -> HTMLResponse:
+        """A page for people: complete a basket, look up a customer, with the rules behind each item."""
+        return HTMLResponse(page)
+
+    @app.get("/items")
+    async def items() -> list[dict]:
+        """The catalogue the model scores (item_id, item_name): what a basket may hold."""
+        return holder.state.catalogue
 
     @app.get("/health")
     async def health() -> dict:

@@ -119,6 +119,10 @@ class ScoringState:
         self.users_model, self.items_model = ModelInfo.of(for_users), ModelInfo.of(for_items)
         vocab = state.baskets.vocabulary
         self.lookup = ItemLookup(vocab)
+        self.catalogue = [
+            {"item_id": str(i), "item_name": str(n)}
+            for i, n in zip(vocab["item_id"], vocab["item_name"], strict=True)
+        ]
         users, history = user_item_counts(state.baskets)
         self.users = users
         self.learned_users = learned_user_ids(for_users)
