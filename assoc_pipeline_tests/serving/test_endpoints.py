@@ -165,3 +165,11 @@ def test_metrics_count_requests_in_prometheus_text(server, known_user):
     info = next(name for name in samples if name.startswith("assoc_model_info"))
     assert f'version="{health["version"] or ""}"' in info and f'name="{health["name"]}"' in info
     assert "# TYPE assoc_request_duration_seconds histogram" in text
+
+
+def test_catalogue_and_page(server, stored):
+    status, items = server.get("/items")
+    assert status == 200
+    assert [i["item_id"] for i in items] == stored.baskets.vocabulary["item_id"].astype(str).tolist()
+    status, html = server.get("/")
+    assert status == 200 and "Complete a basket" in html
