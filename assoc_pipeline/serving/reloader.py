@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from assoc_pipeline.serving.scoring import ScoringState
 
 log = logging.getLogger("assoc_pipeline.serving")
+NOT_FAILED = object()  # no version failed (None is a real alias state: no champion)
 
 
 @dataclass
@@ -45,7 +46,7 @@ class ChampionHolder:
         self.poll_seconds = poll_seconds
         self.state = load()
         self.status = ReloadStatus(loaded_at=time.time())
-        self._failed_version: str | None = None
+        self._failed_version: object = NOT_FAILED
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -64,7 +65,7 @@ class ChampionHolder:
                       wanted, self.state.version, exc)  # fmt: skip
             return False
         previous, self.state = self.state.version, fresh  # the swap: one reference assignment
-        self._failed_version = None
+        self._failed_version = NOT_FAILED
         self.status.reloads += 1
         self.status.loaded_at = time.time()
         log.warning("champion moved: now serving version %s (was %s, loaded in %.1f s)",
