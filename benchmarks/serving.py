@@ -137,7 +137,10 @@ async def drive(
     await asyncio.gather(*tasks)
     while not pool.empty():
         pool.get_nowait().close()
-    kinds = [p.split("/")[1] if m == "GET" else "basket" for m, p, _ in plan]
+    kinds = [
+        "basket" if m == "POST" else "user" if p.startswith("/recommend/user") else "similar"
+        for m, p, _ in plan
+    ]
     return latencies, kinds, errors
 
 
