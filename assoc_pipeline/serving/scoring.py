@@ -195,7 +195,7 @@ class ScoringState:
         idx = self.lookup.resolve(items)
         table = recommend_for_baskets(
             self.for_items.model, [idx], ["basket"], self.stored.baskets.vocabulary, k,
-            self.stored.rules, self.for_items.label, scope="basket",
+            self.stored.rules, self.for_items.label, scope="basket", lookup=self.lookup,
         )  # fmt: skip
         rows = zip(*(table[c] for c in ITEM_COLUMNS), strict=True)
         return Answer(self.items_model, [_item(*row) for row in rows])

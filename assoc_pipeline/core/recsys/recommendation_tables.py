@@ -37,7 +37,7 @@ class ItemLookup:
 
     def __init__(self, vocabulary: pd.DataFrame) -> None:
         self.ids = vocabulary["item_id"].astype(str).to_numpy()
-        names = vocabulary["item_name"].astype(str).to_numpy()
+        self.names = names = vocabulary["item_name"].astype(str).to_numpy()
         self.by_id = {v: i for i, v in enumerate(self.ids)}
         self.by_id.update({v.upper(): i for i, v in enumerate(self.ids) if v.upper() not in self.by_id})
         self.by_name: dict[str, int] = {}
@@ -111,12 +111,16 @@ def _table(
     vocabulary: pd.DataFrame,
     rules: RuleIndex | None,
     source: str,
+    lookup: ItemLookup | None = None,
 ) -> pd.DataFrame:
     topk = top_k(scores, k)
     valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
     best = _best_rules(rules, query_baskets)
-    names = vocabulary["item_name"].astype(str).to_numpy()
-    ids = vocabulary["item_id"].astype(str).to_numpy()
+    if lookup is None:
+        names = vocabulary["item_name"].astype(str).to_numpy()
+        ids = vocabulary["item_id"].astype(str).to_numpy()
+    else:
+        names, ids = lookup.names, lookup.ids
     rows = []
     for qi, query in enumerate(queries):
         for rank, (item, ok) in enumerate(zip(topk[qi], valid[qi], strict=True), start=1):
@@ -164,14 +168,18 @@ def recommend_for_baskets(
     rules: RuleIndex | None = None,
     source: str = "",
     scope: str = "item",
+    lookup: ItemLookup | None = None,
 ) -> pd.DataFrame:
-    """Top-``k`` completions per (partial) basket, never an item already in it."""
+    """Top-``k`` completions per (partial) basket, never an item already in it.
+
+    ``lookup``: the vocabulary's ids and names already as arrays (a server answering one basket
+    per request converts them once, not per request)."""
     scores = np.array(model.score_completion(list(baskets)), dtype=np.float32, copy=True)
     q = basket_matrix(list(baskets), len(vocabulary))
     rows = np.repeat(np.arange(len(baskets)), [len(b) for b in baskets])
     if len(rows):
         scores[rows, np.concatenate([np.asarray(b, dtype=np.int64) for b in baskets])] = -np.inf
-    return _table(scope, labels, scores, q, k, vocabulary, rules, source or model.name)
+    return _table(scope, labels, scores, q, k, vocabulary, rules, source or model.name, lookup)
 
 
 def _binary(m: sp.csr_matrix) -> sp.csr_matrix:
