@@ -1,4 +1,4 @@
-"""`assoc-pipeline` — the command line: demo, ui, mlflow, mine, recommend, bench."""
+"""`assoc-pipeline` — the command line: demo, ui, mlflow, mine, recommend, serve, bench."""
 
 from __future__ import annotations
 
@@ -219,6 +219,16 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from assoc_pipeline.serving.server import serve
+    from assoc_pipeline.settings import get_settings
+
+    if args.poll_seconds < 0:
+        raise InputError(f"--poll-seconds must be >= 0 (0: no hot reload), got {args.poll_seconds}")
+    serve(get_settings(), host=args.host, port=args.port, poll_seconds=args.poll_seconds)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="assoc-pipeline", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -297,6 +307,16 @@ def build_parser() -> argparse.ArgumentParser:
     who.add_argument("--items", help="comma-separated item ids or names: what completes this basket")
     recommend.add_argument("--k", type=int, default=10)
     recommend.set_defaults(func=_cmd_recommend)
+
+    serve = sub.add_parser(
+        "serve", help="HTTP API (FastAPI): the champion's recommendations with explanations, hot reload"
+    )
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument(
+        "--poll-seconds", type=float, default=30.0, help="how often the champion alias is checked (0: never)"
+    )
+    serve.set_defaults(func=_cmd_serve)
     return parser
 
 

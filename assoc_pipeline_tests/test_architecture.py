@@ -1,7 +1,7 @@
 """The layer rules of the codebase, enforced: every import (module level or inside a function) of
 every file must point to its own layer or one below it.
 
-    core  <  settings  <  resources, dagster_home  <  services  <  orchestration, checks
+    core  <  settings  <  resources, dagster_home  <  services  <  orchestration, checks, serving
           <  assets, automation  <  definitions  <  demo  <  cli
 
 plus: core imports neither Dagster nor MLflow; mlflow is imported only by the MLflow resource;
@@ -25,6 +25,7 @@ LAYERS = {
     "services": 3,
     "orchestration": 4,
     "checks": 4,
+    "serving": 4,
     "assets": 5,
     "automation": 5,
     "definitions": 6,

@@ -43,6 +43,22 @@ class Served:
     label: str
     from_champion: bool
     learned_users: bool = False  # scores of users come from learned state, not the history given
+    version: str | None = None  # the registered version (None: a baseline fitted here)
+    model_type: str = ""  # the version's model_type tag, or the baseline's name
+
+
+UNLEARNED_USER_NOTE = (
+    "the champion was trained before this user's first purchase: scores are its learned popularity prior"
+)
+
+
+def learned_user_ids(served: Served) -> frozenset[str] | None:
+    """The users a champion learned in training (None when its user scores read the history given,
+    so every user with history is known to it)."""
+    known = getattr(served.model, "user_index", None)
+    if not served.learned_users or known is None:
+        return None
+    return frozenset(map(str, known))
 
 
 def serving_model(
@@ -66,7 +82,14 @@ def serving_model(
         model.with_history(baskets)
         kind = version_type(version)
         label = f"champion: {version.tags.get('model_type', 'model')} (version {version.version})"
-        return Served(model, label, True, learned_users=kind is not None and not model.reads_history)
+        return Served(
+            model,
+            label,
+            True,
+            learned_users=kind is not None and not model.reads_history,
+            version=str(version.version),
+            model_type=version.tags.get("model_type", "model"),
+        )
     name = "popularity"
     if report is not None:
         sel = report[
@@ -78,7 +101,7 @@ def serving_model(
         if len(sel):
             name = str(sel.loc[sel["value"].idxmax(), "method"])
     model = baseline_recommender(name, task, baselines).fit(baskets)
-    return Served(model, f"baseline {name} (no champion promoted yet)", False)
+    return Served(model, f"baseline {name} (no champion promoted yet)", False, model_type=name)
 
 
 def recommendation_table(
@@ -189,12 +212,9 @@ def recommend_command(
                 f"unknown user {user!r}: no purchase history in the baskets "
                 f"({len(users):,} known users, e.g. {sample})"
             )
-        known = getattr(served.model, "user_index", None)
-        if served.learned_users and known is not None and str(users[row]) not in set(map(str, known)):
-            lines.append(
-                "note: the champion was trained before this user's first purchase: scores are its "
-                "learned popularity prior"
-            )
+        learned = learned_user_ids(served)
+        if learned is not None and str(users[row]) not in learned:
+            lines.append(f"note: {UNLEARNED_USER_NOTE}")
         table = recommend_for_users(
             served.model, [users[row]], history[row], baskets.vocabulary, k, state.rules, served.label
         )

@@ -29,35 +29,57 @@ class UnknownQueryError(InputError):
     """A user or item the served model / catalogue does not know."""
 
 
+class ItemLookup:
+    """Item ids or names (names case-insensitive) to vocabulary indices, the maps built once (a
+    server resolves every posted basket with the same lookup)."""
+
+    MAX_SUGGESTED = 3  # unknown tokens that get "did you mean" (difflib costs ms per token)
+
+    def __init__(self, vocabulary: pd.DataFrame) -> None:
+        self.ids = vocabulary["item_id"].astype(str).to_numpy()
+        self.names = names = vocabulary["item_name"].astype(str).to_numpy()
+        self.by_id = {v: i for i, v in enumerate(self.ids)}
+        self.by_id.update({v.upper(): i for i, v in enumerate(self.ids) if v.upper() not in self.by_id})
+        self.by_name: dict[str, int] = {}
+        for i, n in enumerate(names):
+            self.by_name.setdefault(" ".join(n.upper().split()), i)
+
+    def index(self, token: str) -> int | None:
+        t = token.strip()
+        return self.by_id.get(t, self.by_id.get(t.upper(), self.by_name.get(" ".join(t.upper().split()))))
+
+    def _suggest(self, token: str) -> str:
+        t = token.strip()
+        key = " ".join(t.upper().split())
+        close = difflib.get_close_matches(key, list(self.by_name), n=3, cutoff=0.6)
+        close += difflib.get_close_matches(t.upper(), [i.upper() for i in self.ids], n=2, cutoff=0.8)
+        return f"{t!r}" + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "")
+
+    def resolve(self, tokens: Sequence[str]) -> np.ndarray:
+        """Sorted unique indices; the error names each unknown token (the first few with guesses)."""
+        out, unknown = [], []
+        for raw in tokens:
+            if not raw.strip():
+                continue
+            idx = self.index(raw)
+            if idx is None:
+                unknown.append(raw)
+            else:
+                out.append(idx)
+        if unknown:
+            named = [self._suggest(t) for t in unknown[: self.MAX_SUGGESTED]]
+            more = len(unknown) - len(named)
+            raise UnknownQueryError(
+                f"unknown item(s): {'; '.join(named)}" + (f"; and {more:,} more" if more > 0 else "")
+            )
+        if not out:
+            raise UnknownQueryError("no items given")
+        return np.unique(np.asarray(out, dtype=np.int64))
+
+
 def resolve_items(vocabulary: pd.DataFrame, tokens: Sequence[str]) -> np.ndarray:
     """Item indices for item ids or names (names case-insensitive); errors name each unknown token."""
-    ids = vocabulary["item_id"].astype(str).to_numpy()
-    names = vocabulary["item_name"].astype(str).to_numpy()
-    by_id = {v: i for i, v in enumerate(ids)}
-    by_id.update({v.upper(): i for i, v in enumerate(ids) if v.upper() not in by_id})
-    by_name = {}
-    for i, n in enumerate(names):
-        by_name.setdefault(" ".join(n.upper().split()), i)
-    out, unknown = [], []
-    for raw in tokens:
-        t = raw.strip()
-        if not t:
-            continue
-        key = " ".join(t.upper().split())
-        idx = by_id.get(t, by_id.get(t.upper(), by_name.get(key)))
-        if idx is None:
-            close = difflib.get_close_matches(key, list(by_name), n=3, cutoff=0.6)
-            close += difflib.get_close_matches(t.upper(), [i.upper() for i in ids], n=2, cutoff=0.8)
-            unknown.append(
-                f"{t!r}" + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "")
-            )
-        else:
-            out.append(idx)
-    if unknown:
-        raise UnknownQueryError(f"unknown item(s): {'; '.join(unknown)}")
-    if not out:
-        raise UnknownQueryError("no items given")
-    return np.unique(np.asarray(out, dtype=np.int64))
+    return ItemLookup(vocabulary).resolve(tokens)
 
 
 def _best_rules(index: RuleIndex | None, queries: sp.csr_matrix) -> dict[tuple[int, int], int]:
@@ -89,12 +111,16 @@ def _table(
     vocabulary: pd.DataFrame,
     rules: RuleIndex | None,
     source: str,
+    lookup: ItemLookup | None = None,
 ) -> pd.DataFrame:
     topk = top_k(scores, k)
     valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
     best = _best_rules(rules, query_baskets)
-    names = vocabulary["item_name"].astype(str).to_numpy()
-    ids = vocabulary["item_id"].astype(str).to_numpy()
+    if lookup is None:
+        names = vocabulary["item_name"].astype(str).to_numpy()
+        ids = vocabulary["item_id"].astype(str).to_numpy()
+    else:
+        names, ids = lookup.names, lookup.ids
     rows = []
     for qi, query in enumerate(queries):
         for rank, (item, ok) in enumerate(zip(topk[qi], valid[qi], strict=True), start=1):
@@ -142,14 +168,18 @@ def recommend_for_baskets(
     rules: RuleIndex | None = None,
     source: str = "",
     scope: str = "item",
+    lookup: ItemLookup | None = None,
 ) -> pd.DataFrame:
-    """Top-``k`` completions per (partial) basket, never an item already in it."""
+    """Top-``k`` completions per (partial) basket, never an item already in it.
+
+    ``lookup``: the vocabulary's ids and names already as arrays (a server answering one basket
+    per request converts them once, not per request)."""
     scores = np.array(model.score_completion(list(baskets)), dtype=np.float32, copy=True)
     q = basket_matrix(list(baskets), len(vocabulary))
     rows = np.repeat(np.arange(len(baskets)), [len(b) for b in baskets])
     if len(rows):
         scores[rows, np.concatenate([np.asarray(b, dtype=np.int64) for b in baskets])] = -np.inf
-    return _table(scope, labels, scores, q, k, vocabulary, rules, source or model.name)
+    return _table(scope, labels, scores, q, k, vocabulary, rules, source or model.name, lookup)
 
 
 def _binary(m: sp.csr_matrix) -> sp.csr_matrix:

@@ -51,6 +51,7 @@ from assoc_pipeline.core.recsys.models.training import (
 from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 
 N_FEATURES = 4  # per item: log1p(count), decayed count, share of history baskets, recency
+SPARSE_ROWS_SHARE = 0.01  # inference histories at most this dense take the sparse item-item product
 
 
 @dataclass
@@ -136,8 +137,17 @@ class NextBasketNet(nn.Module):
         return z @ item_out.T + self.bias
 
     def item_item_scores(self, history: torch.Tensor) -> torch.Tensor:
-        """(B, n_items) EASE scores of the binary history / partial basket (closed-form layer)."""
-        return (history > 0).to(self.item_item.dtype) @ self.item_item
+        """(B, n_items) EASE scores of the binary history / partial basket (closed-form layer).
+
+        At inference a few bought items select a few rows: a sparse product reads those rows, not
+        the whole n_items x n_items matrix (one served basket: 5 ms -> well under 1 ms on 3k items).
+        """
+        binary = (history > 0).to(self.item_item.dtype)
+        if not self.training and not torch.is_grad_enabled() and binary.is_cpu:
+            nnz = int(binary.count_nonzero())
+            if nnz <= SPARSE_ROWS_SHARE * binary.numel():
+                return torch.sparse.mm(binary.to_sparse(), self.item_item)
+        return binary @ self.item_item
 
     def _combine(self, logits: torch.Tensor, ii: torch.Tensor, completion: torch.Tensor) -> torch.Tensor:
         scale = completion * self.item_item_scale[1] + (1 - completion) * self.item_item_scale[0]

@@ -1,0 +1,158 @@
+"""The HTTP routes: thin wrappers of :class:`~assoc_pipeline.serving.scoring.ScoringState`.
+
+Each request reads the holder's state once (a hot reload swaps it between requests, never during
+one). Bad input is a 4xx with one line saying what is wrong: an unknown user or item 404, an
+invalid basket or ``k`` 422; never a 500.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+
+from fastapi import FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
+from pydantic import BaseModel, Field
+
+from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
+from assoc_pipeline.serving.metrics import CONTENT_TYPE, RequestMetrics
+from assoc_pipeline.serving.reloader import ChampionHolder
+from assoc_pipeline.serving.scoring import MAX_BASKET_ITEMS, MAX_K, Answer
+
+PAGE = Path(__file__).with_name("page.html")  # the merchandisers' page, served at /
+
+
+class ModelOut(BaseModel):
+    name: str = Field(description="registered model name, or baseline:<method> while none is promoted")
+    version: str | None = Field(description="registered version (null for a baseline)")
+    model_type: str
+    label: str
+    from_champion: bool
+
+
+class ItemOut(BaseModel):
+    rank: int
+    item_id: str
+    item_name: str
+    score: float
+    explanation: str | None = Field(description="the strongest mined rule behind this item, if any")
+
+
+class RecommendationsOut(BaseModel):
+    model: ModelOut
+    query: dict
+    items: list[ItemOut]
+    notes: list[str]
+
+
+class BasketIn(BaseModel):
+    items: list[str] = Field(
+        min_length=1, max_length=MAX_BASKET_ITEMS, description="item ids or names already in the basket"
+    )
+    k: int = Field(10, ge=1, le=MAX_K)
+
+
+def _out(answer: Answer, query: dict) -> dict:
+    return {"model": asdict(answer.model), "query": query, "items": answer.items, "notes": answer.notes}
+
+
+def _one_line(exc: RequestValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()
+    )
+
+
+def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) -> FastAPI:
+    """The FastAPI app over ``holder`` (its poll thread runs while the app does)."""
+    metrics = metrics or RequestMetrics()
+    page = PAGE.read_text()
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        holder.start()
+        yield
+        holder.stop()
+
+    app = FastAPI(
+        title="assoc-pipeline recommendations",
+        description="The champion recommender from the MLflow registry, with the mined rules behind "
+        "each item. Responses name the model version that answered.",
+        lifespan=lifespan,
+    )
+
+    @app.middleware("http")
+    async def measure(request: Request, call_next):
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = request.scope.get("route")
+        path = getattr(route, "path", "unmatched")
+        metrics.observe(path, request.method, response.status_code, time.perf_counter() - started)
+        return response
+
+    @app.exception_handler(UnknownQueryError)
+    async def unknown(_: Request, exc: UnknownQueryError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=404)
+
+    @app.exception_handler(InputError)
+    async def invalid(_: Request, exc: InputError) -> JSONResponse:
+        return JSONResponse({"detail": str(exc)}, status_code=422)
+
+    @app.exception_handler(RequestValidationError)
+    async def malformed(_: Request, exc: RequestValidationError) -> JSONResponse:
+        return JSONResponse({"detail": _one_line(exc)}, status_code=422)
+
+    @app.get("/recommend/user/{user_id}", response_model=RecommendationsOut)
+    async def recommend_user(user_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+        """A customer's next basket (from their purchase history as of the loaded baskets)."""
+        return _out(holder.state.for_user(user_id, k), {"user_id": user_id, "k": k})
+
+    @app.post("/recommend/basket", response_model=RecommendationsOut)
+    def recommend_basket(basket: BasketIn) -> dict:
+        """What completes a basket: items scored by the model, never one already in it."""
+        return _out(holder.state.for_basket(basket.items, basket.k), {"items": basket.items, "k": basket.k})
+
+    @app.get("/similar/{item_id}", response_model=RecommendationsOut)
+    async def similar(item_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+        """Items bought with this one (id or name), per the model, with the rules behind them."""
+        return _out(holder.state.similar(item_id, k), {"item_id": item_id, "k": k})
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    async def merchandiser_page() -> HTMLResponse:
+        """A page for people: complete a basket, look up a customer, with the rules behind each item."""
+        return HTMLResponse(page)
+
+    @app.get("/items")
+    async def items() -> list[dict]:
+        """The catalogue the model scores (item_id, item_name): what a basket may hold."""
+        return holder.state.catalogue
+
+    @app.get("/health")
+    async def health() -> dict:
+        state, status = holder.state, holder.status
+        return {
+            "status": "ok",
+            "model": asdict(state.users_model),
+            "completion_model": asdict(state.items_model),
+            "users": len(state.per_user.spans),
+            "items": len(state.per_item.spans),
+            "loaded_at": status.loaded_at,
+            "load_seconds": round(state.load_seconds, 3),
+            "reloads": status.reloads,
+            "reload_failures": status.failures,
+            "last_error": status.last_error,
+            "poll_seconds": holder.poll_seconds,
+        }
+
+    @app.get("/metrics", response_class=PlainTextResponse)
+    async def prometheus() -> PlainTextResponse:
+        m = holder.state.users_model
+        info = {"name": m.name, "version": m.version or "", "model_type": m.model_type}
+        text = metrics.render(info, holder.status.reloads, holder.status.failures)
+        return PlainTextResponse(text, media_type=CONTENT_TYPE)
+
+    return app
