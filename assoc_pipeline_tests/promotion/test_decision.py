@@ -74,6 +74,15 @@ def test_an_interval_that_includes_zero_refuses():
     ]
 
 
+def test_an_interval_below_zero_says_the_candidate_is_worse():
+    d = gate(evidence=[evidence(value=0.27, base=0.29, low=-0.0403, high=-0.0063), WINS[1]])
+    assert not d.promoted
+    assert d.reasons[-1] == (
+        "the 95 % interval of the difference to personal_top_frequency on next_basket ndcg@10, "
+        "[-0.0403, -0.0063], lies below zero (the candidate is worse)"
+    )
+
+
 def test_a_missing_interval_refuses():
     d = gate(evidence=[evidence(low=None, high=None), WINS[1]])
     assert not d.promoted and d.reasons == ["no interval for the difference on next_basket ndcg@10"]

@@ -173,7 +173,8 @@ def _task_findings(candidate: str, e: TaskEvidence, margin: float, notes: list[s
     elif not e.diff_low > 0:
         found.append(
             f"the 95 % interval of the difference to {e.baseline} on {what}, "
-            f"[{e.diff_low:+.4f}, {e.diff_high:+.4f}], includes zero"
+            f"[{e.diff_low:+.4f}, {e.diff_high:+.4f}], "
+            + ("lies below zero (the candidate is worse)" if e.diff_high < 0 else "includes zero")
         )
     if not found:
         notes.append(
