@@ -88,11 +88,14 @@ def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) ->
     @app.middleware("http")
     async def measure(request: Request, call_next):
         started = time.perf_counter()
-        response = await call_next(request)
-        route = request.scope.get("route")
-        path = getattr(route, "path", "unmatched")
-        metrics.observe(path, request.method, response.status_code, time.perf_counter() - started)
-        return response
+        status = 500  # an unhandled error is counted too: /metrics must show the 500s
+        try:
+            response = await call_next(request)
+            status = response.status_code
+            return response
+        finally:
+            path = getattr(request.scope.get("route"), "path", "unmatched")
+            metrics.observe(path, request.method, status, time.perf_counter() - started)
 
     @app.exception_handler(UnknownQueryError)
     async def unknown(_: Request, exc: UnknownQueryError) -> JSONResponse:

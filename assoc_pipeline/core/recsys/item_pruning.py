@@ -104,7 +104,14 @@ class PrunedRecommender(Recommender):
 
     def __getattr__(self, attribute: str) -> Any:
         inner = self.__dict__.get("inner")  # absent while copy/pickle rebuild the object
-        if inner is not None and attribute in ("module", "params", "result", "warm_start", "input_example"):
+        if inner is not None and attribute in (
+            "module",
+            "params",
+            "result",
+            "warm_start",
+            "input_example",
+            "user_index",
+        ):
             return getattr(inner, attribute)
         raise AttributeError(attribute)
 
