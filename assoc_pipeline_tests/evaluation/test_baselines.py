@@ -88,6 +88,27 @@ def test_ease_matches_per_column_ridge(train):
         EASERecommender(l2=0)
 
 
+def test_ease_restricted_to_bought_items_equals_the_full_inverse():
+    """Items never bought are left out of the inverse; B must equal the full closed form."""
+    import scipy.sparse as sp
+
+    from assoc_pipeline.core.recsys.baselines.ease import ease_weights
+
+    rng = np.random.default_rng(3)
+    dense = (rng.random((60, 9)) < 0.3).astype(np.float32)
+    dense[:, [2, 7]] = 0.0  # two items nobody bought
+    lam = 2.0
+    p = np.linalg.inv(dense.T @ dense + lam * np.eye(9))
+    expected = -p / np.diag(p)[None, :]
+    np.fill_diagonal(expected, 0.0)
+    b = ease_weights(sp.csr_matrix(dense), lam)
+    assert b.shape == (9, 9) and b.dtype == np.float32
+    assert b == pytest.approx(expected, abs=1e-5)
+    assert not b[[2, 7]].any() and not b[:, [2, 7]].any()
+    again = ease_weights(sp.csr_matrix(dense), lam)  # from the cache, still read-only
+    assert np.array_equal(again, b) and not again.flags.writeable
+
+
 def test_tifu_knn_user_vector_by_hand():
     bs = make_baskets(
         [
