@@ -19,7 +19,7 @@ ABReportConfig = config_for(ABReportSettings, "ABReportConfig")
     owners=["team:ml-engineering"],
     kinds={"pandas", "parquet"},
     deps=[dg.AssetKey("baskets")],
-    required_resource_keys={"io_manager"},
+    required_resource_keys={"io_manager", "artifacts"},
     description="Champion vs challenger from the serving exposure log (`serve --challenger`, or "
     "`ab-replay` on the test period): per arm hit rate and recall of the exposed items among the "
     "purchases that followed within the window, the difference with a 95% bootstrap interval over "
@@ -29,9 +29,9 @@ ABReportConfig = config_for(ABReportSettings, "ABReportConfig")
 def ab_report(
     context: dg.AssetExecutionContext,
     config: ABReportConfig,  # type: ignore[valid-type]
-    artifacts: ArtifactStore,
 ) -> dg.Output[dict]:
     io_manager = context.resources.io_manager
+    artifacts: ArtifactStore = context.resources.artifacts
     record, metadata = build_ab_report(
         Path(io_manager.base_dir) / EXPOSURES_DIR,
         lambda: load_basket_set(io_manager.stored_path("baskets").with_suffix("")),  # only if needed
