@@ -59,7 +59,9 @@ def replay_requests(router: ABRouter, test_baskets: pd.DataFrame, k: int = 10) -
             unknown += 1
             continue
         asked += 1
-    return {"requests": asked, "skipped_new_users": unknown, "skipped_anonymous": anonymous}
+    return {
+        "requests": asked, "skipped_baskets_of_new_users": unknown, "skipped_anonymous_baskets": anonymous,
+    }  # fmt: skip
 
 
 def replay(

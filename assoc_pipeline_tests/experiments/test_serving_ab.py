@@ -131,3 +131,37 @@ def test_unknown_challenger_and_bad_share_are_one_line_errors(ab_state, monkeypa
     monkeypatch.setenv("ASSOC_CHALLENGER_SHARE", "two")
     assert main(["ab-replay", "--challenger", "1"]) == 2
     assert "share='two'" in capsys.readouterr().err
+
+
+def test_without_a_challenger_the_champion_answers_everything_and_nothing_is_recorded(ab_state, users):
+    holder = build_holder(ab_state.settings, poll_seconds=0)
+    router = build_router(ab_state.settings, holder)  # no flag, no [ab_test]: no experiment
+    assert router.experiment is None
+    item = holder.state.catalogue[0]["item_id"]
+    with TestClient(create_app(holder, router=router)) as client:
+        for body in (
+            client.get(f"/recommend/user/{users[0]}?k=3").json(),
+            client.post("/recommend/basket", json={"items": [item], "k": 3, "user_id": users[0]}).json(),
+            client.get(f"/similar/{item}?k=3&user_id={users[0]}").json(),
+        ):
+            assert body["arm"] == CHAMPION and body["model"]["version"] is None and len(body["items"]) == 3
+        assert client.get("/health").json()["ab_test"] is None
+
+
+def test_the_project_file_and_environment_configure_the_experiment(tmp_path, monkeypatch):
+    from assoc_pipeline.core.errors import InputError
+    from assoc_pipeline.settings import get_settings
+
+    config = tmp_path / "assoc-pipeline.toml"
+    config.write_text('[ab_test]\nchallenger = 4\nshare = 0.2\nexperiment = "spring"\n')
+    monkeypatch.setenv("ASSOC_CONFIG", str(config))
+    assert get_settings().ab_test == {"challenger": "4", "share": 0.2, "experiment": "spring"}
+    monkeypatch.setenv("ASSOC_CHALLENGER_SHARE", "0.3")  # the environment wins over the file
+    assert get_settings().ab_test["share"] == 0.3
+    config.write_text("[ab_test]\nshare = 2\n")
+    monkeypatch.delenv("ASSOC_CHALLENGER_SHARE")
+    with pytest.raises(InputError, match=r"\[ab_test\] share=2: must be between 0 and 1"):
+        get_settings()
+    config.write_text('[ab_test]\nchalenger = "4"\n')
+    with pytest.raises(InputError, match=r"unknown setting\(s\) \['chalenger'\]"):
+        get_settings()
