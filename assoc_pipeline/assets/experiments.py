@@ -17,7 +17,7 @@ ABReportConfig = config_for(ABReportSettings, "ABReportConfig")
 @dg.asset(
     group_name="evaluation",
     owners=["team:ml-engineering"],
-    kinds={"pandas", "parquet"},
+    kinds={"pandas"},
     deps=[dg.AssetKey("baskets")],
     required_resource_keys={"io_manager", "artifacts"},
     description="Champion vs challenger from the serving exposure log (`serve --challenger`, or "
