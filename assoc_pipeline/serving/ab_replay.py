@@ -40,7 +40,10 @@ def history_before_test(assets_dir: Path) -> tuple[StoredState, pd.DataFrame]:
     split_path = assets_dir / "split.json"
     if not split_path.exists():
         raise InputError(f"no split under {assets_dir}: materialize `split` first (make demo)")
-    split = split_from_record(stored.baskets, json.loads(split_path.read_text()))
+    try:
+        split = split_from_record(stored.baskets, json.loads(split_path.read_text()))
+    except ValueError as exc:  # baskets re-materialized after the split: say so in one line
+        raise InputError(str(exc)) from exc
     return dataclasses.replace(stored, baskets=split.train_full), split.test.baskets
 
 

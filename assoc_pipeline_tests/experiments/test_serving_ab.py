@@ -165,3 +165,14 @@ def test_the_project_file_and_environment_configure_the_experiment(tmp_path, mon
     config.write_text('[ab_test]\nchalenger = "4"\n')
     with pytest.raises(InputError, match=r"unknown setting\(s\) \['chalenger'\]"):
         get_settings()
+
+
+def test_replay_without_a_split_names_the_missing_asset(ab_state, tmp_path, monkeypatch, capsys):
+    import shutil
+
+    from assoc_pipeline.cli import main
+
+    shutil.copytree(ab_state.assets / "baskets", tmp_path / "assets" / "baskets")
+    monkeypatch.setenv("ASSOC_DATA_DIR", str(tmp_path))
+    assert main(["ab-replay", "--challenger", "1"]) == 2
+    assert "no split under" in capsys.readouterr().err
