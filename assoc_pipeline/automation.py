@@ -27,6 +27,7 @@ REFRESH_KEYS = [
     "association_rules",
     "item_embeddings",  # cached by description: only new products are embedded
     "category_rules",
+    "ab_report",  # the purchases that follow the served experiment's exposures arrive here
 ]
 RETRAIN_KEYS = [
     "split",

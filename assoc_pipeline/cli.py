@@ -1,4 +1,4 @@
-"""`assoc-pipeline` — the command line: demo, ui, mlflow, mine, recommend, serve, bench."""
+"""`assoc-pipeline` — the command line: demo, ui, mlflow, mine, recommend, serve, ab-replay, bench."""
 
 from __future__ import annotations
 
@@ -220,12 +220,46 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
+    from assoc_pipeline.core.experiments.assignment import check_share
     from assoc_pipeline.serving.server import serve
     from assoc_pipeline.settings import get_settings
 
     if args.poll_seconds < 0:
         raise InputError(f"--poll-seconds must be >= 0 (0: no hot reload), got {args.poll_seconds}")
-    serve(get_settings(), host=args.host, port=args.port, poll_seconds=args.poll_seconds)
+    share = args.challenger_share
+    share = None if share is None else check_share(share, "--challenger-share")
+    serve(
+        get_settings(), host=args.host, port=args.port, poll_seconds=args.poll_seconds,
+        challenger=args.challenger, challenger_share=share,
+    )  # fmt: skip
+    return 0
+
+
+def _cmd_ab_replay(args: argparse.Namespace) -> int:
+    import dataclasses
+
+    from assoc_pipeline.core.experiments.assignment import check_share
+    from assoc_pipeline.core.experiments.exposure_table import EXPOSURES_DIR
+    from assoc_pipeline.resources import build_resources
+    from assoc_pipeline.services.ab_report import ABReportSettings, build_ab_report, load_stored_baskets
+    from assoc_pipeline.serving.ab_replay import replay
+    from assoc_pipeline.serving.scoring import check_k
+    from assoc_pipeline.settings import get_settings
+
+    settings = get_settings()
+    challenger = args.challenger or settings.ab_test.get("challenger")
+    if not challenger:
+        raise InputError("ab-replay: name the challenger version (--challenger 7, or [ab_test] challenger)")
+    check_k(args.k)
+    share = check_share(args.share, "--share")
+    report = ABReportSettings(window_days=args.window_days)
+    assets = settings.data_dir / "assets"
+    tracker = build_resources(settings)["mlflow"]
+    summary = replay(tracker, assets, str(challenger), share, args.experiment, args.k)
+    print("\n".join(f"{k:<18}: {v}" for k, v in summary.items()))
+    report = dataclasses.replace(report, experiment=summary["experiment"])
+    _, metadata = build_ab_report(assets / EXPOSURES_DIR, lambda: load_stored_baskets(assets), report)
+    print(f"\n{metadata['report']}\n\n(materialize `ab_report` to see it in Dagster)")
     return 0
 
 
@@ -316,7 +350,19 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--poll-seconds", type=float, default=30.0, help="how often the champion alias is checked (0: never)"
     )
+    serve.add_argument("--challenger", help="A/B test: a registered version to serve to a share of users")
+    serve.add_argument("--challenger-share", type=float, help="the challenger's share of users (default 0.1)")
     serve.set_defaults(func=_cmd_serve)
+
+    ab_replay = sub.add_parser(
+        "ab-replay", help="drive the A/B path from the test period of the stored baskets, then report"
+    )
+    ab_replay.add_argument("--challenger", help="the registered version to compare with the champion")
+    ab_replay.add_argument("--share", type=float, default=0.5, help="the challenger's share of users")
+    ab_replay.add_argument("--experiment", help="its name and assignment salt (default: replay-v<N>-<time>)")
+    ab_replay.add_argument("--k", type=int, default=10, help="items shown per request")
+    ab_replay.add_argument("--window-days", type=float, default=7.0, help="purchases that count, in days")
+    ab_replay.set_defaults(func=_cmd_ab_replay)
     return parser
 
 

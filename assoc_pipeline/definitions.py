@@ -12,6 +12,7 @@ import dagster as dg
 
 from assoc_pipeline import automation
 from assoc_pipeline.assets import baskets, content, evaluation, ingest, mining, models, promotion, synthetic
+from assoc_pipeline.assets.experiments import ab_report
 from assoc_pipeline.checks.baskets_checks import baskets_contract
 from assoc_pipeline.checks.rules_checks import rules_sanity
 from assoc_pipeline.core.recsys.model_types import MODEL_TYPES, ModelType
@@ -42,6 +43,7 @@ def assets_for(model_types: Iterable[ModelType]) -> list[dg.AssetsDefinition]:
         evaluation.evaluation_report_asset(model_types),
         promotion.champion,
         promotion.recommendations,
+        ab_report,
     ]
 
 

@@ -21,6 +21,10 @@ The project file (every key optional)::
     product_code_pattern = '^\d{7}$'    # your product-code convention (non_product_code rule)
     rules = ["missing_id", "return", "duplicate"]   # instead of the rule set's defaults
     min_kept_rows = 0.8                 # data-loss guard floors (core/data/data_loss.py)
+    [ab_test]                           # `serve`: split users between champion and a challenger
+    challenger = "7"                    # a registered version (ASSOC_CHALLENGER; --challenger)
+    share = 0.1                         # the challenger's share of users (ASSOC_CHALLENGER_SHARE)
+    experiment = "dnn-v7"               # the assignment salt (default: challenger-v<version>)
 
 Profiles (``ASSOC_PROFILE``) move the stores without code edits: ``embedded`` (default) is the
 above; ``postgres`` puts the Dagster instance storage (runs, event logs, schedules) and the MLflow
@@ -58,6 +62,7 @@ def _env(name: str, default: str) -> str:
 CONFIG_FILE = "assoc-pipeline.toml"
 CONFIG_KEYS = (
     "source", "format", "live", "column_mapping", "data_dir", "partition_start", "partition_end", "cleaning",
+    "ab_test",
 )  # fmt: skip
 
 
@@ -86,7 +91,26 @@ def read_project_file(path: Path | None = None) -> dict:
     if not isinstance(mapping, dict) or not all(isinstance(v, str) for v in mapping.values()):
         raise InputError(f"{path}: [column_mapping] must map canonical column names to your column names")
     cleaning_settings(values.get("cleaning", {}), f"{path}: [cleaning]")
+    ab_test_settings(values.get("ab_test", {}), f"{path}: [ab_test]")
     return values
+
+
+AB_TEST_KEYS = ("challenger", "share", "experiment")
+
+
+def ab_test_settings(values: object, where: str) -> dict[str, object]:
+    """The ``[ab_test]`` settings, checked: a challenger version, its share in (0, 1), a name."""
+    from assoc_pipeline.core.experiments.assignment import check_share
+
+    if not isinstance(values, dict):
+        raise InputError(f"{where}: must be a table of settings")
+    unknown = sorted(set(values) - set(AB_TEST_KEYS))
+    if unknown:
+        raise InputError(f"{where}: unknown setting(s) {unknown}; known: {', '.join(AB_TEST_KEYS)}")
+    out = {k: str(v).strip() for k, v in values.items() if k != "share" and str(v).strip()}
+    if "share" in values:
+        out["share"] = check_share(values["share"], f"{where} share")
+    return out
 
 
 def cleaning_settings(values: object, where: str) -> dict[str, object]:
@@ -201,6 +225,7 @@ class Settings:
     mlflow_artifact_root_override: Path | None = None
     profile: str = "embedded"
     postgres: PostgresSettings | None = None
+    ab_test: dict[str, object] = field(default_factory=dict)  # [ab_test]: serve's challenger split
 
     def __post_init__(self) -> None:
         if self.profile not in PROFILES:
@@ -322,6 +347,7 @@ class Settings:
             ),
             profile=profile,
             postgres=postgres,
+            ab_test=_ab_test_from(project),
         )
 
 
@@ -335,6 +361,17 @@ def _cleaning_from(project: dict) -> dict[str, object]:
         names = os.environ[ENV_PREFIX + "CLEANING_RULES"].split(",")
         cleaning["rules"] = [n.strip() for n in names if n.strip()]
     return cleaning_settings(cleaning, "cleaning settings (project file and ASSOC_ environment)")
+
+
+def _ab_test_from(project: dict) -> dict[str, object]:
+    """The project file's [ab_test], with ASSOC_CHALLENGER / ASSOC_CHALLENGER_SHARE /
+    ASSOC_EXPERIMENT on top."""
+    values = dict(project.get("ab_test", {}))
+    names = (("CHALLENGER", "challenger"), ("CHALLENGER_SHARE", "share"), ("EXPERIMENT", "experiment"))
+    for env, key in names:
+        if os.environ.get(ENV_PREFIX + env):
+            values[key] = os.environ[ENV_PREFIX + env]
+    return ab_test_settings(values, "A/B test settings (project file [ab_test] and ASSOC_ environment)")
 
 
 def get_settings() -> Settings:

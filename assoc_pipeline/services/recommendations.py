@@ -61,6 +61,29 @@ def learned_user_ids(served: Served) -> frozenset[str] | None:
     return frozenset(map(str, known))
 
 
+def served_version(
+    tracker: MLflowResource, baskets: BasketSet, version: Any, role: str = "champion"
+) -> Served:
+    """A registered ``version`` ready to answer on ``baskets`` (the champion, or an A/B challenger)."""
+    model = load_version(tracker, version)
+    if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
+        raise InputError(
+            f"the {role} (version {version.version}) scores {model.n_items} items but the baskets "
+            f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
+        )
+    model.with_history(baskets)
+    kind = version_type(version)
+    label = f"{role}: {version.tags.get('model_type', 'model')} (version {version.version})"
+    return Served(
+        model,
+        label,
+        True,
+        learned_users=kind is not None and not model.reads_history,
+        version=str(version.version),
+        model_type=version.tags.get("model_type", "model"),
+    )
+
+
 def serving_model(
     tracker: MLflowResource,
     baskets: BasketSet,
@@ -73,23 +96,7 @@ def serving_model(
     labelled as such."""
     version = champion_version(tracker)
     if version is not None:
-        model = load_version(tracker, version)
-        if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
-            raise InputError(
-                f"the champion (version {version.version}) scores {model.n_items} items but the baskets "
-                f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
-            )
-        model.with_history(baskets)
-        kind = version_type(version)
-        label = f"champion: {version.tags.get('model_type', 'model')} (version {version.version})"
-        return Served(
-            model,
-            label,
-            True,
-            learned_users=kind is not None and not model.reads_history,
-            version=str(version.version),
-            model_type=version.tags.get("model_type", "model"),
-        )
+        return served_version(tracker, baskets, version)
     name = "popularity"
     if report is not None:
         sel = report[

@@ -20,6 +20,7 @@ from pydantic import BaseModel, Field
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
+from assoc_pipeline.serving.ab import ABRouter
 from assoc_pipeline.serving.metrics import CONTENT_TYPE, RequestMetrics
 from assoc_pipeline.serving.reloader import ChampionHolder
 from assoc_pipeline.serving.scoring import MAX_BASKET_ITEMS, MAX_K, Answer
@@ -45,6 +46,7 @@ class ItemOut(BaseModel):
 
 class RecommendationsOut(BaseModel):
     model: ModelOut
+    arm: str = Field("champion", description="A/B arm that answered: champion or challenger")
     query: dict
     items: list[ItemOut]
     notes: list[str]
@@ -55,10 +57,15 @@ class BasketIn(BaseModel):
         min_length=1, max_length=MAX_BASKET_ITEMS, description="item ids or names already in the basket"
     )
     k: int = Field(10, ge=1, le=MAX_K)
+    user_id: str | None = Field(None, description="the customer, if known (A/B arm and exposure)")
+    basket_id: str | None = Field(None, description="basket/session id: the A/B unit when no user is given")
 
 
-def _out(answer: Answer, query: dict) -> dict:
-    return {"model": asdict(answer.model), "query": query, "items": answer.items, "notes": answer.notes}
+def _out(routed: tuple[Answer, str], query: dict) -> dict:
+    """The response body of the router's (answer, arm)."""
+    answer, arm = routed
+    model = asdict(answer.model)
+    return {"model": model, "arm": arm, "query": query, "items": answer.items, "notes": answer.notes}
 
 
 def _one_line(exc: RequestValidationError) -> str:
@@ -67,15 +74,21 @@ def _one_line(exc: RequestValidationError) -> str:
     )
 
 
-def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) -> FastAPI:
-    """The FastAPI app over ``holder`` (its poll thread runs while the app does)."""
+def create_app(
+    holder: ChampionHolder, metrics: RequestMetrics | None = None, router: ABRouter | None = None
+) -> FastAPI:
+    """The FastAPI app over ``holder`` (its poll thread runs while the app does); ``router`` splits
+    traffic with a challenger and records exposures (flushed when the app stops)."""
     metrics = metrics or RequestMetrics()
+    router = router or ABRouter(holder)
     page = PAGE.read_text()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         holder.start()
+        router.start()
         yield
+        router.stop()
         holder.stop()
 
     app = FastAPI(
@@ -112,17 +125,18 @@ def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) ->
     @app.get("/recommend/user/{user_id}", response_model=RecommendationsOut)
     async def recommend_user(user_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
         """A customer's next basket (from their purchase history as of the loaded baskets)."""
-        return _out(holder.state.for_user(user_id, k), {"user_id": user_id, "k": k})
+        return _out(router.for_user(user_id, k), {"user_id": user_id, "k": k})
 
     @app.post("/recommend/basket", response_model=RecommendationsOut)
     def recommend_basket(basket: BasketIn) -> dict:
         """What completes a basket: items scored by the model, never one already in it."""
-        return _out(holder.state.for_basket(basket.items, basket.k), {"items": basket.items, "k": basket.k})
+        routed = router.for_basket(basket.items, basket.k, basket.user_id, basket.basket_id)
+        return _out(routed, basket.model_dump(exclude_none=True))
 
     @app.get("/similar/{item_id}", response_model=RecommendationsOut)
-    async def similar(item_id: str, k: int = Query(10, ge=1, le=MAX_K)) -> dict:
+    async def similar(item_id: str, k: int = Query(10, ge=1, le=MAX_K), user_id: str | None = None) -> dict:
         """Items bought with this one (id or name), per the model, with the rules behind them."""
-        return _out(holder.state.similar(item_id, k), {"item_id": item_id, "k": k})
+        return _out(router.similar(item_id, k, user_id), {"item_id": item_id, "k": k})
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def merchandiser_page() -> HTMLResponse:
@@ -149,6 +163,7 @@ def create_app(holder: ChampionHolder, metrics: RequestMetrics | None = None) ->
             "reload_failures": status.failures,
             "last_error": status.last_error,
             "poll_seconds": holder.poll_seconds,
+            "ab_test": router.describe(),
         }
 
     @app.get("/metrics", response_class=PlainTextResponse)

@@ -151,7 +151,11 @@ class ScoringState:
     @classmethod
     def load(cls, tracker: MLflowResource, assets_dir: Path) -> ScoringState:
         """The stored baskets and rules, the champion (else the labelled best baseline per task)."""
-        state = StoredState.load(assets_dir)
+        return cls.from_stored(tracker, StoredState.load(assets_dir))
+
+    @classmethod
+    def from_stored(cls, tracker: MLflowResource, state: StoredState) -> ScoringState:
+        """The champion (else the labelled best baselines) on ``state`` (e.g. a replay's history)."""
         for_users = serving_model(tracker, state.baskets, state.report, NEXT_BASKET, state.baselines)
         for_items = (
             for_users
