@@ -67,7 +67,6 @@ SAMPLE_RUN_CONFIG = {
         "frequent_itemsets": {"config": {"min_support": 0.02}},
         "cf_model": {"config": {"epochs": 3, "patience": 0}},
         "dnn_model": {"config": {"epochs": 2, "patience": 0}},
-        "dnn_text_model": {"config": {"epochs": 2, "patience": 0}},
         "ranker_model": {"config": {"epochs": 2, "patience": 0}},
         "sequence_model": {"config": {"epochs": 2, "patience": 0}},
         "category_rules": {"config": {"min_support": 0.05, "max_len": 3}},

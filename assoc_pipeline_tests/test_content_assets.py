@@ -1,5 +1,5 @@
 """Product-text assets in the shared real-data run: embeddings (and their cache through Dagster),
-the tuned hybrid, the DNN with text features, category rules and the report's cold-start slice."""
+the tuned hybrid, category rules and the report's cold-start slice."""
 
 from __future__ import annotations
 
@@ -15,7 +15,6 @@ from assoc_pipeline.core.content.embeddings import DIM
 from assoc_pipeline.core.content.hybrid import WEIGHT_GRID
 from assoc_pipeline.core.data.baskets import load_basket_set
 from assoc_pipeline.core.tables import read_table
-from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL
 
 COLLABORATIVE = ("popularity", "item_knn", "ease", "rules", "cf", "dnn")
 
@@ -95,16 +94,16 @@ def test_hybrid_weights_are_tuned_on_validation_and_logged(demo_run, client) -> 
     assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {"plots/weight_curve.png"}
 
 
-def test_dnn_with_text_features_is_trained_registered_and_compared(demo_run, client) -> None:
+def test_dnn_model_reads_the_embeddings_but_text_features_are_off_by_default(demo_run, client) -> None:
+    """The retired dnn_text model is the DNN's ``text_features`` switch (models/test_dnn_text_features.py)."""
+    from assoc_pipeline.definitions import defs
+
     _, instance, _ = demo_run
-    meta = latest(instance, "dnn_text_model")
-    run = client.get_run(meta["mlflow_run_id"])
-    assert run.data.params["text_features"] == "True" and run.data.tags["model_type"] == "dnn_text"
-    version = client.get_model_version(RECOMMENDER_MODEL, meta["mlflow_model_version"])
-    assert version.tags["model_type"] == "dnn_text"
-    report_meta = latest(instance, "evaluation_report")
-    header = report_meta["text_features"].split("\n")[0]
-    assert " dnn " in header and " dnn_text " in header and "delta" in header
+    run = client.get_run(latest(instance, "dnn_model")["mlflow_run_id"])
+    assert run.data.params["text_features"] == "False"
+    graph = defs.resolve_asset_graph()
+    assert dg.AssetKey("item_embeddings") in graph.get(dg.AssetKey("dnn_model")).parent_keys
+    assert dg.AssetKey("dnn_text_model") not in graph.get_all_asset_keys()
 
 
 def test_report_has_a_cold_start_slice_where_only_text_can_score(demo_run, assets_dir) -> None:
@@ -112,7 +111,7 @@ def test_report_has_a_cold_start_slice_where_only_text_can_score(demo_run, asset
     report = read_table(assets_dir / "evaluation_report.parquet")
     cold = report[(report.task == "cold_start") & (report.metric == "hit_rate") & (report.k == 10)]
     hits = cold.set_index("method")["value"]
-    assert {"content", "hybrid", "dnn_text", *COLLABORATIVE} <= set(hits.index)
+    assert {"content", "hybrid", *COLLABORATIVE} <= set(hits.index)
     assert cold["n_queries"].nunique() == 1 and cold["n_queries"].iloc[0] > 10
     assert hits["popularity"] == 0.0  # never sold before the test cutoff: scored 0, ranked last
     assert max(hits[m] for m in COLLABORATIVE) <= 0.05  # ~0 by construction

@@ -23,7 +23,7 @@ from assoc_pipeline_tests.promotion.conftest import SMALL_MINING, Pipeline
 pytestmark = pytest.mark.slow
 WEAK = {"config": {"epochs": 1, "patience": 0}}
 TRAIN = {
-    **{f"{m}_model": WEAK for m in ("cf", "dnn", "dnn_text", "sequence", "ranker")},
+    **{f"{m}_model": WEAK for m in ("cf", "dnn", "sequence", "ranker")},
     "finetuned_model": {"config": {"epochs": 1}},
 }
 ROUND = ["baskets", "split", "cf_model", "dnn_model", "finetuned_model"]
@@ -32,7 +32,6 @@ REPORT_INPUTS = [
     "item_embeddings",
     "baseline_tuning",
     "hybrid_model",
-    "dnn_text_model",
     "sequence_model",
     "ranker_model",
 ]

@@ -163,7 +163,6 @@ def evaluate_pipeline(
         "summary": sections["Summary"],
         "against_the_bar": sections["Against the bar"],
         "warm_vs_scratch": sections["Warm start vs from scratch"],
-        "text_features": sections["DNN without vs with text features"],
         "cold_start": sections["Cold-start slice"],
         "bar": standing,
         **{f"best/{k}": f"{m} ({v:.4f})" for k, (m, v) in best.items()},
@@ -189,12 +188,10 @@ def _sections(
         warm += f"\n- warm start from version {lineage[pair[1]].get('warm_start_from_version')}"
     else:
         warm = f"No fine-tuned model in this report: {skip_reason or '?'}."
-    text = _comparison(report, lineage, "dnn", "dnn_text") if {"dnn", "dnn_text"} <= set(lineage) else ""
     return {
         "Summary": Markdown(_summary_markdown(summary_table(report))),
         "Against the bar": Markdown(bar_markdown(standing)),
         "Warm start vs from scratch": Markdown(warm),
-        "DNN without vs with text features": Markdown(text or "No DNN pair in this report."),
         "Cold-start slice": Markdown(cold_start_markdown(report)),
     }
 

@@ -113,6 +113,8 @@ def fine_tune(
     if leak:
         return Skipped(f"version {version.version} not used: {leak}")
     base = load_version(tracker, version)
+    if getattr(base.params, "text_features", False):
+        return Skipped(f"version {version.version} uses text features (fine-tuning reads no embeddings)")
     if getattr(base, "item_ids", None) is None:
         return Skipped(f"version {version.version} was saved without item ids (before warm-start support)")
     params = dataclasses.replace(

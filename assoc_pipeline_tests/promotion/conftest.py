@@ -61,7 +61,7 @@ def _version(result, node: str) -> str:
     return str(result.asset_materializations_for_node(node)[0].metadata["mlflow_model_version"].value)
 
 
-TRAINED = ("cf", "dnn", "dnn_text", "sequence", "ranker")  # every trained model the report (and gate) sees
+TRAINED = ("cf", "dnn", "sequence", "ranker")  # every trained model the report (and gate) sees
 WEAK = {"ops": {f"{m}_model": {"config": {"epochs": 1, "patience": 0}} for m in TRAINED}}
 
 
