@@ -4,16 +4,28 @@ from __future__ import annotations
 
 import io
 from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
 
-def _png(fig: plt.Figure) -> bytes:
+
+def _pyplot() -> Any:
+    """matplotlib.pyplot, headless, imported on first use: loading the Dagster definitions (every
+    CLI call, every run worker) should not pay for matplotlib when it draws nothing."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _png(fig: Figure) -> bytes:
+    plt = _pyplot()
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
     plt.close(fig)
@@ -22,6 +34,7 @@ def _png(fig: plt.Figure) -> bytes:
 
 def rules_scatter(rules: pd.DataFrame, title: str = "Association rules") -> bytes:
     """Support vs confidence, coloured by lift (the arulesViz default view)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.4))
     if len(rules):
         order = np.argsort(rules["lift"].to_numpy())
@@ -43,6 +56,7 @@ def rules_scatter(rules: pd.DataFrame, title: str = "Association rules") -> byte
 
 def rules_network(rules: pd.DataFrame, n: int = 25, title: str = "Strongest rules by lift") -> bytes:
     """Items as nodes, the ``n`` strongest rules as arrows antecedent item -> consequent item."""
+    plt = _pyplot()
     import networkx as nx
 
     top = rules.nlargest(n, "lift") if len(rules) else rules
@@ -87,6 +101,7 @@ def _short(name: str, width: int = 28) -> str:
 
 def line_curves(curves: Mapping[str, Sequence[float]], xlabel: str, ylabel: str, title: str) -> bytes:
     """Several named curves over a shared step axis (loss / metric per epoch)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, values in curves.items():
         ax.plot(np.arange(1, len(values) + 1), values, marker="o", markersize=3, label=name)
@@ -99,6 +114,7 @@ def line_curves(curves: Mapping[str, Sequence[float]], xlabel: str, ylabel: str,
 
 def grouped_bars(table: pd.DataFrame, index: str, columns: str, values: str, title: str) -> bytes:
     """Grouped bar chart of ``values`` by ``index`` (groups) and ``columns`` (bars)."""
+    plt = _pyplot()
     pivot = table.pivot_table(index=index, columns=columns, values=values, aggfunc="first")
     fig, ax = plt.subplots(figsize=(max(6.4, 0.9 * len(pivot)), 4.4))
     pivot.plot.bar(ax=ax, rot=30)
@@ -109,6 +125,7 @@ def grouped_bars(table: pd.DataFrame, index: str, columns: str, values: str, tit
 
 def xy_curves(curves: Mapping[str, Mapping[float, float]], xlabel: str, ylabel: str, title: str) -> bytes:
     """Named curves over explicit x values (e.g. a metric against a mixing weight)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(6.4, 4.0))
     for name, points in curves.items():
         xs = sorted(points)
@@ -123,6 +140,7 @@ def xy_curves(curves: Mapping[str, Mapping[float, float]], xlabel: str, ylabel: 
 def embedding_map(xy: np.ndarray, clusters: np.ndarray, labels: Sequence[str], title: str) -> bytes:
     """Items in a 2-D projection of their embeddings, coloured by cluster, each cluster labelled
     at its centre (the label names the item nearest the cluster centroid)."""
+    plt = _pyplot()
     fig, ax = plt.subplots(figsize=(9.0, 7.0))
     n = int(clusters.max()) + 1 if len(clusters) else 0
     cmap = plt.get_cmap("tab20", max(n, 1))

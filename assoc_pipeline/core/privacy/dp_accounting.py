@@ -21,8 +21,6 @@ from __future__ import annotations
 import warnings
 from dataclasses import asdict, dataclass
 
-from opacus.accountants import RDPAccountant
-
 
 def epsilon_spent(
     delta: float,
@@ -34,6 +32,10 @@ def epsilon_spent(
 ) -> float:
     """Epsilon of ``n_releases`` Gaussian releases (noise multiplier ``release_noise``) composed with
     ``steps`` DP-SGD steps (``sgd_noise`` at Poisson ``sample_rate``)."""
+    # opacus is imported here, not at module level: it pulls in torch.distributed and sympy
+    # (seconds), and every process that loads the Dagster definitions imported it for nothing
+    from opacus.accountants import RDPAccountant
+
     acc = RDPAccountant()
     if release_noise and n_releases:
         acc.history.append((float(release_noise), 1.0, int(n_releases)))

@@ -13,7 +13,6 @@ from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
-from scipy import stats
 
 from assoc_pipeline.core.data.baskets import BasketSet
 
@@ -26,6 +25,8 @@ def _matrix(x: BasketSet | sp.spmatrix) -> sp.csr_matrix:
 def _corr(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     if len(a) < 2 or a.std() == 0 or b.std() == 0:
         return 0.0, 0.0
+    from scipy import stats  # on first use: scipy.stats costs a second at every definitions import
+
     return float(stats.pearsonr(a, b)[0]), float(stats.spearmanr(a, b)[0])
 
 
@@ -87,10 +88,12 @@ def basket_size_distance(
     real: BasketSet | sp.spmatrix, synthetic: BasketSet | sp.spmatrix
 ) -> dict[str, float]:
     """Wasserstein-1 distance between basket-size distributions (in items), plus both means."""
+    from scipy.stats import wasserstein_distance
+
     r, s = _matrix(real), _matrix(synthetic)
     sr, ss = np.diff(r.indptr), np.diff(s.indptr)
     return {
-        "basket_size_wasserstein": float(stats.wasserstein_distance(sr, ss)),
+        "basket_size_wasserstein": float(wasserstein_distance(sr, ss)),
         "basket_size_mean_real": float(sr.mean()) if len(sr) else 0.0,
         "basket_size_mean_synthetic": float(ss.mean()) if len(ss) else 0.0,
     }
