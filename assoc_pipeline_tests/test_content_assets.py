@@ -94,16 +94,17 @@ def test_hybrid_weights_are_tuned_on_validation_and_logged(demo_run, client) -> 
     assert {a.path for a in client.list_artifacts(run.info.run_id, "plots")} == {"plots/weight_curve.png"}
 
 
-def test_dnn_model_reads_the_embeddings_but_text_features_are_off_by_default(demo_run, client) -> None:
-    """The retired dnn_text model is the DNN's ``text_features`` switch (models/test_dnn_text_features.py)."""
+def test_the_retired_text_dnn_is_out_of_the_graph_and_the_report(demo_run, client) -> None:
+    """dnn_text was retired (dominated by dnn); its text path stays tested in
+    models/test_dnn_text_features.py."""
     from assoc_pipeline.definitions import defs
 
     _, instance, _ = demo_run
     run = client.get_run(latest(instance, "dnn_model")["mlflow_run_id"])
     assert run.data.params["text_features"] == "False"
-    graph = defs.resolve_asset_graph()
-    assert dg.AssetKey("item_embeddings") in graph.get(dg.AssetKey("dnn_model")).parent_keys
-    assert dg.AssetKey("dnn_text_model") not in graph.get_all_asset_keys()
+    assert dg.AssetKey("dnn_text_model") not in defs.resolve_asset_graph().get_all_asset_keys()
+    report = latest(instance, "evaluation_report")
+    assert "dnn_text" not in report["methods"] and "dnn" in report["methods"]
 
 
 def test_report_has_a_cold_start_slice_where_only_text_can_score(demo_run, assets_dir) -> None:

@@ -103,6 +103,9 @@ def train_recommender(
     name = model_type.name
     refit = model_type.refit_on_train_full if refit is None else refit
     fit_inputs = dict(fit_inputs or {})
+    missing = [k for k in model_type.fit_inputs if fit_inputs.get(k) is None]
+    if missing:
+        raise ValueError(f"{name}: fit needs {', '.join(missing)}")
     device = pick_device(params.device)
     init = "warm_start" if init_from is not None else "scratch"
     run_name = f"{name}_finetuned" if init_from is not None else name

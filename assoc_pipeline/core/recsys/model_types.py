@@ -34,8 +34,7 @@ class ModelType:
 
     * ``recommender`` / ``params``: the class and its hyper-parameter dataclass (the Launchpad
       shows every field); ``param_defaults`` override dataclass defaults for this type;
-    * ``fit_inputs``: extra inputs the asset passes to ``fit`` beyond the baskets (e.g.
-      ``item_vectors``); the model says if its settings need one it was not given;
+    * ``fit_inputs``: extra inputs of ``fit`` beyond the baskets (e.g. ``item_vectors``);
     * ``fine_tunable``: a registered version may be warm-started on new baskets (``finetuned_model``);
     * ``tasks``: the report tasks it is scored on and may be promoted for.
     Whether it must be refit on ``train_full`` after early stopping follows from the class: a model
@@ -93,14 +92,13 @@ MODEL_TYPES: dict[str, ModelType] = {
             DNNRecommender,
             DNNParams,
             "Neural next-basket recommender: learned co-occurrence + gated repeat signal over the "
-            "user's time-decayed history; also item-to-item association scores. Config "
-            "text_features=true adds the product-description embeddings as item features (the "
-            "former dnn_text model, retired from the default graph: dominated by the plain DNN on "
-            "every task, see docs/models.md).",
+            "user's time-decayed history; also item-to-item association scores.",
             param_defaults=DEMO_BUDGET,
-            fit_inputs=(ITEM_VECTORS,),  # used only with text_features=true
             fine_tunable=True,
         ),
+        # Retired 2026-12-03: "dnn_text" (the DNN with description embeddings, text_features=True,
+        # fit_inputs=(ITEM_VECTORS,)) was dominated by "dnn" on every task (docs/models.md); one
+        # line here brings it back for a catalogue with richer descriptions.
         ModelType(
             "sequence",
             SequenceRecommender,
