@@ -20,6 +20,7 @@ from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
 from assoc_pipeline.core.recsys.recommendation_tables import (
     UnknownQueryError,
     recommend_for_baskets,
@@ -30,7 +31,7 @@ from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
-from assoc_pipeline.services.model_registry import champion_version, load_version, version_type
+from assoc_pipeline.services.model_registry import champion_version, load_version
 
 HEADLINE_METRIC = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
 
@@ -61,6 +62,26 @@ def learned_user_ids(served: Served) -> frozenset[str] | None:
     return frozenset(map(str, known))
 
 
+def served_champion(model: Recommender, baskets: BasketSet, version: str | None, model_type: str) -> Served:
+    """A registered model ready to answer on ``baskets``: checked against the catalogue, given the
+    history, labelled. The server, ``recommend`` and the MLflow pyfunc model all go through here."""
+    if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
+        raise InputError(
+            f"the champion (version {version}) scores {model.n_items} items but the baskets "
+            f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
+        )
+    model.with_history(baskets)
+    label = f"champion: {model_type} (version {version})"
+    return Served(
+        model,
+        label,
+        True,
+        learned_users=model_type in MODEL_TYPES and not model.reads_history,
+        version=version,
+        model_type=model_type,
+    )
+
+
 def serving_model(
     tracker: MLflowResource,
     baskets: BasketSet,
@@ -73,23 +94,8 @@ def serving_model(
     labelled as such."""
     version = champion_version(tracker)
     if version is not None:
-        model = load_version(tracker, version)
-        if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
-            raise InputError(
-                f"the champion (version {version.version}) scores {model.n_items} items but the baskets "
-                f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
-            )
-        model.with_history(baskets)
-        kind = version_type(version)
-        label = f"champion: {version.tags.get('model_type', 'model')} (version {version.version})"
-        return Served(
-            model,
-            label,
-            True,
-            learned_users=kind is not None and not model.reads_history,
-            version=str(version.version),
-            model_type=version.tags.get("model_type", "model"),
-        )
+        model_type = version.tags.get("model_type", "model")
+        return served_champion(load_version(tracker, version), baskets, str(version.version), model_type)
     name = "popularity"
     if report is not None:
         sel = report[
