@@ -7,6 +7,8 @@ and the server all call :func:`serving_model`, so they serve the same items.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,7 @@ import pandas as pd
 from assoc_pipeline.core.content.content_recommender import ContentRecommender
 from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_basket_set
 from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.privacy.pseudonymise import pseudonym
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
@@ -31,6 +34,7 @@ from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
+from assoc_pipeline.resources.pseudonymiser import PSEUDONYM_KEY_ENV
 from assoc_pipeline.services.model_registry import champion_version, load_version
 
 HEADLINE_METRIC = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
@@ -51,6 +55,18 @@ class Served:
 UNLEARNED_USER_NOTE = (
     "the champion was trained before this user's first purchase: scores are its learned popularity prior"
 )
+
+
+def stored_user_id(user: str, known: Container[str]) -> str:
+    """The id the baskets hold for ``user``: as given when known, else its keyed pseudonym when
+    ids are pseudonymised (``ASSOC_PSEUDONYM_KEY`` set), so people can ask with the source
+    customer id. Unknown either way: returned as given (the caller's error names it)."""
+    user = str(user).strip()
+    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
+    if user in known or not key:
+        return user
+    alias = pseudonym(user, key, setting=PSEUDONYM_KEY_ENV)
+    return alias if alias in known else user
 
 
 def learned_user_ids(served: Served) -> frozenset[str] | None:
@@ -211,7 +227,7 @@ def recommend_command(
         )
     if user is not None:
         users, history = user_item_counts(baskets)
-        row = users.get_indexer([str(user).strip()])[0]
+        row = users.get_indexer([stored_user_id(user, set(map(str, users)))])[0]
         if row < 0:
             sample = ", ".join(map(str, users[:5]))
             raise UnknownQueryError(

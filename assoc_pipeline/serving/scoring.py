@@ -33,6 +33,7 @@ from assoc_pipeline.services.recommendations import (
     StoredState,
     learned_user_ids,
     serving_model,
+    stored_user_id,
 )
 
 MAX_K = 50  # the longest list served: users' and items' top-K are precomputed to this depth
@@ -179,7 +180,7 @@ class ScoringState:
 
     def for_user(self, user_id: str, k: int) -> Answer:
         check_k(k)
-        user = str(user_id).strip()
+        user = stored_user_id(user_id, self.user_rows)  # a source id is pseudonymised when keyed
         if user not in self.user_rows:
             sample = ", ".join(map(str, self.users[:5]))
             raise UnknownQueryError(
