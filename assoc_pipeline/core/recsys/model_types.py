@@ -143,6 +143,7 @@ def checkpoint_class(kind: str, path: object = "checkpoint") -> type:
     """The class a checkpoint of ``kind`` loads into: registered recommenders and the basket GAN."""
     from assoc_pipeline.core.recsys.item_pruning import PrunedRecommender
     from assoc_pipeline.core.recsys.models.checkpoint_files import UnsafeCheckpointError
+
     classes: dict[str, Any] = {t.recommender.kind: t.recommender for t in MODEL_TYPES.values()}
     if kind == GAN_KIND:  # imported only for a GAN checkpoint: it pulls in opacus (seconds)
         from assoc_pipeline.core.recsys.models.gan import BasketGANModel
