@@ -14,7 +14,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 
 import mlflow
@@ -24,70 +23,18 @@ import pytest
 import torch
 import yaml
 
-from assoc_pipeline.core.data.baskets import BasketSet, save_basket_set
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
-from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
 from assoc_pipeline.core.recsys.models.checkpoint_files import UnsafeCheckpointError
-from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
-from assoc_pipeline.core.recsys.split import BasketSplit, temporal_split
-from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import (
     CHAMPION_ALIAS,
     CHECKPOINT_FILE,
     RECOMMENDER_MODEL,
-    MLflowResource,
 )
-from assoc_pipeline.services.training import train_recommender
 from assoc_pipeline.serving.scoring import ScoringState
-from assoc_pipeline_tests.models.conftest import planted_baskets
-from assoc_pipeline_tests.serving.conftest import free_port, request
+from assoc_pipeline_tests.serving.conftest import Registered, free_port, request
 
 CHAMPION_URI = f"models:/{RECOMMENDER_MODEL}@{CHAMPION_ALIAS}"
-
-
-@dataclass
-class Registered:
-    tracker: MLflowResource
-    assets_dir: Path
-    baskets: BasketSet
-    log_seconds: float
-
-
-@pytest.fixture(scope="module")
-def planted_split() -> BasketSplit:
-    return temporal_split(planted_baskets(), "2024-05-20", "2024-06-19")
-
-
-@pytest.fixture(scope="module")
-def registered(tmp_path_factory, planted_split: BasketSplit) -> Registered:
-    """A CF model trained and registered by the training service; the alias set on it."""
-    root = tmp_path_factory.mktemp("pyfunc")
-    tracker = MLflowResource(
-        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "mlartifacts")
-    )
-    params = MODEL_TYPES["cf"].default_params(epochs=1, patience=0, device="cpu")
-    timings: list[float] = []
-    original = MLflowResource.log_model
-
-    def timed(self, *args, **kwargs):
-        started = time.perf_counter()
-        try:
-            return original(self, *args, **kwargs)
-        finally:
-            timings.append(time.perf_counter() - started)
-
-    MLflowResource.log_model = timed
-    try:
-        trained = train_recommender(
-            MODEL_TYPES["cf"], params, planted_split, tracker, ArtifactStore(base_dir=str(root / "a")),
-            log=lambda _: None,
-        )  # fmt: skip
-    finally:
-        MLflowResource.log_model = original
-    tracker.set_alias(RECOMMENDER_MODEL, trained.metadata["mlflow_model_version"])
-    assets = root / "assets"
-    save_basket_set(planted_split.baskets, assets / "baskets")
-    return Registered(tracker, assets, planted_split.baskets, timings[0])
 
 
 def queries(baskets: BasketSet) -> pd.DataFrame:
@@ -255,31 +202,3 @@ def test_the_request_rows_decide_the_query():
 
     assert not _given(None) and not _given(float("nan")) and not _given([]) and not _given("")
     assert _given("u1") and _given(["A"]) and _given(np.array(["A"])) and _given(5)
-
-
-def test_a_source_customer_id_is_pseudonymised_with_the_configured_key(
-    registered: Registered, monkeypatch, tmp_path
-):
-    """Baskets keyed by pseudonyms; `recommend --user` and the server take the source id."""
-    from assoc_pipeline.core.privacy.pseudonymise import pseudonym
-    from assoc_pipeline.services.recommendations import recommend_command
-
-    key = "test-key-not-a-secret"
-    baskets = registered.baskets
-    pseudonymised = BasketSet(
-        baskets.matrix,
-        baskets.baskets.assign(user_id=[pseudonym(str(u), key) for u in baskets.baskets["user_id"]]),
-        baskets.vocabulary,
-    )
-    assets = tmp_path / "assets"
-    save_basket_set(pseudonymised, assets / "baskets")
-    monkeypatch.setenv("ASSOC_PSEUDONYM_KEY", key)
-    state = ScoringState.load(registered.tracker, assets)
-    source = str(baskets.baskets["user_id"].iloc[0])
-    by_source = state.for_user(source, 5).items
-    assert by_source == state.for_user(pseudonym(source, key), 5).items and len(by_source) == 5
-    text = recommend_command(registered.tracker, assets, user=source, k=5)
-    assert f"user {pseudonym(source, key)} " in text
-    monkeypatch.delenv("ASSOC_PSEUDONYM_KEY")  # without the key the source id is unknown
-    with pytest.raises(UnknownQueryError, match=f"unknown user '{source}'"):
-        recommend_command(registered.tracker, assets, user=source, k=5)
