@@ -134,7 +134,8 @@ class ScoringState:
         self.user_ids = list(map(str, users))
         self.user_rows = {u: r for r, u in enumerate(self.user_ids)}
         self.item_ids = vocab["item_id"].astype(str).tolist()
-        self.per_user = self.per_item = None
+        self.per_user: TopKTable | None = None
+        self.per_item: TopKTable | None = None
         if precompute:
             self.per_user = TopKTable(_in_batches(len(self.user_ids), self._user_table))
             self.per_item = TopKTable(_in_batches(len(self.item_ids), self._item_table))
@@ -159,7 +160,7 @@ class ScoringState:
         table: TopKTable | None, make: Callable[[range], pd.DataFrame], row: int, query: str, k: int
     ) -> list[dict]:
         """``k`` rows for ``query``: from the precomputed table, or scored now by ``make``."""
-        return (table or TopKTable(make(range(row, row + 1)))).rows(query, k)
+        return (table if table is not None else TopKTable(make(range(row, row + 1)))).rows(query, k)
 
     @classmethod
     def load(cls, tracker: MLflowResource, assets_dir: Path) -> ScoringState:
