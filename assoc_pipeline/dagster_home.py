@@ -28,6 +28,15 @@ nux:
 run_coordinator:
   module: dagster._core.run_coordinator
   class: DefaultRunCoordinator
+# A run whose worker dies (SIGKILL, OOM) is marked FAILURE: by the code server that started it,
+# at once; by the daemon's run monitoring when the server died too (a run stuck starting, or
+# still "started" after the ceiling below). See docs/operations.md.
+run_monitoring:
+  enabled: true
+  poll_interval_seconds: 30
+  start_timeout_seconds: 300
+  cancel_timeout_seconds: 300
+  max_runtime_seconds: 43200
 """
 
 DAGSTER_YAML = f"""\

@@ -32,13 +32,18 @@ LAYERS = {
     "demo": 7,
     "cli": 8,
 }
-MLFLOW_ALLOWED = {"assoc_pipeline/resources/mlflow_tracking.py"}
+MLFLOW_ALLOWED = {
+    "assoc_pipeline/resources/mlflow_tracking.py",
+    # the pyfunc model from code must subclass mlflow's PythonModel and call set_model
+    "assoc_pipeline/serving/pyfunc_model.py",
+    "assoc_pipeline/serving/pyfunc_entry.py",
+}
 
 
 def imports(path: Path) -> list[tuple[int, str]]:
     """(line, imported module) of every import statement in ``path``, relative ones resolved."""
     tree = ast.parse(path.read_text(), str(path))
-    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1])
+    package = ".".join(path.relative_to(REPO).with_suffix("").parts[:-1]) if path.is_relative_to(REPO) else ""
     found = []
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -66,7 +71,7 @@ def package_files() -> list[Path]:
 
 
 def rel(path: Path) -> str:
-    return path.relative_to(REPO).as_posix()
+    return path.relative_to(REPO).as_posix() if path.is_relative_to(REPO) else path.name
 
 
 @pytest.mark.parametrize("path", package_files(), ids=rel)
@@ -114,3 +119,44 @@ def test_the_rules_catch_a_violation(tmp_path):
     finally:
         core_file.unlink(missing_ok=True)
         asset_file.unlink(missing_ok=True)
+
+
+UNSAFE_LOADERS = ("pickle", "cloudpickle", "dill", "joblib", "mlflow.pytorch", "mlflow.pyfunc.load_model")
+
+
+def unsafe_loads(path: Path) -> list[str]:
+    """Calls that could run code from a file: torch.load without weights_only=True, pickle-style
+    modules, MLflow loaders that unpickle or run stored code."""
+    tree = ast.parse(path.read_text(), str(path))
+    bad = [f"{rel(path)}:{line} imports {m}" for line, m in imports(path) if m.startswith(UNSAFE_LOADERS)]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and ast.unparse(node.func) == "torch.load":
+            weights_only = [k.value for k in node.keywords if k.arg == "weights_only"]
+            if not (
+                weights_only and isinstance(weights_only[0], ast.Constant) and weights_only[0].value is True
+            ):
+                bad.append(f"{rel(path)}:{node.lineno}: torch.load without weights_only=True")
+        if isinstance(node, ast.Attribute) and ast.unparse(node).startswith(UNSAFE_LOADERS[-2:]):
+            bad.append(f"{rel(path)}:{node.lineno}: {ast.unparse(node)}")
+    return bad
+
+
+# checkpoint_files catches pickle.UnpicklingError (the refusal), it never unpickles
+PICKLE_NAMED = {"assoc_pipeline/core/recsys/models/checkpoint_files.py": "pickle"}
+
+
+@pytest.mark.parametrize("path", package_files(), ids=rel)
+def test_nothing_loads_a_model_through_pickle(path):
+    """Loading a model never runs code from the store: every load goes through the weights-only
+    checkpoint loader (docs/serving.md); this keeps a new loader from slipping in."""
+    allowed = PICKLE_NAMED.get(rel(path))
+    bad = [b for b in unsafe_loads(path) if not (allowed and b.endswith(f"imports {allowed}"))]
+    assert not bad, "\n".join(bad)
+
+
+def test_the_loader_check_catches_an_unsafe_load(tmp_path):
+    sample = tmp_path / "probe.py"
+    sample.write_text("import torch\nimport mlflow\ntorch.load('m.pt')\nmlflow.pytorch.load_model('x')\n")
+    found = unsafe_loads(sample)
+    assert any("torch.load without weights_only" in b for b in found)
+    assert any("mlflow.pytorch" in b for b in found)

@@ -164,3 +164,10 @@ def test_an_unregistered_checkpoint_kind_is_refused(tmp_path):
     with pytest.raises(UnsafeCheckpointError, match="'tiny_item_bias' is not one of ours"):
         load_model(tmp_path / "tiny.pt")
     assert "tiny" not in model_types.MODEL_TYPES
+
+
+def test_the_gan_checkpoint_kind_matches_its_class():
+    from assoc_pipeline.core.recsys.model_types import GAN_KIND, checkpoint_class
+    from assoc_pipeline.core.recsys.models.gan import BasketGANModel
+
+    assert BasketGANModel.kind == GAN_KIND and checkpoint_class(GAN_KIND) is BasketGANModel

@@ -7,9 +7,11 @@ Writes go to a temp file renamed into place, so readers never see half a table.
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import tempfile
+import time
 import uuid
 from collections.abc import Callable
 from pathlib import Path
@@ -31,10 +33,46 @@ def _tuple_columns(df: pd.DataFrame) -> list[str]:
     ]
 
 
+STALE_TEMP_SECONDS = 3600  # a temp file without a readable owner pid is stale after this long
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def remove_stale_temps(path: Path) -> list[Path]:
+    """Delete the hidden temp files a killed write of ``path`` left behind: those whose writer
+    (the pid in the name) is gone, or without a pid and older than :data:`STALE_TEMP_SECONDS`.
+    A temp of a write still running (its process alive) is kept. Returns what was removed."""
+    removed = []
+    for tmp in path.parent.glob(f".{glob.escape(path.name)}.*.tmp"):
+        owner = tmp.name[len(path.name) + 2 :].split(".", 1)[0]
+        try:
+            stale = (
+                not _pid_alive(int(owner))
+                if owner.isdigit()
+                else (time.time() - tmp.stat().st_mtime > STALE_TEMP_SECONDS)
+            )
+        except FileNotFoundError:
+            continue  # its writer just renamed it into place
+        if stale:
+            tmp.unlink(missing_ok=True)
+            removed.append(tmp)
+    return removed
+
+
 def write_atomic(path: Path, write: Callable[[str], None]) -> None:
-    """Run ``write(tmp_path)`` then rename the temp file over ``path``: all or nothing."""
+    """Run ``write(tmp_path)`` then rename the temp file over ``path``: all or nothing. Temp files
+    of earlier killed writes of ``path`` are removed first (the pid in the name says whose)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     try:
         write(tmp)

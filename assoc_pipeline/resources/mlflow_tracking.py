@@ -10,23 +10,68 @@ store `make mlflow` serves.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 import tempfile
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import dagster as dg
 
 from assoc_pipeline.core.rich_values import Url
 from assoc_pipeline.settings import project_root, redact_uri
 
+if TYPE_CHECKING:
+    from assoc_pipeline.core.data.baskets import BasketSet
+
 RECOMMENDER_MODEL = "assoc-recommender"
 GAN_MODEL = "assoc-basket-gan"
 CHAMPION_ALIAS = "champion"
 CHECKPOINT_FILE = "model.pt"  # our weights-only checkpoint at the root of a training run
+# The pyfunc model from code: the file MLflow copies into the model and runs to get the model (a
+# few lines importing our installed package; a path, not an import: serving sits above resources)
+PYFUNC_ENTRY = Path(__file__).resolve().parents[1] / "serving" / "pyfunc_entry.py"
+PYFUNC_CHECKPOINT, PYFUNC_BASKETS = "checkpoint", "baskets"  # the pyfunc model's artifact names
+# A request row: a customer's next basket (user_id) or the completion of a basket (items); k items
+PYFUNC_REQUEST = {"user_id": "string", "items": "list[string]", "k": "long"}
+PYFUNC_RESPONSE = {
+    "request": "long",
+    "query": "string",
+    "rank": "long",
+    "item_id": "string",
+    "item_name": "string",
+    "score": "double",
+    "explanation": "string",
+    "model_type": "string",
+}
+
+
+def pyfunc_signature() -> Any:
+    """The request and response columns of the pyfunc model (every request column optional)."""
+    from mlflow.models import ModelSignature
+    from mlflow.types.schema import Array, ColSpec, Schema
+
+    def spec(name: str, kind: str, required: bool) -> ColSpec:
+        return ColSpec(Array("string") if kind == "list[string]" else kind, name, required=required)
+
+    return ModelSignature(
+        inputs=Schema([spec(n, t, False) for n, t in PYFUNC_REQUEST.items()]),
+        outputs=Schema([spec(n, t, n != "explanation") for n, t in PYFUNC_RESPONSE.items()]),
+    )
+
+
+def pyfunc_input_example(baskets: BasketSet) -> Any:
+    """Two requests on real ids of ``baskets``: a customer's next basket, a basket to complete."""
+    import pandas as pd
+
+    from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+
+    users, _ = user_item_counts(baskets)
+    items = baskets.vocabulary["item_id"].astype(str).tolist()[:2]
+    return pd.DataFrame({"user_id": [str(users[0]), ""], "items": [[], items], "k": [5, 5]})
 
 
 def metric_key(name: str) -> str:
@@ -124,39 +169,77 @@ class MLflowResource(dg.ConfigurableResource):
             mlflow.log_artifacts(tmp, artifact_path=artifact_path)
 
     def log_model(
-        self, model: Any, registered_name: str, model_type: str, plots: Mapping[str, str] | None = None
+        self,
+        model: Any,
+        registered_name: str,
+        model_type: str,
+        plots: Mapping[str, str] | None = None,
+        serving_baskets: BasketSet | None = None,
     ) -> dict[str, Any]:
-        """Weights (our checkpoint + state_dict), an mlflow.pytorch model with signature and input
-        example, and plots into the active run; registers a version. Returns {"version", "model_uri"}."""
+        """Our weights-only checkpoint and plots into the active run, and a registered version.
+
+        With ``serving_baskets`` (a recommender) the version is an MLflow pyfunc model from code
+        (no pickle: :data:`PYFUNC_ENTRY` + the checkpoint + those baskets as artifacts, with a
+        signature and input example), so ``mlflow models serve`` answers recommendation requests.
+        Without (the basket GAN, not a recommender) the version's source is the checkpoint alone.
+        Returns {"version", "model_uri"}."""
         import mlflow
-        import torch
 
         from assoc_pipeline.core.recsys.models.checkpoint_files import save_model
 
         with tempfile.TemporaryDirectory() as tmp:
-            save_model(model, Path(tmp) / CHECKPOINT_FILE)
-            torch.save(model.module.state_dict(), Path(tmp) / "state_dict.pt")
-            mlflow.log_artifact(str(Path(tmp) / CHECKPOINT_FILE))
-            mlflow.log_artifact(str(Path(tmp) / "state_dict.pt"))
-        for path in (plots or {}).values():
-            mlflow.log_artifact(str(path), artifact_path="plots")
-        example = model.input_example()
-        # pyfunc signatures take one tensor; the GAN's forward(z, log_size) takes two: no example there
-        example = None if isinstance(example, tuple) else example.numpy()
-        info = mlflow.pytorch.log_model(
-            model.module.cpu().eval(),
-            name="model",
-            input_example=example,
-            serialization_format="pickle",
-            pip_requirements=[f"torch=={torch.__version__.split('+')[0]}", "assoc-pipeline"],
-            registered_model_name=registered_name,
-            tags={"model_type": model_type},
-        )
-        version = info.registered_model_version
+            checkpoint = Path(tmp) / CHECKPOINT_FILE
+            save_model(model, checkpoint)
+            mlflow.log_artifact(str(checkpoint))
+            for path in (plots or {}).values():
+                mlflow.log_artifact(str(path), artifact_path="plots")
+            if serving_baskets is None:
+                info = self._register_checkpoint(registered_name, model_type)
+            else:
+                info = self._log_pyfunc(checkpoint, serving_baskets, registered_name, model_type)
+        version = info["version"]
         client = self.client()
         client.set_model_version_tag(registered_name, str(version), "model_type", model_type)
         client.set_model_version_tag(registered_name, str(version), "checkpoint", CHECKPOINT_FILE)
-        return {"version": version, "model_uri": info.model_uri}
+        return info
+
+    def _log_pyfunc(
+        self, checkpoint: Path, baskets: BasketSet, registered_name: str, model_type: str
+    ) -> dict[str, Any]:
+        """The recommender as a pyfunc model from code; artifacts: checkpoint + serving baskets."""
+        import mlflow
+
+        from assoc_pipeline.core.data.baskets import save_basket_set
+
+        with tempfile.TemporaryDirectory() as tmp:
+            save_basket_set(baskets, Path(tmp) / "baskets")
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(PYFUNC_ENTRY),
+                artifacts={PYFUNC_CHECKPOINT: str(checkpoint), PYFUNC_BASKETS: str(Path(tmp) / "baskets")},
+                signature=pyfunc_signature(),
+                input_example=pyfunc_input_example(baskets),
+                pip_requirements=[f"mlflow=={mlflow.__version__}", "assoc-pipeline"],
+                model_config={"model_type": model_type},
+                registered_model_name=registered_name,
+                tags={"model_type": model_type},
+            )
+        return {"version": info.registered_model_version, "model_uri": info.model_uri}
+
+    def _register_checkpoint(self, registered_name: str, model_type: str) -> dict[str, Any]:
+        """A registered version whose source is the active run's checkpoint (no MLflow flavour)."""
+        import mlflow
+        from mlflow.exceptions import MlflowException
+
+        client = self.client()
+        with contextlib.suppress(MlflowException):  # already registered
+            client.create_registered_model(registered_name)
+        run_id = mlflow.active_run().info.run_id
+        source = f"{mlflow.get_artifact_uri()}/{CHECKPOINT_FILE}"
+        version = client.create_model_version(
+            registered_name, source, run_id=run_id, tags={"model_type": model_type}
+        )
+        return {"version": version.version, "model_uri": f"runs:/{run_id}/{CHECKPOINT_FILE}"}
 
     # ------------------------------------------------------------------ runs and registry
     def run_url(self, run_id: str) -> str:

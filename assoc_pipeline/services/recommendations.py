@@ -7,6 +7,8 @@ and the server all call :func:`serving_model`, so they serve the same items.
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,9 +19,11 @@ import pandas as pd
 from assoc_pipeline.core.content.content_recommender import ContentRecommender
 from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_basket_set
 from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.privacy.pseudonymise import pseudonym
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
 from assoc_pipeline.core.recsys.recommendation_tables import (
     UnknownQueryError,
     recommend_for_baskets,
@@ -30,7 +34,8 @@ from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
-from assoc_pipeline.services.model_registry import champion_version, load_version, version_type
+from assoc_pipeline.resources.pseudonymiser import PSEUDONYM_KEY_ENV
+from assoc_pipeline.services.model_registry import champion_version, load_version
 
 HEADLINE_METRIC = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
 
@@ -52,6 +57,18 @@ UNLEARNED_USER_NOTE = (
 )
 
 
+def stored_user_id(user: str, known: Container[str]) -> str:
+    """The id the baskets hold for ``user``: as given when known, else its keyed pseudonym when
+    ids are pseudonymised (``ASSOC_PSEUDONYM_KEY`` set), so people can ask with the source
+    customer id. Unknown either way: returned as given (the caller's error names it)."""
+    user = str(user).strip()
+    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
+    if user in known or not key:
+        return user
+    alias = pseudonym(user, key, setting=PSEUDONYM_KEY_ENV)
+    return alias if alias in known else user
+
+
 def learned_user_ids(served: Served) -> frozenset[str] | None:
     """The users a champion learned in training (None when its user scores read the history given,
     so every user with history is known to it)."""
@@ -61,27 +78,34 @@ def learned_user_ids(served: Served) -> frozenset[str] | None:
     return frozenset(map(str, known))
 
 
+def served_champion(
+    model: Recommender, baskets: BasketSet, version: str | None, model_type: str, role: str = "champion"
+) -> Served:
+    """A registered model ready to answer on ``baskets``: checked against the catalogue, given the
+    history, labelled. The server, ``recommend``, the A/B challenger and the MLflow pyfunc model
+    all go through here."""
+    if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
+        raise InputError(
+            f"the {role} (version {version}) scores {model.n_items} items but the baskets "
+            f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
+        )
+    model.with_history(baskets)
+    return Served(
+        model,
+        f"{role}: {model_type} (version {version})",
+        True,
+        learned_users=model_type in MODEL_TYPES and not model.reads_history,
+        version=version,
+        model_type=model_type,
+    )
+
+
 def served_version(
     tracker: MLflowResource, baskets: BasketSet, version: Any, role: str = "champion"
 ) -> Served:
     """A registered ``version`` ready to answer on ``baskets`` (the champion, or an A/B challenger)."""
-    model = load_version(tracker, version)
-    if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
-        raise InputError(
-            f"the {role} (version {version.version}) scores {model.n_items} items but the baskets "
-            f"now hold {baskets.n_items}: retrain and promote a model on the current baskets"
-        )
-    model.with_history(baskets)
-    kind = version_type(version)
-    label = f"{role}: {version.tags.get('model_type', 'model')} (version {version.version})"
-    return Served(
-        model,
-        label,
-        True,
-        learned_users=kind is not None and not model.reads_history,
-        version=str(version.version),
-        model_type=version.tags.get("model_type", "model"),
-    )
+    model_type = version.tags.get("model_type", "model")
+    return served_champion(load_version(tracker, version), baskets, str(version.version), model_type, role)
 
 
 def serving_model(
@@ -212,7 +236,7 @@ def recommend_command(
         )
     if user is not None:
         users, history = user_item_counts(baskets)
-        row = users.get_indexer([str(user).strip()])[0]
+        row = users.get_indexer([stored_user_id(user, set(map(str, users)))])[0]
         if row < 0:
             sample = ", ".join(map(str, users[:5]))
             raise UnknownQueryError(

@@ -62,11 +62,16 @@ def log_trained(
     tracker: MLflowResource,
     run_id: str,
     artifact_dir: str,
+    serving_baskets: BasketSet | None = None,
 ) -> dict[str, Any]:
-    """Curves PNG, weights and a registered version into the active run; the metadata they give."""
+    """Curves PNG, weights and a registered version into the active run; the metadata they give.
+
+    ``serving_baskets``: a recommender's version is an MLflow pyfunc model answering from them."""
     picture = artifacts.path(artifact_dir, "training_curves.png")
     picture.write_bytes(line_curves(dict(curves), "epoch", "value", title))
-    logged = tracker.log_model(model, registered_name, model_type, plots={"training_curves": str(picture)})
+    logged = tracker.log_model(
+        model, registered_name, model_type, {"training_curves": str(picture)}, serving_baskets
+    )
     return {
         **tracker.run_metadata(run_id),
         "mlflow_model": registered_name,
@@ -189,6 +194,7 @@ def train_recommender(
             tracker,
             run.info.run_id,
             run_name,
+            serving_baskets=split.baskets,
         )
     log(f"{run_name}: MLflow run {run.info.run_id}, version {metadata['mlflow_model_version']}")
     warm = model.warm_start.as_params() if model.warm_start is not None else {}

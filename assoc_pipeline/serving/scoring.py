@@ -33,6 +33,7 @@ from assoc_pipeline.services.recommendations import (
     StoredState,
     learned_user_ids,
     serving_model,
+    stored_user_id,
 )
 
 MAX_K = 50  # the longest list served: users' and items' top-K are precomputed to this depth
@@ -112,7 +113,11 @@ class ScoringState:
     """One model version ready to answer: built by :meth:`load`, then read-only (safe to share
     between request threads, replaced whole on a hot reload)."""
 
-    def __init__(self, state: StoredState, for_users: Served, for_items: Served) -> None:
+    def __init__(
+        self, state: StoredState, for_users: Served, for_items: Served, precompute: bool = True
+    ) -> None:
+        """``precompute=False`` scores each query when asked (same functions, same items): a
+        cheap load for the MLflow pyfunc model, which MLflow loads again to check every logging."""
         started = time.perf_counter()
         self.stored = state
         self.for_users, self.for_items = for_users, for_items
@@ -123,30 +128,39 @@ class ScoringState:
             {"item_id": str(i), "item_name": str(n)}
             for i, n in zip(vocab["item_id"], vocab["item_name"], strict=True)
         ]
-        users, history = user_item_counts(state.baskets)
+        users, self.history = user_item_counts(state.baskets)
         self.users = users
         self.learned_users = learned_user_ids(for_users)
-        user_ids = list(map(str, users))
-        self.per_user = TopKTable(
-            _in_batches(
-                len(user_ids),
-                lambda rows: recommend_for_users(
-                    for_users.model, [user_ids[r] for r in rows], history[rows.start : rows.stop],
-                    vocab, MAX_K, state.rules, for_users.label,
-                ),
-            )
-        )  # fmt: skip
-        item_ids = vocab["item_id"].astype(str).tolist()
-        self.per_item = TopKTable(
-            _in_batches(
-                len(item_ids),
-                lambda rows: recommend_for_baskets(
-                    for_items.model, [np.array([i]) for i in rows], [item_ids[i] for i in rows],
-                    vocab, MAX_K, state.rules, for_items.label,
-                ),
-            )
-        )  # fmt: skip
+        self.user_ids = list(map(str, users))
+        self.user_rows = {u: r for r, u in enumerate(self.user_ids)}
+        self.item_ids = vocab["item_id"].astype(str).tolist()
+        self.per_user: TopKTable | None = None
+        self.per_item: TopKTable | None = None
+        if precompute:
+            self.per_user = TopKTable(_in_batches(len(self.user_ids), self._user_table))
+            self.per_item = TopKTable(_in_batches(len(self.item_ids), self._item_table))
         self.load_seconds = time.perf_counter() - started
+
+    def _user_table(self, rows: range) -> pd.DataFrame:
+        """Top-:data:`MAX_K` next-basket items of the users at ``rows``."""
+        return recommend_for_users(
+            self.for_users.model, [self.user_ids[r] for r in rows], self.history[rows.start : rows.stop],
+            self.stored.baskets.vocabulary, MAX_K, self.stored.rules, self.for_users.label,
+        )  # fmt: skip
+
+    def _item_table(self, rows: range) -> pd.DataFrame:
+        """Top-:data:`MAX_K` completions of the single-item baskets at ``rows``."""
+        return recommend_for_baskets(
+            self.for_items.model, [np.array([i]) for i in rows], [self.item_ids[i] for i in rows],
+            self.stored.baskets.vocabulary, MAX_K, self.stored.rules, self.for_items.label,
+        )  # fmt: skip
+
+    @staticmethod
+    def _top(
+        table: TopKTable | None, make: Callable[[range], pd.DataFrame], row: int, query: str, k: int
+    ) -> list[dict]:
+        """``k`` rows for ``query``: from the precomputed table, or scored now by ``make``."""
+        return (table if table is not None else TopKTable(make(range(row, row + 1)))).rows(query, k)
 
     @classmethod
     def load(cls, tracker: MLflowResource, assets_dir: Path) -> ScoringState:
@@ -171,8 +185,8 @@ class ScoringState:
 
     def for_user(self, user_id: str, k: int) -> Answer:
         check_k(k)
-        user = str(user_id).strip()
-        if user not in self.per_user.spans:
+        user = stored_user_id(user_id, self.user_rows)  # a source id is pseudonymised when keyed
+        if user not in self.user_rows:
             sample = ", ".join(map(str, self.users[:5]))
             raise UnknownQueryError(
                 f"unknown user {user_id!r}: no purchase history in the baskets "
@@ -181,13 +195,15 @@ class ScoringState:
         notes = []
         if self.learned_users is not None and user not in self.learned_users:
             notes.append(UNLEARNED_USER_NOTE)
-        return Answer(self.users_model, self.per_user.rows(user, k), notes)
+        rows = self._top(self.per_user, self._user_table, self.user_rows[user], user, k)
+        return Answer(self.users_model, rows, notes)
 
     def similar(self, item: str, k: int) -> Answer:
         """What completes a basket holding only ``item`` (id or name): bought with it, per the model."""
         check_k(k)
-        idx = self.lookup.resolve([item])
-        return Answer(self.items_model, self.per_item.rows(self.lookup.ids[idx[0]], k))
+        idx = int(self.lookup.resolve([item])[0])
+        rows = self._top(self.per_item, self._item_table, idx, self.item_ids[idx], k)
+        return Answer(self.items_model, rows)
 
     def for_basket(self, items: Sequence[str], k: int) -> Answer:
         """Top-``k`` completions of a posted basket, never an item already in it."""

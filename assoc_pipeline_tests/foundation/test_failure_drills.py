@@ -17,7 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -263,6 +265,20 @@ def test_write_killed_half_way_leaves_previous_parquet_intact(tmp_path: Path) ->
     pd.testing.assert_frame_equal(read_table(target), previous)
     stray = [p.name for p in folder.iterdir() if p.name.endswith(".tmp")]
     assert stray and all(name.startswith(".") for name in stray)  # hidden: listings skip it
+    # the next write of that table removes what the killed writer left (its pid is dead), but not
+    # the temp file of a write still running (a live process's pid)
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        in_flight = folder / f".{target.name}.{live.pid}.abcd1234.tmp"
+        in_flight.write_bytes(b"still being written")
+        write_table(previous, target)
+        left = sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+        assert left == [in_flight.name], left
+    finally:
+        live.kill()
+        live.wait()
+    write_table(previous, target)
+    assert not [p for p in folder.iterdir() if p.name.endswith(".tmp")]
     print(f"\nwrite kill: killed with {size / 1e6:.1f} MB of the new file written; previous file intact; "
           f"left {stray}")  # fmt: skip
 
@@ -341,3 +357,59 @@ def test_two_partitions_materialized_concurrently_do_not_clash(drill: Drill, ret
         f"\nconcurrency: both runs succeeded, {wall:.1f}s wall for both processes, runs overlapped "
         f"{overlap:.1f}s; " + "; ".join(summary)
     )
+
+
+# --- drill 5: SIGKILL of a launched run's worker: the run is marked FAILURE ----------------------
+
+
+def test_a_launched_run_whose_worker_is_sigkilled_is_marked_failed(drill: Drill, december_csv: Path) -> None:
+    """`dagster job launch` (the instance's run launcher, as the UI and schedules launch runs);
+    the run worker is killed while ``raw_events`` runs; the instance then says FAILURE, not
+    STARTED forever. Our dagster.yaml enables run monitoring for when the code server is gone too."""
+    import uuid
+
+    assert drill.instance.run_monitoring_enabled
+    assert drill.instance.run_monitoring_max_runtime_seconds == 43200
+    big = big_december(december_csv, drill.root, copies=COPIES)
+    run_id = str(uuid.uuid4())
+    cmd = [
+        sys.executable, "-m", "dagster", "job", "launch", "-m", "assoc_pipeline.definitions",
+        "-j", "daily_refresh", "--run-id", run_id, "--tags", json.dumps({"dagster/partition": DEC}),
+    ]  # fmt: skip
+    started = time.monotonic()
+    with (drill.root / "launch.log").open("w") as log:
+        launcher = subprocess.run(
+            cmd, cwd=REPO, env=drill.env(big), stdout=log, stderr=subprocess.STDOUT, timeout=CLI_TIMEOUT
+        )
+    assert launcher.returncode == 0, drill.log_tail("launch.log")
+    pid = None
+    while time.monotonic() - started < CLI_TIMEOUT:
+        events = drill.instance.all_logs(run_id)
+        pids = [
+            m.group(1)
+            for e in events
+            if (m := re.search(r"Started process for run \(pid: (\d+)\)", e.message or ""))
+        ]
+        steps = [
+            e
+            for e in events
+            if e.dagster_event and e.dagster_event.event_type == dg.DagsterEventType.STEP_START
+        ]
+        if pids and any(e.step_key == "raw_events" for e in steps):
+            pid = int(pids[0])
+            break
+        assert not drill.instance.get_run_by_id(run_id).is_finished, "the run ended before it was killed"
+        time.sleep(0.2)
+    assert pid is not None, "raw_events never started"
+    time.sleep(1.0)  # inside the step (it parses ~425k rows)
+    os.kill(pid, signal.SIGKILL)
+    killed_at = time.monotonic()
+    while time.monotonic() - killed_at < 60:
+        status = drill.instance.get_run_by_id(run_id).status
+        if status != dg.DagsterRunStatus.STARTED:
+            break
+        time.sleep(0.2)
+    assert status == dg.DagsterRunStatus.FAILURE, status
+    why = [e.message for e in drill.instance.all_logs(run_id) if "execution process" in (e.message or "")]
+    after = time.monotonic() - killed_at
+    print(f"\nrun worker pid {pid} SIGKILLed in raw_events; FAILURE {after:.1f}s later: {why[-1:]}")

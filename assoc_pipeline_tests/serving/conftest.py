@@ -1,4 +1,5 @@
-"""A real `assoc-pipeline serve` process on a free port over the shared demo state."""
+"""A real `assoc-pipeline serve` process on a free port over the shared demo state; a small CF
+model trained and registered as champion in a temporary MLflow store (the pyfunc tests)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+
+from assoc_pipeline.core.data.baskets import BasketSet, save_basket_set
+from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+from assoc_pipeline.core.recsys.split import BasketSplit, temporal_split
+from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource
+from assoc_pipeline.services.training import train_recommender
+from assoc_pipeline_tests.models.conftest import planted_baskets
 
 POLL_SECONDS = 0.5  # the hot-reload test waits a few polls, not a default 30 s
 
@@ -76,3 +85,49 @@ def server(demo_run, tmp_path_factory):
     finally:
         process.terminate()
         process.wait(timeout=30)
+
+
+@dataclass
+class Registered:
+    tracker: MLflowResource
+    assets_dir: Path
+    baskets: BasketSet
+    log_seconds: float
+
+
+@pytest.fixture(scope="session")
+def planted_split() -> BasketSplit:
+    return temporal_split(planted_baskets(), "2024-05-20", "2024-06-19")
+
+
+@pytest.fixture(scope="session")
+def registered(tmp_path_factory, planted_split: BasketSplit) -> Registered:
+    """A CF model trained and registered by the training service; the alias set on it (tests
+    must leave it as they found it)."""
+    root = tmp_path_factory.mktemp("pyfunc")
+    tracker = MLflowResource(
+        tracking_uri=f"sqlite:///{root / 'mlflow.db'}", artifact_root=str(root / "mlartifacts")
+    )
+    params = MODEL_TYPES["cf"].default_params(epochs=1, patience=0, device="cpu")
+    timings: list[float] = []
+    original = MLflowResource.log_model
+
+    def timed(self, *args, **kwargs):
+        started = time.perf_counter()
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            timings.append(time.perf_counter() - started)
+
+    MLflowResource.log_model = timed
+    try:
+        trained = train_recommender(
+            MODEL_TYPES["cf"], params, planted_split, tracker, ArtifactStore(base_dir=str(root / "a")),
+            log=lambda _: None,
+        )  # fmt: skip
+    finally:
+        MLflowResource.log_model = original
+    tracker.set_alias(RECOMMENDER_MODEL, trained.metadata["mlflow_model_version"])
+    assets = root / "assets"
+    save_basket_set(planted_split.baskets, assets / "baskets")
+    return Registered(tracker, assets, planted_split.baskets, timings[0])

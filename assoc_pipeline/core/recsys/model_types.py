@@ -130,14 +130,21 @@ def model_type(name: str) -> ModelType:
         raise InputError(f"unknown model type {name!r}: expected one of {', '.join(MODEL_TYPES)}") from None
 
 
+GAN_KIND = "basket_gan"  # BasketGANModel.kind (a test checks they agree)
+
+
 def checkpoint_class(kind: str, path: object = "checkpoint") -> type:
     """The class a checkpoint of ``kind`` loads into: registered recommenders and the basket GAN."""
     from assoc_pipeline.core.recsys.item_pruning import PrunedRecommender
     from assoc_pipeline.core.recsys.models.checkpoint_files import UnsafeCheckpointError
-    from assoc_pipeline.core.recsys.models.gan import BasketGANModel
 
-    classes = {t.recommender.kind: t.recommender for t in MODEL_TYPES.values()}
-    classes[BasketGANModel.kind] = BasketGANModel
+    classes: dict[str, Any] = {t.recommender.kind: t.recommender for t in MODEL_TYPES.values()}
+    if kind == GAN_KIND:  # imported only for a GAN checkpoint: it pulls in opacus (seconds)
+        from assoc_pipeline.core.recsys.models.gan import BasketGANModel
+
+        classes[GAN_KIND] = BasketGANModel
+    else:
+        classes[GAN_KIND] = None  # named in the error below, not imported
     classes[PrunedRecommender.kind] = PrunedRecommender  # a registered type trained on fewer items
     if kind not in classes:
         raise UnsafeCheckpointError(
