@@ -110,5 +110,6 @@ def recommendations(
             **facts,
             "sample_user": preview(per_user[per_user["query"] == sample_user]) if sample_user else "none",
             "sample_explained": preview(table[table["explanation"] != ""].head(10)),
+            "sample_contributions": preview(table[table["contributions"] != ""].head(10)),
         },
     )

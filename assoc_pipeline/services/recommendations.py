@@ -20,6 +20,7 @@ from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.explanations import contributions_text, top_groups
 from assoc_pipeline.core.recsys.recommendation_tables import (
     UnknownQueryError,
     recommend_for_baskets,
@@ -139,6 +140,7 @@ def recommendation_table(
     )
     table = pd.concat([per_user, per_item, per_item_content], ignore_index=True)
     explained = (table["explanation"] != "").groupby(table["scope"]).mean()
+    contributed = table.loc[table["scope"] == "user", "contributions"]
     facts = {
         "source_users": for_users.label,
         "source_items": for_items.label,
@@ -149,6 +151,8 @@ def recommendation_table(
         "rules_for_explanations": len(rules),
         "explained_share_users": float(explained.get("user", 0.0)),
         "explained_share_items": float(explained.get("item", 0.0)),
+        "contributions_share_users": float((contributed != "").mean()) if len(contributed) else 0.0,
+        "top_contribution_groups": top_groups(contributed),
     }
     return table, facts
 
@@ -232,6 +236,14 @@ def recommend_command(
         lines.append(f"{r.rank:>3}. {r.item_id:<8} {r.item_name:<40} score {r.score:8.4f}")
         if r.explanation:
             lines.append(f"       because {r.explanation}")
+        if r.contributions:
+            lines.append(f"       ranked by {contributions_text(r.contributions)}")
     n_expl = int((table["explanation"] != "").sum())
     lines.append(f"({n_expl} of {len(table)} recommendations backed by a mined association rule)")
+    n_contrib = int((table["contributions"] != "").sum())
+    if n_contrib:
+        lines.append(
+            f"(ranked by: the ranker's top feature groups by integrated gradients, logit units "
+            f"against the user's average candidate; {n_contrib} of {len(table)} items)"
+        )
     return "\n".join(lines)
