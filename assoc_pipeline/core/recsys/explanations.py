@@ -207,6 +207,17 @@ def top_groups(cells: Iterable[str]) -> dict[str, int]:
     return dict(Counter(json.loads(c)[0]["group"] for c in cells if c).most_common())
 
 
+def rows_of(lists: RankingLists, n_items: int, queries: np.ndarray, items: np.ndarray) -> np.ndarray:
+    """The row of each (list position, item) pair in ``lists``; -1 where the item is no candidate."""
+    keys = lists.list_of_row.astype(np.int64) * n_items + lists.items
+    if not len(keys):
+        return np.full(len(queries), -1, dtype=np.int64)
+    order = np.argsort(keys, kind="stable")
+    want = np.asarray(queries, dtype=np.int64) * n_items + np.asarray(items, dtype=np.int64)
+    rows = order[np.clip(np.searchsorted(keys, want, sorter=order), 0, len(keys) - 1)]
+    return np.where(keys[rows] == want, rows, -1)
+
+
 def ranked_user_scores(
     model: RankerRecommender, user_ids: list[str], top: int = 3, steps: int = 16
 ) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], list[str]]]:
@@ -214,20 +225,13 @@ def ranked_user_scores(
     rows the table picks from them, from the same candidate lists (built once: the costly part)."""
     lists = model.ranking_lists(user_ids)
     scores = model.scores_of(lists)
-    n_items = scores.shape[1]
-    keys = lists.list_of_row.astype(np.int64) * n_items + lists.items
-    order = np.argsort(keys, kind="stable")
 
     def explain(queries: np.ndarray, items: np.ndarray) -> list[str]:
-        want = queries.astype(np.int64) * n_items + items
-        pos = np.clip(np.searchsorted(keys, want, sorter=order), 0, max(len(keys) - 1, 0))
-        rows = order[pos] if len(keys) else pos
-        found = (keys[rows] == want) if len(keys) else np.zeros(len(want), bool)
-        cells = [""] * len(want)
-        if found.any():
-            explained = explain_rows(model, lists, rows[found], top, steps)
-            for i, c in zip(np.flatnonzero(found), explained, strict=True):
-                cells[i] = contributions_json(c)
+        rows = rows_of(lists, scores.shape[1], queries, items)
+        found = np.flatnonzero(rows >= 0)
+        cells = [""] * len(rows)
+        for i, c in zip(found, explain_rows(model, lists, rows[found], top, steps), strict=True):
+            cells[i] = contributions_json(c)
         return cells
 
     return scores, explain
