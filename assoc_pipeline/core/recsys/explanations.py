@@ -6,8 +6,9 @@ integrates the gradient along the straight path from that row to the real one; t
 of all features then add up to ``logit(row) - logit(mean row)`` (completeness), so every number is
 a share of the actual score difference, not a heuristic. The item embedding is held fixed along the
 path (it is in both ends: its effect is part of the baseline logit, not attributed). One batched
-forward + backward over ``rows x steps`` path points; 16 midpoint steps keep the completeness gap
-at a few percent of the logit difference (measured by :func:`integrated_gradients`).
+forward + backward over ``rows x steps`` path points; 8 midpoint steps keep the completeness gap
+under 1% of the logit difference (0.0065 at most against a median |difference| of 1.36 on the demo's
+43k recommended rows; :attr:`Attribution.gap` measures it).
 
 Features are summed per group (``FEATURE_GROUPS``: counts, recency, cycle, ...; IG is additive, so
 a group's value is the share of the whole group, and correlated features inside a group do not
@@ -19,9 +20,10 @@ named by its strongest feature and phrased from the row's raw values ("bought ev
 from __future__ import annotations
 
 import json
+import math
 from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -58,7 +60,7 @@ class Contribution:
     group: str
     feature: str  # the group's strongest feature in this row
     value: float  # logit units; positive = ranked higher because of this group
-    why: str  # the row's raw values behind it, in words
+    why: str  # the row's raw values behind it, in words (the first contribution of a row only)
 
 
 def integrated_gradients(
@@ -66,7 +68,7 @@ def integrated_gradients(
     x: np.ndarray,
     items: np.ndarray,
     baseline: np.ndarray | None = None,
-    steps: int = 16,
+    steps: int = 8,
     batch_rows: int = 4096,
 ) -> Attribution:
     """IG of ``net.score`` for raw feature rows ``x`` from ``baseline`` rows (default: the
@@ -97,10 +99,14 @@ def integrated_gradients(
 
 
 def list_means(lists: RankingLists) -> np.ndarray:
-    """(n_lists, n_features) the mean feature row of each candidate list."""
-    sums = np.zeros((len(lists), lists.features.shape[1]), dtype=np.float64)
-    np.add.at(sums, lists.list_of_row, lists.features)
-    return (sums / np.maximum(np.diff(lists.indptr), 1)[:, None]).astype(np.float32)
+    """(n_lists, n_features) the mean feature row of each candidate list (zeros for an empty one)."""
+    sizes = np.diff(lists.indptr)
+    out = np.zeros((len(lists), lists.features.shape[1]), dtype=np.float32)
+    full = np.flatnonzero(sizes > 0)
+    if len(full):
+        sums = np.add.reduceat(lists.features.astype(np.float64), lists.indptr[full], axis=0)
+        out[full] = sums / sizes[full, None]
+    return out
 
 
 def group_values(values: np.ndarray) -> np.ndarray:
@@ -112,12 +118,12 @@ def _days(v: float) -> str:
     return f"{v:.0f} days" if v < 999 else "never"
 
 
-def _why(group: str, row: np.ndarray) -> str:
+def _why(group: str, row: list[float]) -> str:
     """The group's raw values of one feature row, in words (features are stored log1p'd)."""
 
     def raw(name: str) -> float:
-        v = float(row[_F[name]])
-        return float(np.expm1(v)) if name.startswith("log_") else v
+        v = row[_F[name]]
+        return math.expm1(v) if name.startswith("log_") else v
 
     if group == "counts":
         return f"bought {raw('log_count_all'):.0f}x, {raw('log_count_91d'):.0f}x in the last 91 days"
@@ -162,22 +168,27 @@ def _why(group: str, row: np.ndarray) -> str:
 
 
 def top_contributions(x: np.ndarray, attribution: Attribution, top: int = 3) -> list[list[Contribution]]:
-    """Per row, the ``top`` feature groups by absolute contribution (signed), named and phrased."""
+    """Per row, the ``top`` feature groups by absolute contribution (signed), named; the first is
+    also phrased (the phrases cost more than the attributions)."""
     groups = group_values(attribution.values)
     order = np.argsort(-np.abs(groups), axis=1, kind="stable")[:, :top]
-    out = []
-    for r in range(len(x)):
-        row = []
-        for g in order[r]:
-            in_group = _MEMBERS[g]
-            feature = FEATURES[in_group[np.argmax(np.abs(attribution.values[r, in_group]))]]
-            row.append(Contribution(GROUPS[g], feature, round(float(groups[r, g]), 4), _why(GROUPS[g], x[r])))
-        out.append(row)
-    return out
+    strongest = np.stack(  # (rows, n_groups) each group's strongest feature in the row
+        [m[np.argmax(np.abs(attribution.values[:, m]), axis=1)] for m in _MEMBERS], axis=1
+    )
+    picked = np.take_along_axis(groups, order, axis=1).round(4).tolist()
+    features = np.take_along_axis(strongest, order, axis=1).tolist()
+    rows = x.tolist()
+    return [
+        [
+            Contribution(GROUPS[g], FEATURES[f], v, _why(GROUPS[g], row) if j == 0 else "")
+            for j, (g, f, v) in enumerate(zip(gs, fs, vs, strict=True))
+        ]
+        for gs, fs, vs, row in zip(order.tolist(), features, picked, rows, strict=True)
+    ]
 
 
 def explain_rows(
-    model: RankerRecommender, lists: RankingLists, rows: np.ndarray, top: int = 3, steps: int = 16
+    model: RankerRecommender, lists: RankingLists, rows: np.ndarray, top: int = 3, steps: int = 8
 ) -> list[list[Contribution]]:
     """Top contributions of the given feature rows of ``lists`` (e.g. the recommended ones), from
     the mean row of each one's own candidate list."""
@@ -194,12 +205,18 @@ def explainable(model: Recommender) -> bool:
 
 def contributions_json(contributions: list[Contribution]) -> str:
     """The compact JSON string a table cell holds ("" when there is nothing to say)."""
-    return json.dumps([asdict(c) for c in contributions], separators=(",", ":")) if contributions else ""
+    cells = [{"group": c.group, "feature": c.feature, "value": c.value, "why": c.why} for c in contributions]
+    return json.dumps(cells, separators=(",", ":")) if cells else ""
 
 
 def contributions_text(cell: str) -> str:
-    """A table cell back in words: ``cycle +1.92 (bought every ~30 days, last 28 days ago); ...``."""
-    return "; ".join(f"{c['group']} {c['value']:+.2f} ({c['why']})" for c in json.loads(cell)) if cell else ""
+    """A table cell back in words: ``cycle +1.92 (bought every ~30 days, last 28 days ago); recency
+    +0.80; ...``."""
+    if not cell:
+        return ""
+    return "; ".join(
+        f"{c['group']} {c['value']:+.2f}" + (f" ({c['why']})" if c["why"] else "") for c in json.loads(cell)
+    )
 
 
 def top_groups(cells: Iterable[str]) -> dict[str, int]:
@@ -219,7 +236,7 @@ def rows_of(lists: RankingLists, n_items: int, queries: np.ndarray, items: np.nd
 
 
 def ranked_user_scores(
-    model: RankerRecommender, user_ids: list[str], top: int = 3, steps: int = 16
+    model: RankerRecommender, user_ids: list[str], top: int = 3, steps: int = 8
 ) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], list[str]]]:
     """The users' scores, and a function ``(query positions, items) -> JSON cells`` explaining the
     rows the table picks from them, from the same candidate lists (built once: the costly part)."""
