@@ -163,7 +163,8 @@ def test_recommendations_and_cli_serve_the_champion(pipeline):
 def test_a_ranker_champion_says_which_features_ranked_each_item(pipeline):
     """The asset's user rows and the CLI carry the ranker's top feature contributions."""
     pipeline.mlflow.set_alias(RECOMMENDER_MODEL, pipeline.report_versions["ranker"], CHAMPION_ALIAS)
-    res = pipeline.materialize(["recommendations"], {"ops": {"recommendations": {"config": {"max_users": 50}}}})
+    few_users = {"ops": {"recommendations": {"config": {"max_users": 50}}}}
+    res = pipeline.materialize(["recommendations"], few_users)
     meta = res.asset_materializations_for_node("recommendations")[0].metadata
     assert "ranker" in meta["source_users"].value and meta["contributions_share_users"].value > 0.9
     table = res.output_for_node("recommendations")
