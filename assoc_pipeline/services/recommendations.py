@@ -114,8 +114,10 @@ def recommendation_table(
     k: int = 10,
     max_users: int = 0,
     baselines: BaselineSettings | None = None,
+    explain_top: int = 3,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Top-K per user (next basket), per item (completion) and per item by description; the facts."""
+    """Top-K per user (next basket), per item (completion) and per item by description; the facts.
+    A ranker's first ``explain_top`` items per user get their feature contributions."""
     if k < 1:
         raise InputError(f"recommendations config k={k}: must be >= 1")
     index = RuleIndex.from_rules(rules, baskets.n_items) if len(rules) else None
@@ -129,7 +131,9 @@ def recommendation_table(
         else serving_model(tracker, baskets, report, COMPLETION, baselines)
     )
     vocab = baskets.vocabulary
-    per_user = recommend_for_users(for_users.model, list(users), history, vocab, k, index, for_users.label)
+    per_user = recommend_for_users(
+        for_users.model, list(users), history, vocab, k, index, for_users.label, explain_top=explain_top
+    )
     items = [np.array([i]) for i in range(baskets.n_items)]
     item_ids = vocab["item_id"].astype(str).tolist()
     per_item = recommend_for_baskets(for_items.model, items, item_ids, vocab, k, index, for_items.label)
@@ -140,7 +144,7 @@ def recommendation_table(
     )
     table = pd.concat([per_user, per_item, per_item_content], ignore_index=True)
     explained = (table["explanation"] != "").groupby(table["scope"]).mean()
-    contributed = table.loc[table["scope"] == "user", "contributions"]
+    contributed = table.loc[(table["scope"] == "user") & (table["rank"] <= explain_top), "contributions"]
     facts = {
         "source_users": for_users.label,
         "source_items": for_items.label,
@@ -151,6 +155,7 @@ def recommendation_table(
         "rules_for_explanations": len(rules),
         "explained_share_users": float(explained.get("user", 0.0)),
         "explained_share_items": float(explained.get("item", 0.0)),
+        "explain_top": explain_top,
         "contributions_share_users": float((contributed != "").mean()) if len(contributed) else 0.0,
         "top_contribution_groups": top_groups(contributed),
     }

@@ -118,15 +118,18 @@ def _days(v: float) -> str:
     return f"{v:.0f} days" if v < 999 else "never"
 
 
-def _why(group: str, row: list[float]) -> str:
-    """The group's raw values of one feature row, in words (features are stored log1p'd)."""
+def _why(group: str, feature: str, row: list[float]) -> str:
+    """The group's raw values of one feature row, in words (features are stored log1p'd); a
+    window count names the window the network read."""
 
     def raw(name: str) -> float:
         v = row[_F[name]]
         return math.expm1(v) if name.startswith("log_") else v
 
     if group == "counts":
-        return f"bought {raw('log_count_all'):.0f}x, {raw('log_count_91d'):.0f}x in the last 91 days"
+        window = feature if feature.startswith("log_count_") and feature.endswith("d") else "log_count_91d"
+        days = window.removeprefix("log_count_").removesuffix("d")
+        return f"bought {raw('log_count_all'):.0f}x, {raw(window):.0f}x in the last {days} days"
     if group == "recency":
         if raw("log_count_all") < 0.5:
             return "never bought by this user"
@@ -180,7 +183,7 @@ def top_contributions(x: np.ndarray, attribution: Attribution, top: int = 3) -> 
     rows = x.tolist()
     return [
         [
-            Contribution(GROUPS[g], FEATURES[f], v, _why(GROUPS[g], row) if j == 0 else "")
+            Contribution(GROUPS[g], FEATURES[f], v, _why(GROUPS[g], FEATURES[f], row) if j == 0 else "")
             for j, (g, f, v) in enumerate(zip(gs, fs, vs, strict=True))
         ]
         for gs, fs, vs, row in zip(order.tolist(), features, picked, rows, strict=True)
