@@ -162,6 +162,8 @@ def test_recommendations_and_cli_serve_the_champion(pipeline):
 
 def test_a_ranker_champion_says_which_features_ranked_each_item(pipeline):
     """The asset's user rows and the CLI carry the ranker's top feature contributions."""
+    if not (pipeline.settings.data_dir / "assets" / "champion.parquet").exists():
+        pipeline.champion()  # run alone: `recommendations` reads the last gate record
     pipeline.mlflow.set_alias(RECOMMENDER_MODEL, pipeline.report_versions["ranker"], CHAMPION_ALIAS)
     few_users = {"ops": {"recommendations": {"config": {"max_users": 50}}}}
     res = pipeline.materialize(["recommendations"], few_users)

@@ -45,7 +45,7 @@ class Attribution:
 
     values: np.ndarray  # (rows, n_features): each feature's share of logit - baseline_logit
     logits: np.ndarray  # (rows,) the network's logit of the row
-    baseline_logits: np.ndarray  # (rows,) its logit at the feature mean (same item)
+    baseline_logits: np.ndarray  # (rows,) its logit at the baseline row (same item)
 
     @property
     def gap(self) -> np.ndarray:
