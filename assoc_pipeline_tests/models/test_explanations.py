@@ -29,6 +29,7 @@ from assoc_pipeline.core.recsys.ranking_features import FEATURE_GROUPS, FEATURES
 from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_users
 from assoc_pipeline.core.recsys.split import temporal_split
 from assoc_pipeline.core.recsys.tasks import next_basket_task
+from assoc_pipeline.serving.app import ItemOut
 from assoc_pipeline.serving.scoring import TopKTable
 from assoc_pipeline_tests.models.test_ranker import FAST, cyclic_baskets
 
@@ -126,6 +127,7 @@ def test_tables_carry_contributions_for_a_ranker_only(small_ranker: RankerRecomm
     served = TopKTable(table).rows(str(users[0]), 6)
     assert served[0]["contributions"] == json.loads(table["contributions"].iloc[0])
     assert served[5]["contributions"] is None
+    assert ItemOut(**served[0]).model_dump()["contributions"] == served[0]["contributions"]  # the API schema
     # another model: same columns, nothing invented
     other = PersonalTopFrequencyRecommender().fit(bs)
     plain = recommend_for_users(other, list(users[:8]), history[:8], bs.vocabulary, k=6)
