@@ -60,6 +60,7 @@ def champion(
 class RecommendationsConfig(dg.Config):
     k: int = 10
     max_users: int = 0  # 0 = every user with a purchase history
+    explain_top: int = 3  # a ranker's first N items per user get feature contributions (0 = none)
 
 
 @dg.asset(
@@ -89,6 +90,7 @@ def recommendations(
         embedding_matrix(item_embeddings, baskets.n_items),
         k=config.k,
         max_users=config.max_users,
+        explain_top=config.explain_top,
         baselines=BaselineSettings.from_dict(baseline_tuning["settings"]),
     )
     status = (
@@ -110,5 +112,6 @@ def recommendations(
             **facts,
             "sample_user": preview(per_user[per_user["query"] == sample_user]) if sample_user else "none",
             "sample_explained": preview(table[table["explanation"] != ""].head(10)),
+            "sample_contributions": preview(table[table["contributions"] != ""].head(10)),
         },
     )

@@ -23,6 +23,7 @@ from assoc_pipeline.core.privacy.pseudonymise import pseudonym
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.explanations import contributions_text, top_groups
 from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
 from assoc_pipeline.core.recsys.recommendation_tables import (
     UnknownQueryError,
@@ -144,8 +145,10 @@ def recommendation_table(
     k: int = 10,
     max_users: int = 0,
     baselines: BaselineSettings | None = None,
+    explain_top: int = 3,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Top-K per user (next basket), per item (completion) and per item by description; the facts."""
+    """Top-K per user (next basket), per item (completion) and per item by description; the facts.
+    A ranker's first ``explain_top`` items per user get their feature contributions."""
     if k < 1:
         raise InputError(f"recommendations config k={k}: must be >= 1")
     index = RuleIndex.from_rules(rules, baskets.n_items) if len(rules) else None
@@ -159,7 +162,9 @@ def recommendation_table(
         else serving_model(tracker, baskets, report, COMPLETION, baselines)
     )
     vocab = baskets.vocabulary
-    per_user = recommend_for_users(for_users.model, list(users), history, vocab, k, index, for_users.label)
+    per_user = recommend_for_users(
+        for_users.model, list(users), history, vocab, k, index, for_users.label, explain_top=explain_top
+    )
     items = [np.array([i]) for i in range(baskets.n_items)]
     item_ids = vocab["item_id"].astype(str).tolist()
     per_item = recommend_for_baskets(for_items.model, items, item_ids, vocab, k, index, for_items.label)
@@ -170,6 +175,7 @@ def recommendation_table(
     )
     table = pd.concat([per_user, per_item, per_item_content], ignore_index=True)
     explained = (table["explanation"] != "").groupby(table["scope"]).mean()
+    contributed = table.loc[(table["scope"] == "user") & (table["rank"] <= explain_top), "contributions"]
     facts = {
         "source_users": for_users.label,
         "source_items": for_items.label,
@@ -180,6 +186,9 @@ def recommendation_table(
         "rules_for_explanations": len(rules),
         "explained_share_users": float(explained.get("user", 0.0)),
         "explained_share_items": float(explained.get("item", 0.0)),
+        "explain_top": explain_top,
+        "contributions_share_users": float((contributed != "").mean()) if len(contributed) else 0.0,
+        "top_contribution_groups": top_groups(contributed),
     }
     return table, facts
 
@@ -263,6 +272,14 @@ def recommend_command(
         lines.append(f"{r.rank:>3}. {r.item_id:<8} {r.item_name:<40} score {r.score:8.4f}")
         if r.explanation:
             lines.append(f"       because {r.explanation}")
+        if r.contributions:
+            lines.append(f"       ranked by {contributions_text(r.contributions)}")
     n_expl = int((table["explanation"] != "").sum())
     lines.append(f"({n_expl} of {len(table)} recommendations backed by a mined association rule)")
+    n_contrib = int((table["contributions"] != "").sum())
+    if n_contrib:
+        lines.append(
+            f"(ranked by: the ranker's top feature groups by integrated gradients, logit units "
+            f"against the user's average candidate; {n_contrib} of {len(table)} items)"
+        )
     return "\n".join(lines)

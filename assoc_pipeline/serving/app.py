@@ -36,12 +36,22 @@ class ModelOut(BaseModel):
     from_champion: bool
 
 
+class ContributionOut(BaseModel):
+    group: str = Field(description="feature group: counts, recency, cycle, user, item, ranks, scores, source")
+    feature: str = Field(description="the group's strongest feature for this item")
+    value: float = Field(description="signed push on the ranker's logit vs the user's average candidate")
+    why: str = Field(description="the raw values behind it, in words")
+
+
 class ItemOut(BaseModel):
     rank: int
     item_id: str
     item_name: str
     score: float
     explanation: str | None = Field(description="the strongest mined rule behind this item, if any")
+    contributions: list[ContributionOut] | None = Field(
+        None, description="the ranker's top 3 feature groups behind this item (null for other models)"
+    )
 
 
 class RecommendationsOut(BaseModel):

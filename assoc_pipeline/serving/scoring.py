@@ -9,6 +9,7 @@ Nothing here rebuilds a model or reads a file per request. The model choice is t
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -66,18 +67,22 @@ class Answer:
     notes: list[str] = field(default_factory=list)
 
 
-def _item(rank: int, item_id: str, item_name: str, score: float, explanation: str) -> dict:
-    """One served item as the API returns it (no rule behind it: explanation null)."""
+def _item(
+    rank: int, item_id: str, item_name: str, score: float, explanation: str, contributions: str = ""
+) -> dict:
+    """One served item as the API returns it (no rule behind it: explanation null; a ranker's
+    items also carry their top feature contributions, others null)."""
     return {
         "rank": int(rank),
         "item_id": str(item_id),
         "item_name": str(item_name),
         "score": float(score),
         "explanation": explanation or None,
+        "contributions": json.loads(contributions) if contributions else None,
     }
 
 
-ITEM_COLUMNS = ("rank", "item_id", "item_name", "score", "explanation")
+ITEM_COLUMNS = ("rank", "item_id", "item_name", "score", "explanation", "contributions")
 
 
 class TopKTable:

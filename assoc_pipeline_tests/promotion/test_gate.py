@@ -160,6 +160,24 @@ def test_recommendations_and_cli_serve_the_champion(pipeline):
         recommend_command(pipeline, items="NO SUCH THING,85123A")
 
 
+def test_a_ranker_champion_says_which_features_ranked_each_item(pipeline):
+    """The asset's user rows and the CLI carry the ranker's top feature contributions."""
+    if not (pipeline.settings.data_dir / "assets" / "champion.parquet").exists():
+        pipeline.champion()  # run alone: `recommendations` reads the last gate record
+    pipeline.mlflow.set_alias(RECOMMENDER_MODEL, pipeline.report_versions["ranker"], CHAMPION_ALIAS)
+    few_users = {"ops": {"recommendations": {"config": {"max_users": 50}}}}
+    res = pipeline.materialize(["recommendations"], few_users)
+    meta = res.asset_materializations_for_node("recommendations")[0].metadata
+    assert "ranker" in meta["source_users"].value and meta["contributions_share_users"].value > 0.9
+    table = res.output_for_node("recommendations")
+    users = table[table.scope == "user"]
+    assert (table.loc[table.scope != "user", "contributions"] == "").all()
+    first = json.loads(users.loc[users["contributions"] != "", "contributions"].iloc[0])
+    assert len(first) == 3 and first[0]["why"] and {"group", "feature", "value"} <= set(first[0])
+    text = recommend_command(pipeline, user=users["query"].iloc[0], k=3)
+    assert text.count("       ranked by ") >= 2 and "integrated gradients" in text
+
+
 def test_refuses_a_candidate_worse_than_the_current_champion(pipeline):
     candidate = chosen_on_validation(pipeline)
     incumbent = pipeline.twin_versions[candidate]  # same config and seed: the same scores

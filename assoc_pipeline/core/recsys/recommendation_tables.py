@@ -5,12 +5,15 @@ antecedent lies inside the query (the user's purchase history, or the item itsel
 consequent is the recommended item, the strongest (max confidence, ties by lift) is quoted.
 Recommendations without such a rule are still served, with an empty explanation: rules never
 invent evidence, and the model does not need their permission.
+
+A ranker's per-user rows also get ``contributions``: the top feature groups behind the item's
+score (:mod:`~assoc_pipeline.core.recsys.explanations`, a JSON string; empty for other models).
 """
 
 from __future__ import annotations
 
 import difflib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -19,10 +22,13 @@ import scipy.sparse as sp
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import basket_matrix
+from assoc_pipeline.core.recsys.explanations import explainable, ranked_user_scores
 from assoc_pipeline.core.recsys.metrics import top_k
 from assoc_pipeline.core.recsys.recommender import Recommender
 
-SERVING_COLUMNS = ["scope", "query", "rank", "item_id", "item_name", "score", "explanation", "source"]
+SERVING_COLUMNS = [
+    "scope", "query", "rank", "item_id", "item_name", "score", "explanation", "source", "contributions"
+]  # fmt: skip
 
 
 class UnknownQueryError(InputError):
@@ -112,6 +118,8 @@ def _table(
     rules: RuleIndex | None,
     source: str,
     lookup: ItemLookup | None = None,
+    contributions: Callable[[np.ndarray, np.ndarray], list[str]] | None = None,
+    explain_top: int = 0,
 ) -> pd.DataFrame:
     topk = top_k(scores, k)
     valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
@@ -121,7 +129,7 @@ def _table(
         ids = vocabulary["item_id"].astype(str).to_numpy()
     else:
         names, ids = lookup.names, lookup.ids
-    rows = []
+    rows, picked = [], []
     for qi, query in enumerate(queries):
         for rank, (item, ok) in enumerate(zip(topk[qi], valid[qi], strict=True), start=1):
             if not ok:
@@ -137,9 +145,18 @@ def _table(
                     float(scores[qi, item]),
                     _explanation(rules, rule, names) if rule is not None else "",
                     source,
+                    "",
                 )
             )
-    return pd.DataFrame(rows, columns=SERVING_COLUMNS)
+            picked.append((qi, int(item), rank))
+    table = pd.DataFrame(rows, columns=SERVING_COLUMNS)
+    if contributions is not None and picked:
+        q, i, r = np.asarray(picked, dtype=np.int64).T
+        sel = np.flatnonzero(r <= explain_top)
+        cells = np.full(len(table), "", dtype=object)
+        cells[sel] = contributions(q[sel], i[sel])
+        table["contributions"] = cells
+    return table
 
 
 def recommend_for_users(
@@ -150,13 +167,23 @@ def recommend_for_users(
     k: int = 10,
     rules: RuleIndex | None = None,
     source: str = "",
+    explain_top: int = 10,
 ) -> pd.DataFrame:
     """Top-``k`` next-basket items per user (repeat purchases allowed, as in the evaluation).
 
-    ``history`` (users x items, rows aligned with ``user_ids``) is what rules fire on.
+    ``history`` (users x items, rows aligned with ``user_ids``) is what rules fire on. A ranker's
+    rows also get their feature ``contributions`` (the top ``explain_top`` ranks; 0 = none).
     """
-    scores = np.array(model.score_next_basket(list(user_ids)), dtype=np.float32, copy=True)
-    return _table("user", user_ids, scores, _binary(history), k, vocabulary, rules, source or model.name)
+    explain = None
+    if explain_top > 0 and explainable(model):
+        scores, explain = ranked_user_scores(model, [str(u) for u in user_ids])  # type: ignore[arg-type]
+    else:
+        scores = model.score_next_basket(list(user_ids))
+    scores = np.array(scores, dtype=np.float32, copy=True)
+    return _table(
+        "user", user_ids, scores, _binary(history), k, vocabulary, rules, source or model.name,
+        contributions=explain, explain_top=explain_top,
+    )  # fmt: skip
 
 
 def recommend_for_baskets(
