@@ -161,6 +161,9 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--connections", type=int, default=32, help="most requests in flight")
     parser.add_argument("--url", help="an already running server (default: start one on a free port)")
+    parser.add_argument(
+        "--poll-seconds", type=float, default=30.0, help="the server's champion polling (serve's default)"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="seconds at the rate before measuring")
     args = parser.parse_args()
     if args.rate <= 0 or args.seconds <= 0 or args.connections < 1:
@@ -173,7 +176,8 @@ def main() -> int:
         url = f"http://127.0.0.1:{port}"
         script = Path(sys.executable).parent / "assoc-pipeline"
         process = subprocess.Popen(
-            [str(script), "serve", "--port", str(port), "--poll-seconds", "0"], env=dict(os.environ)
+            [str(script), "serve", "--port", str(port), "--poll-seconds", f"{args.poll_seconds:g}"],
+            env=dict(os.environ),
         )
     try:
         health = wait_healthy(url, process)

@@ -7,7 +7,6 @@ invalid basket or ``k`` 422; never a 500.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import asdict
@@ -22,6 +21,7 @@ from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
 from assoc_pipeline.serving.ab import ABRouter
 from assoc_pipeline.serving.metrics import CONTENT_TYPE, RequestMetrics
+from assoc_pipeline.serving.metrics_middleware import MetricsMiddleware
 from assoc_pipeline.serving.reloader import ChampionHolder
 from assoc_pipeline.serving.scoring import MAX_BASKET_ITEMS, MAX_K, Answer
 
@@ -108,17 +108,7 @@ def create_app(
         lifespan=lifespan,
     )
 
-    @app.middleware("http")
-    async def measure(request: Request, call_next):
-        started = time.perf_counter()
-        status = 500  # an unhandled error is counted too: /metrics must show the 500s
-        try:
-            response = await call_next(request)
-            status = response.status_code
-            return response
-        finally:
-            path = getattr(request.scope.get("route"), "path", "unmatched")
-            metrics.observe(path, request.method, status, time.perf_counter() - started)
+    app.add_middleware(MetricsMiddleware, metrics=metrics)
 
     @app.exception_handler(UnknownQueryError)
     async def unknown(_: Request, exc: UnknownQueryError) -> JSONResponse:
@@ -138,7 +128,7 @@ def create_app(
         return _out(router.for_user(user_id, k), {"user_id": user_id, "k": k})
 
     @app.post("/recommend/basket", response_model=RecommendationsOut)
-    def recommend_basket(basket: BasketIn) -> dict:
+    async def recommend_basket(basket: BasketIn) -> dict:
         """What completes a basket: items scored by the model, never one already in it."""
         routed = router.for_basket(basket.items, basket.k, basket.user_id, basket.basket_id)
         return _out(routed, basket.model_dump(exclude_none=True))
