@@ -10,6 +10,18 @@ from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
 from assoc_pipeline.core.recsys.split import BasketSplit, temporal_split
 
 N_ITEMS = 40
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Torch on one thread for a module (small nets: threads only add scheduling noise), then back."""
+    import torch
+
+    prev = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(prev)
+
 GROUPS = [list(range(g * 4, g * 4 + 4)) for g in range(6)]  # items 0..23 come in groups of four
 
 

@@ -8,7 +8,6 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
@@ -33,13 +32,7 @@ from assoc_pipeline.serving.app import ItemOut
 from assoc_pipeline.serving.scoring import TopKTable
 from assoc_pipeline_tests.models.test_ranker import FAST, cyclic_baskets
 
-
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

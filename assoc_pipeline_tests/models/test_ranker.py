@@ -6,7 +6,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
 from assoc_pipeline.core.errors import InputError
@@ -36,12 +35,7 @@ FAST = dict(epochs=25, patience=5, hidden=32, item_dim=0, lr=3e-3, device="cpu",
 FAST |= dict(n_neighbours=5, n_trending=3)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def baskets_of(rows: list[tuple[str, str, list[str]]]) -> BasketSet:

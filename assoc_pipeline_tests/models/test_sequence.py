@@ -29,12 +29,7 @@ N_ITEMS = 40
 TRIGGERS = range(5)  # item k in a basket => item k + 5 in the user's next basket, and only then
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _one_thread():
-    prev = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(prev)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def sequential_baskets(n_users: int = 150, n_baskets: int = 12, seed: int = 0) -> BasketSet:

@@ -18,6 +18,7 @@ import yaml
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.dagster_home import MARKER, write_dagster_yaml
+from assoc_pipeline.resources.mlflow_tracking import CHECKPOINT_FILE
 from assoc_pipeline.settings import get_settings, redact_uri
 from assoc_pipeline_tests.conftest import DEMO_PARTITIONS
 
@@ -270,7 +271,7 @@ def test_mlflow_tracking_and_registry_live_in_postgres(production_run: Productio
                             (run.mlflow_run_id,))  # fmt: skip
     assert versions == [("assoc-recommender", int(run.model_version))]
     # the weights stay files under the artifact root; only their location is in PostgreSQL
-    assert any(run.settings.mlflow_artifact_root.rglob("state_dict.pt"))
+    assert any(run.settings.mlflow_artifact_root.rglob(CHECKPOINT_FILE))
 
 
 @pytest.mark.slow
