@@ -34,7 +34,7 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from assoc_pipeline.demo import format_summary, run_demo
 
     partitions = args.partitions.split(",") if args.partitions else None
-    print(format_summary(run_demo(partitions)))
+    print(format_summary(run_demo(partitions, workers=args.workers)))
     return 0
 
 
@@ -281,6 +281,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--map",
         help="column mapping canonical=yours, comma-separated "
         "(e.g. event_time=ts,basket_id=order_id,item_id=sku)",
+    )
+    demo.add_argument(
+        "--workers",
+        type=int,
+        default=2,
+        help="downstream steps run side by side, each in its own process (1: all in one process)",
     )
     demo.set_defaults(func=_cmd_demo)
 

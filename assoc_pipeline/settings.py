@@ -35,9 +35,10 @@ tracking + registry store on PostgreSQL (``ASSOC_PG_*``). The password is only e
 
 from __future__ import annotations
 
+import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
@@ -47,6 +48,8 @@ ENV_PREFIX = "ASSOC_"
 PROFILES = ("embedded", "postgres")
 PG_PASSWORD_ENV = ENV_PREFIX + "PG_PASSWORD"
 MASK = "***"
+# the Settings fields that are paths (JSON keeps them as strings)
+_PATH_FIELDS = ("data_dir", "source_path", "inbox_override", "mlflow_artifact_root_override")
 
 
 def project_root() -> Path:
@@ -254,6 +257,30 @@ class Settings:
         body = ", ".join(f"{k}={v!r}" for k, v in fields.items())
         pg = f", postgres={self.postgres!r}" if self.postgres is not None else ""
         return f"Settings({body}{pg})"
+
+    def to_json(self) -> str:
+        """These settings as JSON, for a step process to rebuild them (:meth:`from_json`).
+
+        Never the PostgreSQL password: the JSON travels in the run's job pointer, which Dagster
+        stores; the step process reads the password from the environment as :meth:`from_env` does.
+        """
+        data: dict[str, object] = {f.name: getattr(self, f.name) for f in fields(self)}
+        if self.postgres is not None:
+            data["postgres"] = {**asdict(self.postgres), "password": None}
+        return json.dumps(data, default=str, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Settings:
+        """The settings :meth:`to_json` wrote (paths back to ``Path``, the password from the env)."""
+        data = json.loads(text)
+        for name in _PATH_FIELDS:
+            if data.get(name) is not None:
+                data[name] = Path(data[name])
+        if data.get("postgres") is not None:
+            data["postgres"] = PostgresSettings(
+                **{**data["postgres"], "password": os.environ.get(PG_PASSWORD_ENV) or None}
+            )
+        return cls(**data)
 
     def summary(self) -> str:
         """Where things live, one line each; never shows a password."""

@@ -114,6 +114,6 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, 
         settings=settings,
         instance=instance,
         run_config=SAMPLE_RUN_CONFIG,
-        resources=sample_resources(settings, text_cache),
+        text_cache=text_cache,
     )
     return settings, instance, summary

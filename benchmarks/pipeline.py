@@ -2,6 +2,7 @@
 
     python benchmarks/pipeline.py            # the shipped Online Retail log, every partition
     python benchmarks/pipeline.py --dry-run  # print the table, do not append it
+    python benchmarks/pipeline.py --workers 1  # every step in one process (the demo's default: 2)
 
 The demo runs exactly as `make demo` runs it (same code path, same defaults), but in a scratch
 data directory and Dagster home, so the numbers are a cold first run: no cached text embeddings,
@@ -34,7 +35,8 @@ def markdown(summary: dict, load_before: tuple[float, float, float]) -> str:
         f"## make demo's graph, asset by asset ({stamp}, commit {git_sha()})",
         "",
         f"{os.cpu_count()} CPUs; load average at the start {load_before[0]:.2f} / {load_before[1]:.2f} "
-        f"/ {load_before[2]:.2f} (1 / 5 / 15 min); cold run in a scratch data dir.",
+        f"/ {load_before[2]:.2f} (1 / 5 / 15 min); cold run in a scratch data dir; "
+        f"{summary['workers']} downstream step(s) at a time.",
         "",
         "| step | wall s |",
         "|---|---|",
@@ -52,6 +54,7 @@ def markdown(summary: dict, load_before: tuple[float, float, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the table, do not append it")
+    parser.add_argument("--workers", type=int, default=2, help="downstream steps side by side (as demo)")
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="assoc_pipeline_bench_"))
     os.environ["ASSOC_DATA_DIR"] = str(scratch / "data")
@@ -61,7 +64,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from assoc_pipeline.demo import format_summary, run_demo
 
-    summary = run_demo()
+    summary = run_demo(workers=args.workers)
     print(format_summary(summary))
     section = markdown(summary, load_before)
     print(section)

@@ -107,4 +107,5 @@ class RunWatcher:
                 self.times.failed.append(step)
                 print(f"        {step} FAILED after {seconds:.1f} s", file=self.out, flush=True)
         elif event is None and entry.user_message and self.show_message(entry.user_message):
-            print(f"        {entry.user_message}", file=self.out, flush=True)
+            # named: with steps side by side, two models' epochs interleave
+            print(f"        {step} {entry.user_message}".rstrip(), file=self.out, flush=True)

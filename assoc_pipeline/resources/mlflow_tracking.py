@@ -89,6 +89,11 @@ def git_sha() -> str:
         return "unknown"
 
 
+def import_mlflow() -> None:
+    """Import MLflow now (seconds): a forkserver does it once for all the step processes it forks."""
+    import mlflow  # noqa: F401
+
+
 class MLflowResource(dg.ConfigurableResource):
     """One MLflow tracking store + model registry for every training and evaluation step."""
 

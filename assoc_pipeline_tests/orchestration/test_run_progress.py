@@ -36,5 +36,5 @@ def test_assets_are_counted_checks_are_not_and_epochs_are_shown() -> None:
     counters = re.findall(r"^\[\s*(\d+)/(\d+)\] (\w+) \.\.\.$", text, flags=re.M)
     assert counters == [("1", "2", "first"), ("2", "2", "second")], text
     assert "check second_second_is_positive ..." in text  # the check step: <asset>_<check>
-    assert "fit epoch 1/1: loss=1.0" in text
+    assert "first fit epoch 1/1: loss=1.0" in text  # named by its step (lanes interleave)
     assert set(watcher.times.seconds) == {"first", "second", "second_second_is_positive"}

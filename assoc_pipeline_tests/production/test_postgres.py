@@ -19,7 +19,7 @@ import yaml
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.dagster_home import MARKER, write_dagster_yaml
 from assoc_pipeline.resources.mlflow_tracking import CHECKPOINT_FILE
-from assoc_pipeline.settings import get_settings, redact_uri
+from assoc_pipeline.settings import Settings, get_settings, redact_uri
 from assoc_pipeline_tests.conftest import DEMO_PARTITIONS
 
 SECRET = "s3cr@t:pw #1"
@@ -53,6 +53,16 @@ def test_embedded_is_the_default(monkeypatch: pytest.MonkeyPatch, tmp_path: Path
     assert settings.mlflow_tracking_uri.startswith("sqlite:///")
     home = write_dagster_yaml(tmp_path / "home", settings)
     assert "storage" not in yaml.safe_load((home / "dagster.yaml").read_text())  # SQLite in the folder
+
+
+def test_settings_travel_to_step_processes_without_the_password(pg_env: pytest.MonkeyPatch) -> None:
+    """The demo's step processes rebuild the settings from JSON stored in the run's job pointer."""
+    settings = get_settings()
+    text = settings.to_json()
+    assert SECRET not in text
+    assert Settings.from_json(text) == settings  # the password comes back from the environment
+    pg_env.delenv("ASSOC_PG_PASSWORD")
+    assert Settings.from_json(text).postgres.password is None
 
 
 def test_postgres_profile_keeps_the_password_out(pg_env: pytest.MonkeyPatch, tmp_path: Path) -> None:

@@ -6,17 +6,21 @@ materialization of the demo shows up in ``make ui`` afterwards.
 
 from __future__ import annotations
 
-import resource
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from contextlib import ExitStack
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.dagster_home import ensure_dagster_home
+from assoc_pipeline.demo.step_job import reconstructable_downstream, threads_per_worker
+from assoc_pipeline.orchestration.process_memory import PeakMemory
 from assoc_pipeline.orchestration.run_progress import RunWatcher
 from assoc_pipeline.settings import Settings, get_settings
 
@@ -24,6 +28,7 @@ PARTITIONED = ("raw_events", "clean_events")
 # Dagster's own console lines only for warnings: the progress lines below say what runs
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_TAG = "assoc/demo"
+DEFAULT_WORKERS = 2  # downstream steps side by side: the models train in parallel on 2 cores
 
 
 def source_partitions(settings: Settings) -> list[str]:
@@ -40,19 +45,27 @@ def run_demo(
     settings: Settings | None = None,
     instance: dg.DagsterInstance | None = None,
     run_config: dict | None = None,
-    resources: dict | None = None,
+    text_cache: Path | None = None,
+    workers: int = DEFAULT_WORKERS,
 ) -> dict[str, object]:
     """Materialize every partition of the partitioned assets, then the rest of the graph.
 
-    ``resources`` replaces some of the defaults built from ``settings`` (tests share a text cache)."""
+    ``workers`` steps of the downstream run go side by side (1: all in this process, as on an
+    ephemeral instance, which step processes cannot reach); ``text_cache`` replaces the
+    description-embedding cache (tests share one per session)."""
     settings = settings or get_settings()
+    if workers < 1:
+        raise InputError(f"--workers {workers}: must be at least 1")
     from assoc_pipeline.definitions import all_assets, all_checks
     from assoc_pipeline.resources import build_resources
+    from assoc_pipeline.resources.text_encoder import TextEncoderResource
 
     if instance is None:
         ensure_dagster_home()
         instance = dg.DagsterInstance.get()
-    resources = {**build_resources(settings), **(resources or {})}
+    resources = build_resources(settings)
+    if text_cache is not None:
+        resources["text_encoder"] = TextEncoderResource(cache_path=str(text_cache))
     assets = [*all_assets, *all_checks]
     keys = list(partitions) if partitions is not None else source_partitions(settings)
     started = time.perf_counter()
@@ -90,44 +103,68 @@ def run_demo(
             flush=True,
         )
     rest = [a.key for a in all_assets if a.key.to_user_string() not in PARTITIONED]
-    print(f"{len(rest)} downstream assets in one run (Dagster UI: make ui):", flush=True)
+    lanes = workers if side_by_side(instance, workers) else 1
+    print(
+        f"{len(rest)} downstream assets in one run, {lanes} step(s) at a time (Dagster UI: make ui):",
+        flush=True,
+    )
     token = uuid.uuid4().hex
-    with RunWatcher(instance, (DEMO_TAG, token), [k.to_python_identifier() for k in rest]) as watcher:
-        result = dg.materialize(
-            assets,
-            selection=rest,
-            instance=instance,
-            resources=resources,
-            run_config={**QUIET_LOGS, **(run_config or {})},
-            tags={DEMO_TAG: token},
-        )
-    baskets = result.asset_materializations_for_node("baskets")[0].metadata
-    meta = {n: result.asset_materializations_for_node(n) for n in ("frequent_itemsets", "association_rules")}
-    report = result.output_for_node("evaluation_report")
-    champion = result.output_for_node("champion")
-    finetuned = result.asset_materializations_for_node("finetuned_model")[0].metadata
-    record_checks(result)
+    downstream = {"run_config": {**QUIET_LOGS, **(run_config or {})}, "tags": {DEMO_TAG: token}}
+    with (
+        RunWatcher(instance, (DEMO_TAG, token), [k.to_python_identifier() for k in rest]) as watcher,
+        PeakMemory() as memory,
+        ExitStack() as stack,
+    ):
+        if lanes > 1:
+            stack.enter_context(threads_per_worker(lanes))
+            job = reconstructable_downstream(settings, [k.to_user_string() for k in rest], lanes, text_cache)
+            result = stack.enter_context(dg.execute_job(job, instance=instance, **downstream))
+            raise_step_error(result)
+        else:
+            result = dg.materialize(
+                assets, selection=rest, instance=instance, resources=resources, **downstream
+            )
+        summary = downstream_summary(result)
+        record_checks(result)
+    with dg.Definitions(assets=all_assets, resources=resources).get_asset_value_loader(instance) as stored:
+        report = stored.load_asset_value("evaluation_report")
+        summary |= {"leaders": leaders(report), "champion": stored.load_asset_value("champion")}
     return {
         "partitions": len(keys),
         "raw_rows": raw_rows,
         "kept_rows": kept_rows,
         "dropped": dict(dropped),
-        "baskets": baskets["dagster/row_count"].value,
-        "users": baskets["users"].value,
-        "items": baskets["items"].value,
         "checks": checks,
-        "itemsets": meta["frequent_itemsets"][0].metadata["dagster/row_count"].value,
-        "rules": meta["association_rules"][0].metadata["dagster/row_count"].value,
-        "leaders": leaders(report),
-        "champion": champion,
-        "warm_start": warm_start_line(finetuned),
+        **summary,
         "seconds": time.perf_counter() - started,
         "step_seconds": {
             "raw_events + clean_events (all partitions)": sum(ingest_seconds),
             **watcher.times.seconds,
         },
+        "workers": lanes,
+        "peak_memory_mb": memory.peak_mb,
+    }
+
+
+def side_by_side(instance: dg.DagsterInstance, workers: int) -> bool:
+    """Whether steps can run in processes of their own: more than one lane asked for, an instance
+    they can reach (not an ephemeral one) and a platform with a forkserver (not Windows)."""
+    return workers > 1 and not instance.is_ephemeral and sys.platform != "win32"
+
+
+def downstream_summary(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult) -> dict[str, object]:
+    """What the summary shows of the downstream run's materializations (metadata only)."""
+    baskets = result.asset_materializations_for_node("baskets")[0].metadata
+    meta = {n: result.asset_materializations_for_node(n) for n in ("frequent_itemsets", "association_rules")}
+    finetuned = result.asset_materializations_for_node("finetuned_model")[0].metadata
+    return {
+        "baskets": baskets["dagster/row_count"].value,
+        "users": baskets["users"].value,
+        "items": baskets["items"].value,
+        "itemsets": meta["frequent_itemsets"][0].metadata["dagster/row_count"].value,
+        "rules": meta["association_rules"][0].metadata["dagster/row_count"].value,
+        "warm_start": warm_start_line(finetuned),
         "budgets": training_budgets(result),
-        "peak_memory_mb": peak_memory_mb(),
     }
 
 
@@ -150,7 +187,7 @@ def stop_on_failed_checks(result: dg.ExecuteInProcessResult, partition: str) -> 
         )
 
 
-def raise_step_error(result: dg.ExecuteInProcessResult) -> None:
+def raise_step_error(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult) -> None:
     """A failed step's error as ``raise_on_error`` would raise it: an InputError keeps its one
     line (the CLI prints it), anything else keeps its trace."""
     for event in result.all_events:
@@ -163,11 +200,10 @@ def raise_step_error(result: dg.ExecuteInProcessResult) -> None:
         if cause is not None:
             raise InputError(cause.message.split(": ", 1)[-1].strip())
         raise RuntimeError(error.to_string())
-
-
-def peak_memory_mb() -> float:
-    """Peak resident memory of this process (the demo runs every step in it), in MB."""
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+    if not result.success:  # the run failed outside any step (e.g. a step process never started)
+        errors = [e.event_specific_data.error for e in result.all_events if e.is_run_failure]
+        detail = errors[0].to_string() if errors and errors[0] is not None else "see its events in make ui"
+        raise RuntimeError(f"run {result.run_id} failed outside its steps: {detail}")
 
 
 def training_budgets(result: dg.ExecuteInProcessResult) -> dict[str, str]:
@@ -241,7 +277,8 @@ def format_summary(summary: dict[str, object]) -> str:
         "Training budgets (full settings: Launchpad config, e.g. time_budget_s=0 and more epochs):",
         *(f"  {asset:<24}: {text}" for asset, text in summary["budgets"].items()),
         "",
-        "Time per asset (one 2-core machine; the evaluation report scores every method on every task):",
+        f"Time per asset ({summary['workers']} step(s) at a time; the evaluation report scores every "
+        "method on every task):",
         *(f"  {step:<44} {seconds:7.1f} s" for step, seconds in summary["step_seconds"].items()),
         f"  peak memory: {summary['peak_memory_mb']:,.0f} MB",
         "",

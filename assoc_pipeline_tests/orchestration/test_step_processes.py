@@ -1,0 +1,42 @@
+"""The demo's peak memory counts its step processes, not only itself."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+
+from assoc_pipeline.demo.step_job import THREAD_ENV, threads_per_worker
+from assoc_pipeline.orchestration.process_memory import PeakMemory, tree_rss_mb
+
+CHILD_MB = 300
+HOLD = f"b = bytearray({CHILD_MB} << 20); import time; print('ready', flush=True); time.sleep(3)"
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc"), reason="tree sampling reads /proc (Linux)")
+def test_a_child_process_memory_is_counted() -> None:
+    alone = tree_rss_mb()
+    with PeakMemory(every_seconds=0.1) as peak:
+        child = subprocess.Popen([sys.executable, "-c", HOLD], stdout=subprocess.PIPE, text=True)
+        assert child.stdout.readline().strip() == "ready"
+        during = tree_rss_mb()
+        time.sleep(0.5)
+        child.wait(timeout=30)
+    assert during - alone > 0.9 * CHILD_MB  # the child's touched pages are resident
+    assert peak.peak_mb > alone + 0.9 * CHILD_MB
+
+
+def test_worker_threads_are_set_for_children_and_restored() -> None:
+    before = {name: os.environ.get(name) for name in THREAD_ENV}
+    with threads_per_worker(workers=max(2, os.cpu_count() or 1)) as threads:
+        assert threads >= 1
+        assert all(os.environ[name] == str(threads) for name in THREAD_ENV)
+        shown = subprocess.run(
+            [sys.executable, "-c", "import os; print(os.environ['OMP_NUM_THREADS'])"],
+            capture_output=True, text=True, check=True,
+        ).stdout.strip()  # fmt: skip
+        assert shown == str(threads)
+    assert {name: os.environ.get(name) for name in THREAD_ENV} == before
