@@ -212,10 +212,15 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from assoc_pipeline.settings import get_settings
 
     settings = get_settings()
-    tracker = build_resources(settings)["mlflow"]
-    print(
-        recommend_command(tracker, settings.data_dir / "assets", user=args.user, items=args.items, k=args.k)
+    answer = recommend_command(
+        lambda: build_resources(settings)["mlflow"],
+        settings.mlflow_tracking_uri,
+        settings.data_dir / "assets",
+        user=args.user,
+        items=args.items,
+        k=args.k,
     )
+    print(answer)
     return 0
 
 

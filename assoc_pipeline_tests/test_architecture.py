@@ -160,3 +160,17 @@ def test_the_loader_check_catches_an_unsafe_load(tmp_path):
     found = unsafe_loads(sample)
     assert any("torch.load without weights_only" in b for b in found)
     assert any("mlflow.pytorch" in b for b in found)
+
+
+def test_recommend_before_a_promotion_loads_no_heavy_framework() -> None:
+    """`assoc-pipeline recommend` answers in about a second only if the command and the serving
+    service load neither Dagster, MLflow nor torch (each costs seconds at import)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, assoc_pipeline.cli, assoc_pipeline.services.recommendations; "
+        "print(' '.join(m for m in ('dagster', 'mlflow', 'torch') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert loaded.stdout.strip() == "", f"imported at load: {loaded.stdout.strip()}"

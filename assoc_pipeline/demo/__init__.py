@@ -34,10 +34,10 @@ DEFAULT_WORKERS = 2  # downstream steps side by side: the models train in parall
 def source_partitions(settings: Settings) -> list[str]:
     """Monthly partition keys that the configured source has events in."""
     from assoc_pipeline.orchestration.partitions import monthly_partitions
-    from assoc_pipeline.resources import event_source
+    from assoc_pipeline.resources import source_resource
 
     valid = set(monthly_partitions.get_partition_keys())
-    return [k for k in event_source(settings).months(settings.data_dir / "cache") if k in valid]
+    return [k for k in source_resource(settings).months(settings.data_dir / "cache") if k in valid]
 
 
 def run_demo(

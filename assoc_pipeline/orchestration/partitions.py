@@ -23,10 +23,10 @@ def partition_range(settings: Settings) -> tuple[str, str | None, int]:
     """
     start, end = settings.partition_start, settings.partition_end
     if start is None or (end is None and not settings.live):
-        from assoc_pipeline.resources import event_source
+        from assoc_pipeline.resources import source_resource
 
         try:
-            months = event_source(settings).months(settings.data_dir / "cache")
+            months = source_resource(settings).months(settings.data_dir / "cache")
         except Exception:  # an unreadable source must not stop the UI from loading: its run says why
             months = []
         if months:

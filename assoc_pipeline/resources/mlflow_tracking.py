@@ -22,14 +22,13 @@ from typing import TYPE_CHECKING, Any
 import dagster as dg
 
 from assoc_pipeline.core.rich_values import Url
+from assoc_pipeline.resources.registry_alias import CHAMPION_ALIAS, RECOMMENDER_MODEL
 from assoc_pipeline.settings import project_root, redact_uri
 
 if TYPE_CHECKING:
     from assoc_pipeline.core.data.baskets import BasketSet
 
-RECOMMENDER_MODEL = "assoc-recommender"
 GAN_MODEL = "assoc-basket-gan"
-CHAMPION_ALIAS = "champion"
 CHECKPOINT_FILE = "model.pt"  # our weights-only checkpoint at the root of a training run
 # The pyfunc model from code: the file MLflow copies into the model and runs to get the model (a
 # few lines importing our installed package; a path, not an import: serving sits above resources)

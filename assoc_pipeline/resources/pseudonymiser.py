@@ -13,9 +13,8 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assoc_pipeline.core.privacy.pseudonymise import HEX_CHARS, key_id, pseudonymise_ids
+from assoc_pipeline.core.privacy.pseudonymise import HEX_CHARS, PSEUDONYM_KEY_ENV, key_id, pseudonymise_ids
 
-PSEUDONYM_KEY_ENV = "ASSOC_PSEUDONYM_KEY"
 SCHEME = f"HMAC-SHA256, first {HEX_CHARS * 4} bits, hex, prefix 'p_'"
 
 

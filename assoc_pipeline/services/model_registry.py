@@ -7,10 +7,13 @@ a version may be used for (fine-tuning, serving).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from assoc_pipeline.core.recsys.model_types import MODEL_TYPES, ModelType
-from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
+from assoc_pipeline.resources.registry_alias import CHAMPION_ALIAS, RECOMMENDER_MODEL, alias_surely_unset
+
+if TYPE_CHECKING:
+    from assoc_pipeline.core.recsys.model_types import ModelType
+    from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 
 
 def champion_version(tracker: MLflowResource) -> Any | None:
@@ -18,8 +21,16 @@ def champion_version(tracker: MLflowResource) -> Any | None:
     return tracker.alias_version(RECOMMENDER_MODEL, CHAMPION_ALIAS)
 
 
+def no_champion_yet(tracking_uri: str) -> bool:
+    """Sure that no version holds the ``champion`` alias, without MLflow (an embedded store's
+    table read); False means "ask the registry" (:func:`champion_version`)."""
+    return alias_surely_unset(tracking_uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)
+
+
 def version_type(version: Any) -> ModelType | None:
     """The registered model type of a version (None for versions of an unknown or retired type)."""
+    from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+
     return MODEL_TYPES.get((version.tags or {}).get("model_type", ""))
 
 

@@ -11,7 +11,7 @@ import os
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -19,12 +19,11 @@ import pandas as pd
 from assoc_pipeline.core.content.content_recommender import ContentRecommender
 from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_basket_set
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.privacy.pseudonymise import pseudonym
+from assoc_pipeline.core.privacy.pseudonymise import PSEUDONYM_KEY_ENV, pseudonym
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
 from assoc_pipeline.core.recsys.explanations import contributions_text, top_groups
-from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
 from assoc_pipeline.core.recsys.recommendation_tables import (
     UnknownQueryError,
     recommend_for_baskets,
@@ -34,9 +33,12 @@ from assoc_pipeline.core.recsys.recommendation_tables import (
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
 from assoc_pipeline.core.tables import read_table
-from assoc_pipeline.resources.mlflow_tracking import MLflowResource
-from assoc_pipeline.resources.pseudonymiser import PSEUDONYM_KEY_ENV
-from assoc_pipeline.services.model_registry import champion_version, load_version
+from assoc_pipeline.services.model_registry import champion_version, load_version, no_champion_yet
+
+if TYPE_CHECKING:  # `recommend` before any promotion needs neither Dagster nor MLflow nor torch
+    from collections.abc import Callable
+
+    from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 
 HEADLINE_METRIC = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
 
@@ -85,6 +87,8 @@ def served_champion(
     """A registered model ready to answer on ``baskets``: checked against the catalogue, given the
     history, labelled. The server, ``recommend``, the A/B challenger and the MLflow pyfunc model
     all go through here."""
+    from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+
     if getattr(model, "n_items", baskets.n_items) != baskets.n_items:
         raise InputError(
             f"the {role} (version {version}) scores {model.n_items} items but the baskets "
@@ -122,6 +126,14 @@ def serving_model(
     version = champion_version(tracker)
     if version is not None:
         return served_version(tracker, baskets, version)
+    return best_baseline(baskets, report, task, baselines)
+
+
+def best_baseline(
+    baskets: BasketSet, report: pd.DataFrame | None, task: str, baselines: BaselineSettings | None = None
+) -> Served:
+    """The best baseline on the task's headline metric in the report (popularity without one), with
+    its tuned settings, fitted on every basket, labelled as what serves until a promotion."""
     name = "popularity"
     if report is not None:
         sel = report[
@@ -228,15 +240,26 @@ class StoredState:
 
 
 def recommend_command(
-    tracker: MLflowResource, assets_dir: Path, user: str | None = None, items: str | None = None, k: int = 10
+    tracker: Callable[[], MLflowResource],
+    tracking_uri: str,
+    assets_dir: Path,
+    user: str | None = None,
+    items: str | None = None,
+    k: int = 10,
 ) -> str:
-    """`assoc-pipeline recommend --user ID | --items A,B`: what the ``recommendations`` asset serves."""
+    """`assoc-pipeline recommend --user ID | --items A,B`: what the ``recommendations`` asset serves.
+
+    ``tracker`` is only built (Dagster, MLflow: seconds) when the store may hold a champion; before
+    the first promotion the best baseline answers without either."""
     if k < 1:
         raise InputError(f"--k must be >= 1, got {k}")
     state = StoredState.load(assets_dir)
     baskets = state.baskets
     task = NEXT_BASKET if user is not None else COMPLETION
-    served = serving_model(tracker, baskets, state.report, task, state.baselines)
+    if no_champion_yet(tracking_uri):
+        served = best_baseline(baskets, state.report, task, state.baselines)
+    else:
+        served = serving_model(tracker(), baskets, state.report, task, state.baselines)
     lines = []
     if not served.from_champion and state.last_gate:
         lines.append(

@@ -125,7 +125,9 @@ def recommend_command(pipeline, **query) -> str:
     """What `assoc-pipeline recommend` prints for this pipeline's store and tables."""
     from assoc_pipeline.services.recommendations import recommend_command as command
 
-    return command(pipeline.mlflow, pipeline.settings.data_dir / "assets", **query)
+    return command(
+        lambda: pipeline.mlflow, pipeline.mlflow.tracking_uri, pipeline.settings.data_dir / "assets", **query
+    )
 
 
 def test_recommendations_and_cli_serve_the_champion(pipeline):

@@ -33,7 +33,8 @@ def item_ids(stored) -> list[str]:
 def cli_items(server, **query) -> list[str]:
     """Item ids `assoc-pipeline recommend` prints for the same query (its ranked lines)."""
     tracker = build_resources(server.settings)["mlflow"]
-    text = recommend_command(tracker, server.settings.data_dir / "assets", k=5, **query)
+    assets = server.settings.data_dir / "assets"
+    text = recommend_command(lambda: tracker, tracker.tracking_uri, assets, k=5, **query)
     return re.findall(r"^\s+\d+\. (\S+)", text, flags=re.M)
 
 

@@ -33,14 +33,18 @@ def test_a_source_customer_id_is_pseudonymised_with_the_configured_key(
     source = str(baskets.baskets["user_id"].iloc[0])
     by_source = state.for_user(source, 5).items
     assert by_source == state.for_user(pseudonym(source, key), 5).items and len(by_source) == 5
-    text = recommend_command(registered.tracker, assets, user=source, k=5)
+    text = recommend_command(
+        lambda: registered.tracker, registered.tracker.tracking_uri, assets, user=source, k=5
+    )
     assert f"user {pseudonym(source, key)} " in text
     # the HTTP API (the real app on a real uvicorn server, in this process: the key is set here)
     status, body = serve_once(state, f"/recommend/user/{source}?k=5")
     assert status == 200 and body["items"] == by_source, body
     monkeypatch.delenv("ASSOC_PSEUDONYM_KEY")  # without the key the source id is unknown
     with pytest.raises(UnknownQueryError, match=f"unknown user '{source}'"):
-        recommend_command(registered.tracker, assets, user=source, k=5)
+        recommend_command(
+            lambda: registered.tracker, registered.tracker.tracking_uri, assets, user=source, k=5
+        )
 
 
 def serve_once(state: ScoringState, path: str) -> tuple[int, dict | str]:

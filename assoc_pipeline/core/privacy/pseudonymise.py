@@ -22,6 +22,8 @@ import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
 
+PSEUDONYM_KEY_ENV = "ASSOC_PSEUDONYM_KEY"  # the key's environment variable (never in config)
+
 PREFIX = "p_"
 HEX_CHARS = 20  # 80 bits
 MIN_KEY_LENGTH = 16

@@ -24,13 +24,15 @@ import math
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
-from assoc_pipeline.core.recsys.models.ranker import RankerNet, RankerRecommender
 from assoc_pipeline.core.recsys.ranking_features import FEATURE_GROUPS, FEATURES, RankingLists
 from assoc_pipeline.core.recsys.recommender import Recommender
+
+if TYPE_CHECKING:  # torch only where gradients are taken: `recommend` with a baseline never loads it
+    from assoc_pipeline.core.recsys.models.ranker import RankerNet, RankerRecommender
 
 GROUPS: tuple[str, ...] = tuple(dict.fromkeys(FEATURE_GROUPS.values()))
 _GROUP_OF = np.array([GROUPS.index(FEATURE_GROUPS[f]) for f in FEATURES])
@@ -73,6 +75,8 @@ def integrated_gradients(
 ) -> Attribution:
     """IG of ``net.score`` for raw feature rows ``x`` from ``baseline`` rows (default: the
     training mean, where every standardised feature is 0)."""
+    import torch
+
     dev = next(net.parameters()).device
     was = net.training
     net.eval()
@@ -203,7 +207,7 @@ def explain_rows(
 
 def explainable(model: Recommender) -> bool:
     """Does this model rank feature rows we can attribute (the two-stage ranker)?"""
-    return isinstance(model, RankerRecommender)
+    return model.explains_scores
 
 
 def contributions_json(contributions: list[Contribution]) -> str:

@@ -30,6 +30,7 @@ class Recommender(ABC):
     # follows new history without retraining; False: what it knows of users is learned state,
     # and it must be refit to know newer history.
     reads_history: ClassVar[bool] = False
+    explains_scores: ClassVar[bool] = False  # per-feature contributions (core/recsys/explanations.py)
 
     @abstractmethod
     def fit(self, train: BasketSet) -> Self: ...

@@ -171,6 +171,7 @@ class RankerRecommender(TrainedRecommender):
     kind = "ranker"
     params_cls = RankerParams
     reads_history = True
+    explains_scores = True
 
     def __init__(self, params: RankerParams | None = None) -> None:
         super().__init__(params)
