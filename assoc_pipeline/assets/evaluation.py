@@ -20,6 +20,7 @@ from assoc_pipeline.core.recsys.split import (
 )
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
+from assoc_pipeline.orchestration.step_priority import priority_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.services.baseline_choice import choose_baselines
@@ -94,6 +95,7 @@ class BaselineTuningConfig(dg.Config):
     group_name="evaluation",
     owners=["team:ml-engineering"],
     kinds={"python", "mlflow"},
+    op_tags=priority_tags("baseline_tuning"),
     description="The baselines' settings chosen on the validation period (EASE lambda per task, "
     "TIFU-KNN neighbours and mixing weight, content aggregation), with every validation curve and "
     "every baseline's validation figures (what a trained candidate is chosen against). One MLflow run.",

@@ -17,6 +17,7 @@ from assoc_pipeline.orchestration.config import config_for, settings_from_config
 from assoc_pipeline.orchestration.lineage import latest_materialization_run
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
+from assoc_pipeline.orchestration.step_priority import priority_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.services.fine_tuning import FineTuneSettings, Skipped, fine_tune
@@ -49,6 +50,7 @@ def training_asset(t: ModelType) -> dg.AssetsDefinition:
         group_name="models",
         owners=["team:ml"],
         kinds=MODEL_KINDS,
+        op_tags=priority_tags(t.asset_name),
         description=f"{t.description} One MLflow run per materialization; a registered version.",
     )
     def _asset(

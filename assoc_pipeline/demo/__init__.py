@@ -187,6 +187,17 @@ def stop_on_failed_checks(result: dg.ExecuteInProcessResult, partition: str) -> 
         )
 
 
+def input_error_names() -> set[str]:
+    """Names of :class:`InputError` and its subclasses (``ItemsetExplosion``, ...): a user's
+    mistake, said in one line, whichever process raised it."""
+    names, todo = set(), [InputError]
+    while todo:
+        cls = todo.pop()
+        names.add(cls.__name__)
+        todo += cls.__subclasses__()
+    return names
+
+
 def raise_step_error(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult) -> None:
     """A failed step's error as ``raise_on_error`` would raise it: an InputError keeps its one
     line (the CLI prints it), anything else keeps its trace."""
@@ -195,7 +206,8 @@ def raise_step_error(result: dg.ExecuteInProcessResult | dg.ExecuteJobResult) ->
             continue
         error = event.step_failure_data.error
         cause = error
-        while cause is not None and cause.cls_name != "InputError":
+        user_errors = input_error_names()  # a step process sends class names, not classes
+        while cause is not None and cause.cls_name not in user_errors:
             cause = cause.cause
         if cause is not None:
             raise InputError(cause.message.split(": ", 1)[-1].strip())

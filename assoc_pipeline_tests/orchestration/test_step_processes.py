@@ -40,3 +40,22 @@ def test_worker_threads_are_set_for_children_and_restored() -> None:
         ).stdout.strip()  # fmt: skip
         assert shown == str(threads)
     assert {name: os.environ.get(name) for name in THREAD_ENV} == before
+
+
+def test_a_user_error_from_a_step_process_is_known_by_its_class_name() -> None:
+    """Step processes send errors as class names: every InputError subclass must stay one line."""
+    from assoc_pipeline.core.mining.limits import ItemsetExplosion
+    from assoc_pipeline.demo import input_error_names
+
+    names = input_error_names()
+    assert {"InputError", ItemsetExplosion.__name__} <= names
+    assert "RuntimeError" not in names and "ValueError" not in names
+
+
+def test_the_longest_and_the_critical_steps_start_first() -> None:
+    from assoc_pipeline.definitions import all_assets
+    from assoc_pipeline.orchestration.step_priority import PRIORITY_TAG, STEP_PRIORITY
+
+    tags = {k.to_user_string(): a.op.tags.get(PRIORITY_TAG) for a in all_assets for k in a.keys}
+    assert {name: int(tags[name]) for name in STEP_PRIORITY} == STEP_PRIORITY
+    assert tags["cf_model"] is None  # the others keep Dagster's default order
