@@ -112,7 +112,7 @@ def first_stage(
             ease[known[s : s + 1024]] = np.asarray(binary[s : s + 1024] @ b)
         if with_tifu:
             t = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
-            tifu_scores[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])]
+            tifu_scores[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])].toarray()
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)
