@@ -78,6 +78,7 @@ class RankerParams(LoopParams):
     n_trending: int = 10
     max_candidates: int = 200
     ease_l2: float = 200.0  # EASE lambda of the candidates / features
+    ease_max_items: int = 10_000  # EASE (candidates, completion) over at most these items (100k catalogues)
     half_life_days: float = 90.0
     completion_ease_l2: float = 50.0  # completion = EASE at this lambda (baseline tuning's choice)
     monitor: str = "val_ndcg@10"
@@ -85,7 +86,13 @@ class RankerParams(LoopParams):
 
     @property
     def candidates(self) -> CandidateSettings:
-        return CandidateSettings(self.n_neighbours, self.n_trending, self.max_candidates, self.ease_l2)
+        return CandidateSettings(
+            self.n_neighbours,
+            self.n_trending,
+            self.max_candidates,
+            self.ease_l2,
+            ease_max_items=self.ease_max_items,
+        )
 
     @property
     def features(self) -> FeatureSettings:
@@ -329,7 +336,8 @@ class RankerRecommender(TrainedRecommender):
     def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
         """EASE of the partial basket (no history to re-rank; see the module docstring)."""
         if self._ease is None:
-            self._ease = EASERecommender(self.params.completion_ease_l2).fit(self._require_history())
+            p = self.params
+            self._ease = EASERecommender(p.completion_ease_l2, p.ease_max_items).fit(self._require_history())
         return self._ease.score_completion(partial_baskets)
 
     # ---------------------------------------------------------------- persistence
