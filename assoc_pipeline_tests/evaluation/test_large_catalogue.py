@@ -131,3 +131,24 @@ def test_ranker_first_stage_in_user_blocks_gives_the_same_lists(monkeypatch):
     assert np.array_equal(blocks.indptr, whole.indptr) and np.array_equal(blocks.items, whole.items)
     assert np.array_equal(blocks.features, whole.features)
     assert list(blocks.user_ids) == list(whole.user_ids)
+
+
+def test_content_mean_in_one_product_above_the_dense_limit_equals_row_by_row(monkeypatch):
+    from assoc_pipeline.core.content import content_recommender as content_module
+    from assoc_pipeline.core.content.content_recommender import ContentRecommender, aggregate_for
+
+    assert aggregate_for(N_ITEMS) == "mean" and aggregate_for(4000) == "max"
+    small = wide_baskets(n_baskets=150, n_items=300, seed=4)
+    vectors = np.random.default_rng(0).normal(size=(300, 16)).astype(np.float32)
+    row_by_row = ContentRecommender(vectors, aggregate="mean").fit(small)
+    users = ["u0", "nobody", "u9"]
+    part = [np.array([3, 3, 8]), np.array([], dtype=np.int64), np.array([299])]
+    expected = row_by_row.score_next_basket(users), row_by_row.score_completion(part)
+    assert not row_by_row._batched_mean()
+    monkeypatch.setattr(content_module, "DENSE_SIMILARITY_LIMIT", 100)
+    batched = ContentRecommender(vectors, aggregate="mean").fit(small)
+    assert batched._batched_mean()
+    assert batched.score_next_basket(users) == pytest.approx(expected[0], abs=1e-5)
+    assert batched.score_completion(part) == pytest.approx(expected[1], abs=1e-5)
+    with pytest.raises(ValueError, match="dense similarity"):  # "max" refuses, never allocates n x n
+        ContentRecommender(vectors, aggregate="max").fit(small).score_completion(part)

@@ -106,7 +106,7 @@ def tune_baselines(
 ) -> tuple[BaselineSettings, dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """(the chosen settings, every validation curve, every baseline's validation figures) for EASE,
     TIFU-KNN and the content method; the other baselines have nothing to tune."""
-    from assoc_pipeline.core.content.content_recommender import ContentRecommender
+    from assoc_pipeline.core.content.content_recommender import ContentRecommender, aggregate_for
     from assoc_pipeline.core.recsys.baselines import EASERecommender, TIFUKNNRecommender
 
     tasks = validation_tasks(split, seed)
@@ -127,11 +127,13 @@ def tune_baselines(
         NEXT_BASKET,
     )
     log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
-    aggregate = "max"
+    # "max" needs a dense item x item similarity: above its limit (100k catalogues) only "mean"
+    grid = tuple(dict.fromkeys(aggregate_for(train.n_items, a) for a in CONTENT_GRID))
+    aggregate = aggregate_for(train.n_items)
     if item_vectors is not None:
         aggregate, curves["content_aggregate/completion"] = choose(
             lambda a: ContentRecommender(item_vectors, aggregate=a),
-            CONTENT_GRID,
+            grid,
             train,
             tasks.completion,
             COMPLETION,
