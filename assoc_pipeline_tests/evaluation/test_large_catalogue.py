@@ -152,3 +152,18 @@ def test_content_mean_in_one_product_above_the_dense_limit_equals_row_by_row(mon
     assert batched.score_completion(part) == pytest.approx(expected[1], abs=1e-5)
     with pytest.raises(ValueError, match="dense similarity"):  # "max" refuses, never allocates n x n
         ContentRecommender(vectors, aggregate="max").fit(small).score_completion(part)
+
+
+def test_completion_queries_are_sampled_above_the_cap_only():
+    from assoc_pipeline.core.recsys.tasks import completion_task, sampled_completion
+
+    task = completion_task(wide_baskets(n_baskets=200, n_items=500, seed=5), seed=0)
+    assert sampled_completion(task, 0) is task and sampled_completion(task, len(task)) is task
+    sample = sampled_completion(task, 50, seed=1)
+    assert len(sample) == 50 and len(sample.partial_baskets) == 50
+    rows = [list(task.basket_ids).index(b) for b in sample.basket_ids]
+    assert rows == sorted(rows)  # in their order, a fixed-seed draw
+    assert all(task.hidden[r] == h for r, h in zip(rows, sample.hidden, strict=True))
+    assert list(sampled_completion(task, 50, seed=1).basket_ids) == list(sample.basket_ids)
+    with pytest.raises(ValueError, match="max_queries"):
+        sampled_completion(task, -1)
