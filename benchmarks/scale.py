@@ -305,9 +305,10 @@ def run_size(
     name = size_name(n_events, n_items, n_users)
     scratch = scratch_root / f"n{name}"
     stored = scratch_root / f"scale_{name}.json"
+    downstream = downstream_order() if run_config else []  # imported now, not mid-run
     if start_at:
         previous = json.loads(stored.read_text())["stages"]
-        plan = [*STAGES, *(downstream_order() if run_config else [])]
+        plan = [*STAGES, *downstream]
         earlier = plan[: plan.index(start_at)]
     if scratch.exists() and not start_at:
         import shutil
@@ -349,7 +350,7 @@ def run_size(
     if pandas_baskets:
         stages["baskets (pandas concat, for comparison)"] = run_child("baskets_pandas", scratch)
     if run_config:
-        for asset in [a for a in downstream_order() if a not in stages]:
+        for asset in [a for a in downstream if a not in stages]:
             stages[asset] = run_child("asset", scratch, asset=asset, **config)
             print(f"{asset}: {stages[asset]}", flush=True)
             save()

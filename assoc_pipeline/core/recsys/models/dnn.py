@@ -45,6 +45,7 @@ from assoc_pipeline.core.recsys.models.trained import RecommenderParams, Trained
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
     StepContext,
+    batched_ranking_metrics,
     ranking_metrics,
     train_loop,
 )
@@ -507,16 +508,37 @@ class DNNRecommender(TrainedRecommender):
             # yardsticks for the combined monitor: personal top-frequency (next-basket), EASE (completion)
             from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 
-            tf = PersonalTopFrequencyRecommender().fit(train).score_next_basket(list(task.user_ids))
-            ref_nb = ranking_metrics(tf, task.targets, task.candidates, 10)["ndcg@10"]
+            tf = PersonalTopFrequencyRecommender().fit(train)
+            users = list(task.user_ids)
+            ref_nb = batched_ranking_metrics(
+                lambda s, e: tf.score_next_basket(users[s:e]),
+                len(users),
+                self.n_items,
+                task.targets,
+                task.candidates,
+            )["ndcg@10"]
             with torch.no_grad():
                 q = _multi_hot(parts, self.n_items, torch.device("cpu"))
                 ease_scores = module.item_item_scores(q.to(device)).float().cpu().numpy()
             ref_cp = ranking_metrics(ease_scores, ctargets, ctask.candidates, 10, parts)["recall@10"]
 
             def validate() -> dict[str, float]:
-                m = ranking_metrics(self.score_next_basket(task.user_ids), task.targets, task.candidates, 10)
-                c = ranking_metrics(self.score_completion(parts), ctargets, ctask.candidates, 10, parts)
+                m = batched_ranking_metrics(
+                    lambda s, e: self.score_next_basket(users[s:e]),
+                    len(users),
+                    self.n_items,
+                    task.targets,
+                    task.candidates,
+                )
+                c = batched_ranking_metrics(
+                    lambda s, e: self.score_completion(parts[s:e]),
+                    len(parts),
+                    self.n_items,
+                    ctargets,
+                    ctask.candidates,
+                    10,
+                    parts,
+                )
                 rel_nb = m["ndcg@10"] / max(ref_nb, 1e-9)
                 rel_cp = c["recall@10"] / max(ref_cp, 1e-9)
                 return {

@@ -42,7 +42,7 @@ from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
     LoopParams,
     StepContext,
-    ranking_metrics,
+    batched_ranking_metrics,
     train_loop,
 )
 from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
@@ -272,7 +272,14 @@ class RankerRecommender(TrainedRecommender):
         lists = self._lists(list(task.user_ids))
 
         def validate() -> dict[str, float]:
-            m = ranking_metrics(self._scores(lists), task.targets, task.candidates, k=10)
+            rows = self.list_scores(lists)
+            m = batched_ranking_metrics(
+                lambda s, e: self._scores(lists, rows, s, e),
+                len(lists),
+                self.n_items,
+                task.targets,
+                task.candidates,
+            )
             return {f"val_{k}": v for k, v in m.items()}
 
         return validate
@@ -323,10 +330,16 @@ class RankerRecommender(TrainedRecommender):
         module.train(was)
         return out
 
-    def _scores(self, lists: RankingLists) -> np.ndarray:
+    def _scores(
+        self, lists: RankingLists, rows: np.ndarray | None = None, start: int = 0, stop: int | None = None
+    ) -> np.ndarray:
+        """Dense scores of lists ``start:stop`` (``rows``: ``list_scores(lists)`` if already known)."""
+        stop = len(lists) if stop is None else stop
+        rows = self.list_scores(lists) if rows is None else rows
         floor = NOT_A_CANDIDATE + backoff(item_popularity(self._require_history()))
-        out = np.broadcast_to(floor, (len(lists), self.n_items)).astype(np.float32)
-        out[lists.list_of_row, lists.items] = self.list_scores(lists)
+        out = np.broadcast_to(floor, (stop - start, self.n_items)).astype(np.float32)
+        part = slice(lists.indptr[start], lists.indptr[stop])
+        out[lists.list_of_row[part] - start, lists.items[part]] = rows[part]
         return out
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
