@@ -167,3 +167,24 @@ def test_completion_queries_are_sampled_above_the_cap_only():
     assert list(sampled_completion(task, 50, seed=1).basket_ids) == list(sample.basket_ids)
     with pytest.raises(ValueError, match="max_queries"):
         sampled_completion(task, -1)
+
+
+def test_in_loop_validation_in_row_blocks_gives_the_same_means(monkeypatch):
+    from assoc_pipeline.core.recsys.models import training
+
+    rng = np.random.default_rng(6)
+    scores = rng.normal(size=(53, 40)).astype(np.float32)
+    targets = [rng.choice(40, size=rng.integers(1, 4), replace=False) for _ in range(53)]
+    exclude = [rng.choice(40, size=2, replace=False) for _ in range(53)]
+    candidates = rng.random(40) < 0.9
+    whole = training.ranking_metrics(scores, targets, candidates, 10, exclude)
+    calls = []
+
+    def score(s: int, e: int) -> np.ndarray:
+        calls.append(e - s)
+        return scores[s:e]
+
+    monkeypatch.setattr(training, "VALIDATION_CELLS", 40 * 10)  # blocks of 10 rows
+    blocks = training.batched_ranking_metrics(score, 53, 40, targets, candidates, 10, exclude)
+    assert calls == [10, 10, 10, 10, 10, 3]
+    assert blocks == pytest.approx(whole, abs=1e-12)
