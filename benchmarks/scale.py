@@ -412,6 +412,7 @@ def main() -> None:
     ap.add_argument(
         "--budget-s", type=float, default=60.0, help="--whole-graph: time budget per trained model"
     )
+    ap.add_argument("--set", nargs="*", help="--whole-graph: more config, ASSET.KEY=JSON_VALUE")
     ap.add_argument("--start-at", help="rerun one size from this stage / asset on, on its stored data")
     ap.add_argument("--pandas-baskets", action="store_true", help="also time the pandas-concat baskets path")
     ap.add_argument("--report", type=int, nargs="*", help="only print the table of these stored sizes")
@@ -433,6 +434,10 @@ def main() -> None:
     run_config = None
     if args.whole_graph:
         run_config = whole_graph_config(args.min_item_baskets, args.epochs, args.budget_s)
+        for item in args.set or []:  # e.g. ranker_model.ease_max_items=2000
+            path, value = item.split("=", 1)
+            asset, key = path.split(".", 1)
+            run_config["ops"].setdefault(asset, {"config": {}})["config"][key] = json.loads(value)
         print(f"whole-graph run config: {json.dumps(run_config)}", flush=True)
     results = [
         run_size(
