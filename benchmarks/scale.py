@@ -76,6 +76,19 @@ def _resources(scratch: Path) -> dict:
     }
 
 
+WITHOUT_ENV = "ASSOC_SCALE_WITHOUT_MODELS"  # --without-models, seen by every child
+
+
+def _assets() -> list:
+    """The project's assets, less the training assets of the model types named in --without-models
+    (the evaluation report, champion and recommendations then compare the others)."""
+    from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+    from assoc_pipeline.definitions import all_assets, assets_for
+
+    skip = {n for n in os.environ.get(WITHOUT_ENV, "").split(",") if n}
+    return assets_for(t for t in MODEL_TYPES.values() if t.name not in skip) if skip else all_assets
+
+
 def _partition_keys() -> list[str]:
     return [f"{m:%Y-%m-%d}" for m in MONTHS[:-1]]
 
@@ -119,10 +132,10 @@ def _materialize(
     """Materialize ``targets`` of the project's Definitions on the scratch data dir (ephemeral instance)."""
     import dagster as dg
 
-    from assoc_pipeline.definitions import all_assets, all_checks
+    from assoc_pipeline.definitions import all_checks
 
     result = dg.materialize(
-        [*all_assets, *all_checks],
+        [*_assets(), *all_checks],
         selection=[dg.AssetKey(t) for t in targets],
         partition_key=partition,
         resources=_resources(scratch),
@@ -225,10 +238,8 @@ def downstream_order() -> list[str]:
     """Every asset of the project's Definitions not built by the earlier stages, in topological order."""
     from graphlib import TopologicalSorter
 
-    from assoc_pipeline.definitions import all_assets
-
     deps = {}
-    for a in all_assets:
+    for a in _assets():
         for key in a.keys:
             deps[key.to_user_string()] = {k.to_user_string() for k in a.asset_deps[key]}
     order = list(TopologicalSorter(deps).static_order())
@@ -412,6 +423,9 @@ def main() -> None:
     ap.add_argument(
         "--budget-s", type=float, default=60.0, help="--whole-graph: time budget per trained model"
     )
+    ap.add_argument(
+        "--without-models", default="", help="--whole-graph: leave these model types out, e.g. ranker"
+    )
     ap.add_argument("--set", nargs="*", help="--whole-graph: more config, ASSET.KEY=JSON_VALUE")
     ap.add_argument("--start-at", help="rerun one size from this stage / asset on, on its stored data")
     ap.add_argument("--pandas-baskets", action="store_true", help="also time the pandas-concat baskets path")
@@ -431,6 +445,9 @@ def main() -> None:
         sizes = [size_name(n, args.items, args.users) for n in args.report or args.sizes]
         print(table([json.loads((Path(args.scratch) / f"scale_{n}.json").read_text()) for n in sizes]))
         return
+    if args.without_models:
+        os.environ[WITHOUT_ENV] = args.without_models
+        print(f"without the training assets of: {args.without_models}", flush=True)
     run_config = None
     if args.whole_graph:
         run_config = whole_graph_config(args.min_item_baskets, args.epochs, args.budget_s)
