@@ -42,7 +42,7 @@ from pathlib import Path
 import pandas as pd
 
 MONTHS = pd.date_range("2011-01-01", "2012-01-01", freq="MS")  # 12 monthly partitions of 2011
-N_ITEMS, N_USERS, AVG_LEN = 2000, 20_000, 5.0
+N_ITEMS, N_USERS, AVG_LEN = 2000, 20_000, 5.0  # the defaults of --items / --users
 STAGES = ["generate", "ingest", "baskets", "split", "frequent_itemsets", "cf_model"]
 
 
@@ -59,9 +59,11 @@ def _resources(scratch: Path) -> dict:
     from assoc_pipeline.resources.mlflow_tracking import MLflowResource
     from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
     from assoc_pipeline.resources.storage import ParquetIOManager
+    from assoc_pipeline.resources.text_encoder import TextEncoderResource
 
     p = _paths(scratch)
     return {
+        "text_encoder": TextEncoderResource(cache_path=str(p["data"] / "cache" / "text_embeddings.parquet")),
         "io_manager": ParquetIOManager(base_dir=str(p["data"] / "assets")),
         "artifacts": ArtifactStore(base_dir=str(p["data"] / "artifacts")),
         "event_source": EventSourceResource(path=str(p["source"])),
@@ -74,11 +76,24 @@ def _resources(scratch: Path) -> dict:
     }
 
 
+WITHOUT_ENV = "ASSOC_SCALE_WITHOUT_MODELS"  # --without-models, seen by every child
+
+
+def _assets() -> list:
+    """The project's assets, less the training assets of the model types named in --without-models
+    (the evaluation report, champion and recommendations then compare the others)."""
+    from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+    from assoc_pipeline.definitions import all_assets, assets_for
+
+    skip = {n for n in os.environ.get(WITHOUT_ENV, "").split(",") if n}
+    return assets_for(t for t in MODEL_TYPES.values() if t.name not in skip) if skip else all_assets
+
+
 def _partition_keys() -> list[str]:
     return [f"{m:%Y-%m-%d}" for m in MONTHS[:-1]]
 
 
-def stage_generate(scratch: Path, n_events: int) -> dict:
+def stage_generate(scratch: Path, n_events: int, n_items: int = N_ITEMS, n_users: int = N_USERS) -> dict:
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -91,8 +106,8 @@ def stage_generate(scratch: Path, n_events: int) -> dict:
     for k, (lo, hi) in enumerate(itertools.pairwise(MONTHS)):
         ev = synthetic_events(
             per_month,
-            n_items=N_ITEMS,
-            n_users=N_USERS,
+            n_items=n_items,
+            n_users=n_users,
             avg_basket_len=AVG_LEN,
             start=f"{lo:%Y-%m-%d}",
             end=f"{hi:%Y-%m-%d}",
@@ -117,10 +132,10 @@ def _materialize(
     """Materialize ``targets`` of the project's Definitions on the scratch data dir (ephemeral instance)."""
     import dagster as dg
 
-    from assoc_pipeline.definitions import all_assets, all_checks
+    from assoc_pipeline.definitions import all_checks
 
     result = dg.materialize(
-        [*all_assets, *all_checks],
+        [*_assets(), *all_checks],
         selection=[dg.AssetKey(t) for t in targets],
         partition_key=partition,
         resources=_resources(scratch),
@@ -190,22 +205,68 @@ def stage_frequent_itemsets(scratch: Path, min_support: float) -> dict:
     return {"min_support": min_support, "itemsets": meta.get("dagster/row_count")}
 
 
-def stage_cf_model(scratch: Path, epochs: int) -> dict:
+def stage_cf_model(scratch: Path, epochs: int, run_config: str | None = None) -> dict:
     cfg = {"ops": {"cf_model": {"config": {"epochs": epochs, "patience": 0, "threads": 2}}}}
+    if run_config:  # --whole-graph: the same config as the other models (budget, pruning)
+        cfg = {"ops": {"cf_model": json.loads(run_config)["ops"]["cf_model"]}}
     meta = _materialize_downstream(scratch, "cf_model", cfg)
     return {"epochs": epochs, **{k: v for k, v in meta.items() if "ndcg" in k.lower() or k == "best_epoch"}}
+
+
+# ----------------------------------------------------------------------------- whole graph
+
+DONE_BY_STAGES = {"raw_events", "clean_events", "baskets", "split", "frequent_itemsets", "cf_model"}
+
+
+def whole_graph_config(min_item_baskets: int, epochs: int, budget_s: float) -> dict:
+    """The run config a user would set for a 100k-item run: short training (``epochs``, a time
+    budget per model), item pruning for every trained model, GAN / synthetic data kept small."""
+    from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+
+    ops: dict[str, dict] = {}
+    for t in MODEL_TYPES.values():
+        cfg = {"epochs": epochs, "patience": 0, "threads": 2, "time_budget_s": budget_s}
+        if "min_item_baskets" in t.param_fields():  # the ranker re-ranks candidates: no item tables
+            cfg["min_item_baskets"] = min_item_baskets
+        ops[t.asset_name] = {"config": cfg}
+    ops["finetuned_model"] = {"config": {"epochs": epochs}}
+    ops["gan_model"] = {"config": {"epochs": epochs, "eval_samples": 200}}
+    ops["synthetic_baskets"] = {"config": {"utility_epochs": 1}}
+    return {"ops": ops}
+
+
+def downstream_order() -> list[str]:
+    """Every asset of the project's Definitions not built by the earlier stages, in topological order."""
+    from graphlib import TopologicalSorter
+
+    deps = {}
+    for a in _assets():
+        for key in a.keys:
+            deps[key.to_user_string()] = {k.to_user_string() for k in a.asset_deps[key]}
+    order = list(TopologicalSorter(deps).static_order())
+    return [k for k in order if k in deps and k not in DONE_BY_STAGES]
+
+
+def stage_asset(scratch: Path, asset: str, run_config: str) -> dict:
+    """One downstream asset (with its checks) on the stored upstream assets."""
+    cfg = json.loads(run_config) if run_config else {}
+    node = cfg.get("ops", {}).get(asset)
+    meta = _materialize_downstream(scratch, asset, {"ops": {asset: node}} if node else None)
+    keep = ("dagster/row_count", "items_kept", "stopped_by", "best_epoch", "n_", "promoted")
+    return {k: v for k, v in meta.items() if any(w in k for w in keep)}
 
 
 def child_main(args: argparse.Namespace) -> None:
     scratch = Path(args.scratch)
     fn = {
-        "generate": lambda: stage_generate(scratch, args.n_events),
+        "generate": lambda: stage_generate(scratch, args.n_events, args.items, args.users),
         "ingest": lambda: stage_ingest(scratch, args.partitions),
         "baskets": lambda: stage_baskets(scratch),
         "baskets_pandas": lambda: stage_baskets_pandas(scratch),
         "split": lambda: stage_split(scratch),
         "frequent_itemsets": lambda: stage_frequent_itemsets(scratch, args.min_support),
-        "cf_model": lambda: stage_cf_model(scratch, args.epochs),
+        "cf_model": lambda: stage_cf_model(scratch, args.epochs, args.run_config),
+        "asset": lambda: stage_asset(scratch, args.asset, args.run_config),
     }[args.stage]
     out = fn()
     Path(args.result).write_text(json.dumps(out, default=str))
@@ -216,7 +277,7 @@ def child_main(args: argparse.Namespace) -> None:
 
 def run_child(stage: str, scratch: Path, **extra: object) -> dict:
     """Run one stage in a fresh interpreter; wall time and that child's own peak RSS."""
-    result = scratch / f".{stage}.json"
+    result = scratch / f".{stage}{extra.get('asset', '')}.json"
     cmd = [sys.executable, str(Path(__file__).resolve()), "--child", stage, "--scratch", str(scratch),
            "--result", str(result)]  # fmt: skip
     for k, v in extra.items():
@@ -235,48 +296,89 @@ def run_child(stage: str, scratch: Path, **extra: object) -> dict:
     return {"wall_s": wall, "peak_rss_mb": usage.ru_maxrss / 1024, **info}
 
 
+def size_name(n_events: int, n_items: int = N_ITEMS, n_users: int = N_USERS) -> str:
+    """``<n>`` for the old 2,000-item / 20,000-user tables, else ``<n>_i<items>_u<users>``."""
+    return str(n_events) if (n_items, n_users) == (N_ITEMS, N_USERS) else f"{n_events}_i{n_items}_u{n_users}"
+
+
 def run_size(
     n_events: int,
     scratch_root: Path,
     min_support: float,
     epochs: int,
     pandas_baskets: bool,
+    n_items: int = N_ITEMS,
+    n_users: int = N_USERS,
+    run_config: dict | None = None,
+    start_at: str | None = None,
 ) -> dict:
-    scratch = scratch_root / f"n{n_events}"
-    if scratch.exists():
+    """The stages of one size; with ``run_config`` (``--whole-graph``) every other asset after them.
+    ``start_at``: keep the scratch data and the stored figures, run from that stage / asset on."""
+    name = size_name(n_events, n_items, n_users)
+    scratch = scratch_root / f"n{name}"
+    stored = scratch_root / f"scale_{name}.json"
+    downstream = downstream_order() if run_config else []  # imported now, not mid-run
+    if start_at:
+        previous = json.loads(stored.read_text())["stages"]
+        plan = [*STAGES, *downstream]
+        earlier = plan[: plan.index(start_at)]
+    if scratch.exists() and not start_at:
         import shutil
 
         shutil.rmtree(scratch)
-    scratch.mkdir(parents=True)
-    stages: dict[str, dict] = {}
-    print(f"== {n_events:,} events -> {scratch}", flush=True)
-    stages["generate"] = run_child("generate", scratch, n_events=n_events)
-    print(f"generate: {stages['generate']}", flush=True)
-    r = run_child("ingest", scratch, partitions=",".join(_partition_keys()))
-    walls = r.pop("walls")
-    stages["ingest"] = {**r, "partitions": len(walls), "max_partition_wall_s": max(walls)}
-    print(f"ingest: {stages['ingest']}", flush=True)
-    for stage in ["baskets", "split", "frequent_itemsets", "cf_model"]:
-        extra = {"min_support": min_support} if stage == "frequent_itemsets" else {}
-        extra = {"epochs": epochs} if stage == "cf_model" else extra
-        stages[stage] = run_child(stage, scratch, **extra)
-        print(f"{stage}: {stages[stage]}", flush=True)
-    if pandas_baskets:
-        stages["baskets (pandas concat, for comparison)"] = run_child("baskets_pandas", scratch)
+    scratch.mkdir(parents=True, exist_ok=True)
+    stages: dict[str, dict] = {k: previous[k] for k in earlier if k in previous} if start_at else {}
+    print(f"== {n_events:,} events, {n_items:,} items, {n_users:,} users -> {scratch}", flush=True)
     out = {
         "n_events": n_events,
+        "n_items": n_items,
+        "n_users": n_users,
         "host": f"{os.cpu_count()} cores, {platform.machine()}, Python {platform.python_version()}",
         "when": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "run_config": run_config,
         "stages": stages,
     }
-    (scratch_root / f"scale_{n_events}.json").write_text(json.dumps(out, indent=1, default=str))
+
+    def save() -> None:  # after every stage: a run stopped for time still leaves its table
+        out["stages_wall_s"] = sum(s["wall_s"] for s in stages.values() if "wall_s" in s)
+        stored.write_text(json.dumps(out, indent=1, default=str))
+
+    if "generate" not in stages:
+        stages["generate"] = run_child("generate", scratch, n_events=n_events, items=n_items, users=n_users)
+        print(f"generate: {stages['generate']}", flush=True)
+    if "ingest" not in stages:
+        r = run_child("ingest", scratch, partitions=",".join(_partition_keys()))
+        walls = r.pop("walls")
+        stages["ingest"] = {**r, "partitions": len(walls), "max_partition_wall_s": max(walls)}
+        print(f"ingest: {stages['ingest']}", flush=True)
+        save()
+    config = {"run_config": json.dumps(run_config)} if run_config else {}
+    for stage in [s for s in STAGES[2:] if s not in stages]:
+        extra = {"min_support": min_support} if stage == "frequent_itemsets" else {}
+        extra = {"epochs": epochs, **config} if stage == "cf_model" else extra
+        stages[stage] = run_child(stage, scratch, **extra)
+        print(f"{stage}: {stages[stage]}", flush=True)
+        save()
+    if pandas_baskets:
+        stages["baskets (pandas concat, for comparison)"] = run_child("baskets_pandas", scratch)
+    if run_config:
+        for asset in [a for a in downstream if a not in stages]:
+            stages[asset] = run_child("asset", scratch, asset=asset, **config)
+            print(f"{asset}: {stages[asset]}", flush=True)
+            save()
+    save()
     return out
+
+
+def _items_label(result: dict) -> str:
+    n = result.get("n_items", N_ITEMS)
+    return "" if n == N_ITEMS else f"/{n // 1000}k items"
 
 
 def table(results: list[dict]) -> str:
     """stage | <size> wall s | <size> peak RSS MB | ... | growth (last / first)."""
     results = sorted(results, key=lambda r: r["n_events"])
-    sizes = [f"{r['n_events'] / 1e6:g}M" for r in results]
+    sizes = [f"{r['n_events'] / 1e6:g}M" + _items_label(r) for r in results]
     head = ["stage"] + [f"{s} {w}" for s in sizes for w in ("wall s", "peak RSS MB")]
     if len(results) > 1:
         head += [f"growth {sizes[-1]}/{sizes[0]} wall", f"growth {sizes[-1]}/{sizes[0]} peak RSS"]
@@ -295,6 +397,11 @@ def table(results: list[dict]) -> str:
                 else ["-", "-"]
             )
         lines.append("| " + " | ".join(row) + " |")
+    if len(results) == 1 and results[0].get("run_config"):
+        peak = max(s["peak_rss_mb"] for s in results[0]["stages"].values())
+        lines.append(
+            f"| **whole graph (sum)** | **{results[0]['stages_wall_s']:.0f}** | **{peak:.0f}** (max) |"
+        )
     return "\n".join(lines)
 
 
@@ -304,23 +411,64 @@ def main() -> None:
     ap.add_argument("--scratch", default="/tmp/assoc_scale")
     ap.add_argument("--min-support", type=float, default=0.0002)
     ap.add_argument("--epochs", type=int, default=1)
+    ap.add_argument("--items", type=int, default=N_ITEMS, help="catalogue size of the synthetic log")
+    ap.add_argument("--users", type=int, default=N_USERS, help="customers of the synthetic log")
+    ap.add_argument(
+        "--whole-graph",
+        action="store_true",
+        help="after the stages, every other asset of the Definitions, each in its own child",
+    )
+    ap.add_argument(
+        "--min-item-baskets", type=int, default=1, help="--whole-graph: item pruning of the models"
+    )
+    ap.add_argument(
+        "--budget-s", type=float, default=60.0, help="--whole-graph: time budget per trained model"
+    )
+    ap.add_argument(
+        "--without-models", default="", help="--whole-graph: leave these model types out, e.g. ranker"
+    )
+    ap.add_argument("--set", nargs="*", help="--whole-graph: more config, ASSET.KEY=JSON_VALUE")
+    ap.add_argument("--start-at", help="rerun one size from this stage / asset on, on its stored data")
     ap.add_argument("--pandas-baskets", action="store_true", help="also time the pandas-concat baskets path")
     ap.add_argument("--report", type=int, nargs="*", help="only print the table of these stored sizes")
     ap.add_argument("--child", help=argparse.SUPPRESS)
     ap.add_argument("--result", help=argparse.SUPPRESS)
     ap.add_argument("--n-events", type=int, help=argparse.SUPPRESS)
     ap.add_argument("--partitions", help=argparse.SUPPRESS)
+    ap.add_argument("--asset", help=argparse.SUPPRESS)
+    ap.add_argument("--run-config", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
         args.stage = args.child
         child_main(args)
         return
     if args.report is not None:
-        sizes = args.report or args.sizes
+        sizes = [size_name(n, args.items, args.users) for n in args.report or args.sizes]
         print(table([json.loads((Path(args.scratch) / f"scale_{n}.json").read_text()) for n in sizes]))
         return
+    if args.without_models:
+        os.environ[WITHOUT_ENV] = args.without_models
+        print(f"without the training assets of: {args.without_models}", flush=True)
+    run_config = None
+    if args.whole_graph:
+        run_config = whole_graph_config(args.min_item_baskets, args.epochs, args.budget_s)
+        for item in args.set or []:  # e.g. ranker_model.ease_max_items=2000
+            path, value = item.split("=", 1)
+            asset, key = path.split(".", 1)
+            run_config["ops"].setdefault(asset, {"config": {}})["config"][key] = json.loads(value)
+        print(f"whole-graph run config: {json.dumps(run_config)}", flush=True)
     results = [
-        run_size(n, Path(args.scratch), args.min_support, args.epochs, args.pandas_baskets)
+        run_size(
+            n,
+            Path(args.scratch),
+            args.min_support,
+            args.epochs,
+            args.pandas_baskets,
+            args.items,
+            args.users,
+            run_config,
+            args.start_at,
+        )
         for n in args.sizes
     ]
     print(table(results))

@@ -16,6 +16,7 @@ from assoc_pipeline.core.mining.categories import categories_from_embeddings
 from assoc_pipeline.core.plots import embedding_map
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.split import split_from_record
+from assoc_pipeline.core.recsys.tasks import MAX_COMPLETION_QUERIES
 from assoc_pipeline.orchestration.images import png_metadata
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
@@ -102,6 +103,7 @@ class HybridConfig(dg.Config):
 
     half_life_days: float = 90.0
     seed: int = 0
+    max_completion_queries: int = MAX_COMPLETION_QUERIES  # a fixed-seed sample above it; 0 = all
 
 
 @dg.asset(
@@ -133,5 +135,6 @@ def hybrid_model(
         seed=config.seed,
         run_tags=dagster_run_tags(context),
         log=context.log.info,
+        max_completion=config.max_completion_queries,
     )
     return dg.Output(record, metadata=as_metadata(metadata))

@@ -18,6 +18,7 @@ from assoc_pipeline.core.recsys.split import (
     split_record,
     temporal_split,
 )
+from assoc_pipeline.core.recsys.tasks import MAX_COMPLETION_QUERIES
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
 from assoc_pipeline.orchestration.step_priority import priority_tags
@@ -124,6 +125,7 @@ class ReportConfig(dg.Config):
 
     ks: list[int] = [5, 10, 20]  # noqa: RUF012 - pydantic copies defaults
     seed: int = 0
+    max_completion_queries: int = MAX_COMPLETION_QUERIES  # a fixed-seed sample above it; 0 = all
 
 
 def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | None]:
@@ -208,6 +210,7 @@ def evaluation_report_asset(types: Iterable[ModelType]) -> dg.AssetsDefinition:
             seed=config.seed,
             run_tags=dagster_run_tags(context),
             log=context.log.info,
+            max_completion=config.max_completion_queries,
         )
         yield dg.Output(evaluation.report, metadata=as_metadata(evaluation.metadata))
         yield contract_check_result("evaluation_report", evaluation.report)

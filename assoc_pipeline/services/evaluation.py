@@ -29,6 +29,7 @@ from assoc_pipeline.core.recsys.report import (
     cold_start_markdown,
     content_specs,
     mlflow_metric_name,
+    report_tasks,
     side_by_side,
     side_by_side_markdown,
     summary_table,
@@ -92,6 +93,7 @@ def evaluate_pipeline(
     seed: int = 0,
     run_tags: Mapping[str, str] | None = None,
     log: Log = print,
+    max_completion: int = 0,
 ) -> Evaluation:
     """Score every baseline, content method and trained model on the same test queries.
 
@@ -120,6 +122,7 @@ def evaluate_pipeline(
         log=log,
         baselines=settings,
         baseline_validation=(baselines or {}).get("validation"),
+        tasks=report_tasks(split, seed, max_completion),
     )
     report.attrs.pop("per_query", None)  # per-query arrays: used for the intervals, not stored
     seconds = time.perf_counter() - started

@@ -20,10 +20,12 @@ from assoc_pipeline.core.recsys.baselines import EASERecommender, PersonalTopFre
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.core.recsys.tasks import (
+    MAX_COMPLETION_QUERIES,
     Catalogue,
     completion_task,
     next_basket_task,
     on_sale_at_query_time,
+    sampled_completion,
 )
 from assoc_pipeline.core.rich_values import Image
 from assoc_pipeline.resources.artifacts import ArtifactStore
@@ -42,6 +44,7 @@ def tune_hybrid(
     seed: int = 0,
     run_tags: Mapping[str, str] | None = None,
     log: Log = print,
+    max_completion: int = MAX_COMPLETION_QUERIES,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the tuned weights per task with their validation curves, metadata for people to read)."""
     baselines = baselines or BaselineSettings()
@@ -57,7 +60,9 @@ def tune_hybrid(
         ),
         COMPLETION: (
             lambda: EASERecommender(baselines.ease_l2[COMPLETION]),
-            completion_task(validation, seed=seed, history=train, drop_cold=False),
+            sampled_completion(
+                completion_task(validation, seed=seed, history=train, drop_cold=False), max_completion, seed
+            ),
             "hit_rate",
         ),
     }

@@ -72,18 +72,20 @@ def test_item_knn_neighbours_are_pruned(train):
 def test_ease_matches_per_column_ridge(train):
     lam = 1.0
     rec = EASERecommender(l2=lam).fit(train)
+    assert rec.weights_.items is None  # 4 items: the whole matrix, as before any cap
+    w = rec.weights_.dense()
     x = train.matrix.toarray().astype(float)
     # EASE column j = ridge regression of x_j on the other items (Steck 2019, eq. 1 with B_jj = 0)
     for j in range(3):
         others = [i for i in range(4) if i != j]
         xo = x[:, others]
         b = np.linalg.solve(xo.T @ xo + lam * np.eye(3), xo.T @ x[:, j])
-        assert rec.weights_[others, j] == pytest.approx(b, abs=1e-5)
-        assert rec.weights_[j, j] == 0.0
+        assert w[others, j] == pytest.approx(b, abs=1e-5)
+        assert w[j, j] == 0.0
     s = rec.score_completion([np.array([0, 1])])[0]
-    assert s == pytest.approx(rec.weights_[0] + rec.weights_[1], abs=1e-4)
+    assert s == pytest.approx(w[0] + w[1], abs=1e-4)
     # next-basket: binary history of u1 = {0, 1, 2}
-    assert rec.score_next_basket(["u1"])[0] == pytest.approx(rec.weights_[:3].sum(axis=0), abs=1e-4)
+    assert rec.score_next_basket(["u1"])[0] == pytest.approx(w[:3].sum(axis=0), abs=1e-4)
     with pytest.raises(ValueError, match="positive"):
         EASERecommender(l2=0)
 

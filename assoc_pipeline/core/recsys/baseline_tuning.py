@@ -19,7 +19,13 @@ from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.evaluation import evaluate
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.split import BasketSplit
-from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, completion_task, next_basket_task
+from assoc_pipeline.core.recsys.tasks import (
+    CompletionTask,
+    NextBasketTask,
+    completion_task,
+    next_basket_task,
+    sampled_completion,
+)
 
 NEXT_BASKET, COMPLETION = "next_basket", "completion"
 # the primary metric of each task (@10): what the gate and the tuning optimise
@@ -60,23 +66,10 @@ def validation_tasks(split: BasketSplit, seed: int = 0, max_completion: int = 30
     """``train -> validation`` queries; completion is a fixed-seed sample of at most ``max_completion``
     baskets (scoring every validation basket for every grid point buys little precision)."""
     train, validation = split.train, split.validation
-    completion = completion_task(validation, seed=seed, history=train)
-    if len(completion) > max_completion:
-        keep = np.sort(np.random.default_rng(seed).choice(len(completion), max_completion, replace=False))
-        completion = _subset(completion, keep)
-    return ValidationTasks(next_basket_task(train, validation), completion)
-
-
-def _subset(task: CompletionTask, rows: np.ndarray) -> CompletionTask:
-    import dataclasses
-
-    return dataclasses.replace(
-        task,
-        basket_ids=task.basket_ids[rows],
-        partial_baskets=[task.partial_baskets[i] for i in rows],
-        hidden=task.hidden[rows],
-        query_times=None if task.query_times is None else task.query_times[rows],
+    completion = sampled_completion(
+        completion_task(validation, seed=seed, history=train), max_completion, seed
     )
+    return ValidationTasks(next_basket_task(train, validation), completion)
 
 
 def primary_value(recommender: Recommender, task: NextBasketTask | CompletionTask, task_name: str) -> float:
@@ -106,7 +99,7 @@ def tune_baselines(
 ) -> tuple[BaselineSettings, dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """(the chosen settings, every validation curve, every baseline's validation figures) for EASE,
     TIFU-KNN and the content method; the other baselines have nothing to tune."""
-    from assoc_pipeline.core.content.content_recommender import ContentRecommender
+    from assoc_pipeline.core.content.content_recommender import ContentRecommender, aggregate_for
     from assoc_pipeline.core.recsys.baselines import EASERecommender, TIFUKNNRecommender
 
     tasks = validation_tasks(split, seed)
@@ -127,11 +120,13 @@ def tune_baselines(
         NEXT_BASKET,
     )
     log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
-    aggregate = "max"
+    # "max" needs a dense item x item similarity: above its limit (100k catalogues) only "mean"
+    grid = tuple(dict.fromkeys(aggregate_for(train.n_items, a) for a in CONTENT_GRID))
+    aggregate = aggregate_for(train.n_items)
     if item_vectors is not None:
         aggregate, curves["content_aggregate/completion"] = choose(
             lambda a: ContentRecommender(item_vectors, aggregate=a),
-            CONTENT_GRID,
+            grid,
             train,
             tasks.completion,
             COMPLETION,

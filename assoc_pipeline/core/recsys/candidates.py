@@ -23,7 +23,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
-from assoc_pipeline.core.recsys.baselines.ease import ease_weights
+from assoc_pipeline.core.recsys.baselines.ease import MAX_ITEMS, ease_item_weights
 from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
 from assoc_pipeline.core.recsys.baselines.user_history import (
     item_popularity,
@@ -46,6 +46,7 @@ class CandidateSettings:
     max_size: int = 200  # the list is cut here (history first); 0 = no cut
     ease_l2: float = 200.0  # EASE lambda (the baseline tuning's next-basket choice)
     trend_days: float = 30.0  # "recent" for trending items
+    ease_max_items: int = MAX_ITEMS  # EASE over at most the items in most baskets (100k catalogues)
 
 
 DEFAULT_CANDIDATES = CandidateSettings()
@@ -105,14 +106,14 @@ def first_stage(
     tifu_scores = np.zeros((len(rows), n_items), dtype=np.float32)
     known = np.flatnonzero(rows >= 0)
     if len(known) and history.n_baskets:
-        b = ease_weights(history.matrix, settings.ease_l2)
+        b = ease_item_weights(history.matrix, settings.ease_l2, settings.ease_max_items)
         binary = counts[rows[known]].copy()
         binary.data[:] = 1.0
         for s in range(0, len(known), 1024):
-            ease[known[s : s + 1024]] = np.asarray(binary[s : s + 1024] @ b)
+            ease[known[s : s + 1024]] = b.scores(binary[s : s + 1024])
         if with_tifu:
             t = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
-            tifu_scores[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])]
+            tifu_scores[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])].toarray()
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)

@@ -312,6 +312,9 @@ class RankingLists:
         )
 
 
+FIRST_STAGE_CELLS = 1 << 27  # users x items per first stage: 512 MB per float32 score matrix
+
+
 def scoring_lists(
     history: BasketSet,
     user_ids: Sequence[str],
@@ -322,7 +325,19 @@ def scoring_lists(
     tifu: TIFUKNNRecommender | None = None,
 ) -> RankingLists:
     """Candidate lists and their features for ``user_ids`` from ``history`` (before ``at_day``);
-    ``tifu``: TIFU-KNN already fitted on ``history``, if any."""
+    ``tifu``: TIFU-KNN already fitted on ``history``, if any.
+
+    The first stage holds a few (users x items) score matrices: above :data:`FIRST_STAGE_CELLS`
+    cells (a 100k-item catalogue) the users go in blocks; every feature reads the whole history,
+    so the lists are the same."""
+    block = max(1, FIRST_STAGE_CELLS // max(history.n_items, 1))
+    if len(user_ids) > block:
+        tifu = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
+        parts = [
+            scoring_lists(history, user_ids[s : s + block], at_day, candidates, features, tifu=tifu)
+            for s in range(0, len(user_ids), block)
+        ]
+        return RankingLists.concat(parts, len(FEATURES))
     stage = first_stage(history, user_ids, at_day, candidates, tifu=tifu)
     lists = candidate_lists(stage, candidates)
     x = ranking_features(stage, lists, features)

@@ -48,6 +48,7 @@ from assoc_pipeline.core.recsys.tasks import (
     cold_start_task,
     completion_task,
     next_basket_task,
+    sampled_completion,
 )
 
 NEXT_BASKET, COMPLETION, COLD_START = "next_basket", "completion", "cold_start"
@@ -113,14 +114,15 @@ class TestTasks:
         return found
 
 
-def report_tasks(split: BasketSplit, seed: int = 0) -> TestTasks:
+def report_tasks(split: BasketSplit, seed: int = 0, max_completion: int = 0) -> TestTasks:
     """The test-period tasks every method is scored on (every target counts); the cold-start slice
     is a completion task whose hidden item is a product new in the test period, ranked among the
-    products on sale at the query's time."""
+    products on sale at the query's time. ``max_completion``: a fixed-seed sample of at most that
+    many completion queries (0 = all)."""
     history, future = split.train_full, split.test
     return TestTasks(
         next_basket_task(history, future),
-        completion_task(future, seed=seed, history=history),
+        sampled_completion(completion_task(future, seed=seed, history=history), max_completion, seed),
         cold_start_task(future, history, seed=seed),
     )
 

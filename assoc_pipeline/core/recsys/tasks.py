@@ -285,3 +285,27 @@ def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> Com
         query_times=basket_times_ns(future)[np.asarray(rows, dtype=np.int64)],
         catalogue=Catalogue.of(history, future),
     )
+
+
+# completion queries a report / tuning scores at most (a fixed-seed sample above it; 0 = every
+# query): the Online Retail year has ~7k test baskets, a 2M-basket log ~600k
+MAX_COMPLETION_QUERIES = 20_000
+
+
+def sampled_completion(task: CompletionTask, max_queries: int, seed: int = 0) -> CompletionTask:
+    """At most ``max_queries`` of the task's queries (a fixed-seed sample, in their order; 0 = all).
+
+    Two million baskets hold ~600k completion queries: each method would rank 100k items for every
+    one of them; a sample of tens of thousands measures the same means within the reported intervals."""
+    if max_queries < 0:
+        raise ValueError(f"max_queries must be >= 0 (0 = every query), got {max_queries}")
+    if not max_queries or len(task) <= max_queries:
+        return task
+    keep = np.sort(np.random.default_rng(seed).choice(len(task), max_queries, replace=False))
+    return dataclasses.replace(
+        task,
+        basket_ids=task.basket_ids[keep],
+        partial_baskets=[task.partial_baskets[i] for i in keep],
+        hidden=task.hidden[keep],
+        query_times=None if task.query_times is None else task.query_times[keep],
+    )

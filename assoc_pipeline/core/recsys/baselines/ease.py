@@ -1,10 +1,17 @@
 """EASE (Steck 2019, "Embarrassingly Shallow Autoencoders"): a closed-form item x item linear model,
 B = I - P diagMat(1 / diag(P)), P = (X'X + lambda I)^-1. A dense inverse is fine at a few
-thousand items and makes a strong, tuning-light baseline for both tasks."""
+thousand items and makes a strong, tuning-light baseline for both tasks.
+
+A catalogue of 100k products would need a 40 GB inverse: above ``max_items`` bought items
+(default :data:`MAX_ITEMS`, above any catalogue the demo sees) only the ``max_items`` items in
+most baskets take part in B, kept as that block (:class:`EaseWeights`), never as n x n; the other
+items score their popularity back-off (docs/models.md, "Catalogues of 100k products").
+"""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Self
 
 import numpy as np
@@ -30,17 +37,18 @@ class EASERecommender(Recommender):
 
     name = "ease"
 
-    def __init__(self, l2: float = 200.0) -> None:
+    def __init__(self, l2: float = 200.0, max_items: int | None = None) -> None:
         if l2 <= 0:
             raise ValueError(f"EASE: l2 (lambda) must be positive, got {l2}")
         self.l2 = l2
-        self.weights_: np.ndarray | None = None
+        self.max_items = MAX_ITEMS if max_items is None else max_items
+        self.weights_: EaseWeights | None = None
         self.users_: pd.Index | None = None
         self.history_: sp.csr_matrix | None = None
         self.backoff_: np.ndarray | None = None
 
     def fit(self, train: BasketSet) -> Self:
-        self.weights_ = ease_weights(train.matrix, self.l2)
+        self.weights_ = ease_item_weights(train.matrix, self.l2, self.max_items)
         self.users_, hist = user_item_counts(train)
         hist.data[:] = 1.0
         self.history_ = hist
@@ -53,13 +61,74 @@ class EASERecommender(Recommender):
         out = np.broadcast_to(self.backoff_, (len(rows), len(self.backoff_))).copy()
         known = rows >= 0
         if known.any():
-            out[known] += np.asarray(self.history_[rows[known]] @ self.weights_)
+            out[known] += self.weights_.scores(self.history_[rows[known]])
         return out
 
     def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
         check_fitted(self, "weights_")
-        q = basket_matrix(partial_baskets, self.weights_.shape[0])
-        return np.asarray(q @ self.weights_) + self.backoff_
+        q = basket_matrix(partial_baskets, self.weights_.n_items)
+        return self.weights_.scores(q) + self.backoff_
+
+
+MAX_ITEMS = 10_000  # B of 10k items: 400 MB float32, ~1.6 GB at the peak of its inverse
+
+
+@dataclass(frozen=True)
+class EaseWeights:
+    """B of the ``items`` (sorted indices into ``n_items``) as a dense block; every other item's
+    row and column are zero. ``items`` is None when the block is the whole n x n matrix."""
+
+    items: np.ndarray | None
+    block: np.ndarray
+    n_items: int
+
+    def scores(self, q: sp.spmatrix) -> np.ndarray:
+        """``q @ B`` (rows x n_items, float32) without an n x n matrix."""
+        if self.items is None:
+            return np.asarray(q @ self.block)
+        out = np.zeros((q.shape[0], self.n_items), dtype=np.float32)
+        out[:, self.items] = np.asarray(sp.csr_matrix(q)[:, self.items] @ self.block)
+        return out
+
+    def dense(self) -> np.ndarray:
+        """The n x n matrix (only for catalogues where that is small)."""
+        if self.items is None:
+            return self.block
+        out = np.zeros((self.n_items, self.n_items), dtype=np.float32)
+        out[np.ix_(self.items, self.items)] = self.block
+        return out
+
+
+def ease_item_weights(matrix: sp.spmatrix, l2: float, max_items: int = MAX_ITEMS) -> EaseWeights:
+    """EASE weights of at most ``max_items`` items: every item when the catalogue is that small
+    (the exact B of :func:`ease_weights`), else the block of exactly ``max_items`` items: those in
+    most baskets of ``matrix`` (ties: the lower index), so a refit keeps the block's shape. Cached
+    like :func:`ease_weights`."""
+    if max_items < 1:
+        raise ValueError(f"EASE: max_items must be >= 1, got {max_items}")
+    n = matrix.shape[1]
+    if n <= max_items:
+        return EaseWeights(None, ease_weights(matrix, l2), n)
+    support = np.asarray(matrix.getnnz(axis=0)).ravel()
+    items = np.sort(np.argsort(-support, kind="stable")[:max_items])
+    return EaseWeights(items, _cached_block(sp.csr_matrix(matrix)[:, items], l2), n)
+
+
+def _cached_block(matrix: sp.spmatrix, l2: float) -> np.ndarray:
+    """B of every column of ``matrix`` (an unbought column: a zero row and column), computed once
+    per (matrix, lambda) in a process."""
+    key = (_matrix_key(matrix), float(l2))
+    if key not in _RECENT:
+        block = _ease_block(sp.csc_matrix(matrix), l2)
+        block.setflags(write=False)
+        _RECENT[key] = (np.arange(matrix.shape[1]), block)
+        _trim_cache()
+    return _RECENT[key][1]
+
+
+def _trim_cache() -> None:
+    while sum(b.nbytes for _, b in _RECENT.values()) > _CACHE_BYTES and len(_RECENT) > 1:
+        _RECENT.pop(next(iter(_RECENT)))
 
 
 def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
@@ -79,8 +148,7 @@ def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
         block = _ease_block(sp.csc_matrix(matrix)[:, active], l2)
         block.setflags(write=False)
         _RECENT[key] = (active, block)
-        while sum(b.nbytes for _, b in _RECENT.values()) > _CACHE_BYTES and len(_RECENT) > 1:
-            _RECENT.pop(next(iter(_RECENT)))
+        _trim_cache()
     active, block = _RECENT[key]
     n = matrix.shape[1]
     if len(active) == n:

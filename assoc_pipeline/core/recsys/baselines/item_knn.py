@@ -29,7 +29,9 @@ class ItemKNNRecommender(Recommender):
     default was picked on the validation period, train < 2011-06-01).
 
     ``n_neighbors`` keeps only each item's most similar items (None = all); ``shrink`` damps
-    similarities resting on few co-occurrences.
+    similarities resting on few co-occurrences. Above :data:`DENSE_MAX_ITEMS` items the
+    similarity matrix is kept sparse (only pairs bought together): the same similarities, without
+    a 40 GB matrix at 100k items.
     """
 
     name = "item_knn"
@@ -45,6 +47,11 @@ class ItemKNNRecommender(Recommender):
 
     def fit(self, train: BasketSet) -> Self:
         x = train.matrix.astype(np.float32)
+        self.users_, self.history_ = user_item_counts(train)
+        self.backoff_ = backoff(item_popularity(train)) * 1e-3
+        if x.shape[1] > DENSE_MAX_ITEMS:
+            self.similarity_ = sparse_cosine(x, self.shrink, self.n_neighbors)
+            return self
         co = (x.T @ x).toarray()
         norms = np.sqrt(np.diag(co)).astype(np.float32)
         denom = np.outer(norms, norms) + self.shrink
@@ -55,9 +62,11 @@ class ItemKNNRecommender(Recommender):
             drop = np.argpartition(-sim, self.n_neighbors, axis=1)[:, self.n_neighbors :]
             np.put_along_axis(sim, drop, 0.0, axis=1)
         self.similarity_ = sim
-        self.users_, self.history_ = user_item_counts(train)
-        self.backoff_ = backoff(item_popularity(train)) * 1e-3
         return self
+
+    def _times_similarity(self, q: sp.spmatrix) -> np.ndarray:
+        s = q @ self.similarity_
+        return s.toarray() if sp.issparse(s) else np.asarray(s)
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         check_fitted(self, "similarity_")
@@ -66,7 +75,7 @@ class ItemKNNRecommender(Recommender):
         known = rows >= 0
         if known.any():
             h = self.history_[rows[known]]
-            s = np.asarray(h @ self.similarity_)
+            s = self._times_similarity(h)
             if self.self_weight:
                 s += self.self_weight * h.toarray()
             out[known] += s
@@ -75,4 +84,26 @@ class ItemKNNRecommender(Recommender):
     def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
         check_fitted(self, "similarity_")
         q = basket_matrix(partial_baskets, self.similarity_.shape[0])
-        return np.asarray(q @ self.similarity_) + self.backoff_
+        return self._times_similarity(q) + self.backoff_
+
+
+DENSE_MAX_ITEMS = 20_000  # a dense similarity matrix of 20k items: 1.6 GB float32
+
+
+def sparse_cosine(x: sp.spmatrix, shrink: float, n_neighbors: int | None) -> sp.csr_matrix:
+    """Cosine similarity of the columns of ``x`` over the pairs that co-occur (CSR, zero diagonal),
+    each row cut to its ``n_neighbors`` largest (None = all)."""
+    co = sp.csr_matrix(x.T @ x)
+    co.setdiag(0.0)
+    co.eliminate_zeros()
+    norms = np.sqrt(np.asarray(x.multiply(x).sum(axis=0)).ravel()).astype(np.float32)
+    rows = np.repeat(np.arange(co.shape[0]), np.diff(co.indptr))
+    co.data = (co.data / (norms[rows] * norms[co.indices] + shrink)).astype(np.float32)
+    if n_neighbors is not None:
+        order = np.lexsort((-co.data, rows))  # by row, most similar first
+        rank = np.arange(len(order)) - co.indptr[rows[order]]
+        keep = np.zeros(len(order), dtype=bool)
+        keep[order[rank < n_neighbors]] = True
+        co.data[~keep] = 0.0
+        co.eliminate_zeros()
+    return co

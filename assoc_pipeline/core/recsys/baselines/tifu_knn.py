@@ -52,7 +52,7 @@ class TIFUKNNRecommender(Recommender):
         self.alpha = alpha
         self.group_size = group_size
         self.users_: pd.Index | None = None
-        self.predictions_: np.ndarray | None = None
+        self.predictions_: sp.csr_matrix | None = None
         self.backoff_: np.ndarray | None = None
 
     def fit(self, train: BasketSet) -> Self:
@@ -81,17 +81,18 @@ class TIFUKNNRecommender(Recommender):
         self.backoff_ = backoff(item_popularity(train)) * 1e-6
         return self
 
-    def _blend(self, u: sp.csr_matrix) -> np.ndarray:
+    def _blend(self, u: sp.csr_matrix) -> sp.csr_matrix:
         """alpha * own vector + (1 - alpha) * mean of the nearest user vectors, in blocks.
 
         User vectors are sparse (a user buys a few dozen of thousands of items), so distances
-        and neighbour means are sparse products, not dense (users x users x items) work.
+        and neighbour means are sparse products, not dense (users x users x items) work; the
+        predictions stay sparse too (20k users x 100k items would be 8 GB dense), the same values.
         """
         n = u.shape[0]
         k = min(self.n_neighbors, n)
         sq = np.asarray(u.multiply(u).sum(axis=1)).ravel().astype(np.float64)
         ut = u.T.tocsc()
-        out = np.empty(u.shape, dtype=np.float32)
+        out = []
         block = 1024
         for s in range(0, n, block):
             blk = u[s : s + block]
@@ -102,14 +103,13 @@ class TIFUKNNRecommender(Recommender):
                 (np.full(rows.size, 1.0 / nn.shape[1], dtype=np.float32), (rows, nn.ravel())),
                 shape=(len(nn), n),
             )
-            neigh = (w @ u).toarray()
-            out[s : s + block] = self.alpha * blk.toarray() + (1.0 - self.alpha) * neigh
-        return out
+            out.append((self.alpha * blk + (1.0 - self.alpha) * (w @ u)).astype(np.float32))
+        return sp.vstack(out, format="csr") if out else sp.csr_matrix(u.shape, dtype=np.float32)
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         check_fitted(self, "predictions_")
         rows = lookup(self.users_, user_ids)
         out = np.broadcast_to(self.backoff_, (len(rows), len(self.backoff_))).copy()
         known = rows >= 0
-        out[known] += self.predictions_[rows[known]]
+        out[known] += self.predictions_[rows[known]].toarray()
         return out

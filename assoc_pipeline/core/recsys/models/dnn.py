@@ -45,6 +45,7 @@ from assoc_pipeline.core.recsys.models.trained import RecommenderParams, Trained
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
     StepContext,
+    batched_ranking_metrics,
     ranking_metrics,
     train_loop,
 )
@@ -73,6 +74,9 @@ class DNNParams(RecommenderParams):
     max_history_baskets: int = 100  # only the most recent baskets of a user make features
     ease_l2: float = 25.0  # lambda of the closed-form item-item (EASE) layer; tuned on validation
     refresh_item_item: bool = True  # with_history refits the item-item layer on the new baskets
+    # the item-item layer covers at most this many items (those in most baskets) above it: a
+    # 100k-item catalogue would need a 40 GB matrix (docs/models.md, "Catalogues of 100k products")
+    ease_max_items: int = 10_000
     monitor: str = "val_combined"  # early stopping: mean of NDCG / top-freq and hit / EASE (validation)
     text_features: bool = False  # item description embeddings as extra input/output item features
 
@@ -85,7 +89,14 @@ class NextBasketNet(nn.Module):
     """
 
     def __init__(
-        self, n_items: int, dim: int, hidden: int, dropout: float, input_dropout: float, text_dim: int = 0
+        self,
+        n_items: int,
+        dim: int,
+        hidden: int,
+        dropout: float,
+        input_dropout: float,
+        text_dim: int = 0,
+        item_item_size: int | None = None,
     ) -> None:
         super().__init__()
         self.n_items = n_items
@@ -117,7 +128,11 @@ class NextBasketNet(nn.Module):
         nn.init.zeros_(self.repeat_mlp[-1].weight)
         nn.init.zeros_(self.repeat_mlp[-1].bias)
         # closed-form EASE weights (fit in ``fit``, not learned) and their learned scale per mode
-        self.register_buffer("item_item", torch.zeros(n_items, n_items))
+        # over every item, or (item_item_size < n_items) over the items in ``item_item_items`` only
+        m = n_items if item_item_size is None else min(item_item_size, n_items)
+        self.register_buffer("item_item", torch.zeros(m, m))
+        if m < n_items:
+            self.register_buffer("item_item_items", torch.arange(m))
         self.item_item_scale = nn.Parameter(torch.tensor([2.0, 20.0]))  # next-basket, completion
         self.repeat_item = nn.Parameter(torch.zeros(n_items))
         self.in_drop = nn.Dropout(input_dropout)
@@ -143,6 +158,11 @@ class NextBasketNet(nn.Module):
         the whole n_items x n_items matrix (one served basket: 5 ms -> well under 1 ms on 3k items).
         """
         binary = (history > 0).to(self.item_item.dtype)
+        if len(self.item_item) < self.n_items:  # the block of the items in most baskets only
+            items = self.item_item_items
+            out = torch.zeros_like(binary)
+            out[:, items] = binary[:, items] @ self.item_item
+            return out
         if not self.training and not torch.is_grad_enabled() and binary.is_cpu:
             nnz = int(binary.count_nonzero())
             if nnz <= SPARSE_ROWS_SHARE * binary.numel():
@@ -354,6 +374,20 @@ def fit_item_item(bs: BasketSet, l2: float) -> torch.Tensor:
     return torch.tensor(ease_weights(bs.matrix, l2))  # a copy: the cached weights are read-only
 
 
+def set_item_item(module: NextBasketNet, bs: BasketSet, l2: float) -> None:
+    """Fit the module's closed-form item-item layer on ``bs``: the whole n x n matrix, or the block
+    of the ``len(module.item_item)`` items in most baskets of ``bs`` when the catalogue is larger."""
+    from assoc_pipeline.core.recsys.baselines.ease import ease_item_weights
+
+    with torch.no_grad():
+        if len(module.item_item) == module.n_items:
+            module.item_item.copy_(fit_item_item(bs, l2))
+            return
+        w = ease_item_weights(bs.matrix, l2, len(module.item_item))
+        module.item_item_items.copy_(torch.as_tensor(w.items))
+        module.item_item.copy_(torch.tensor(w.block))  # a copy: the cached block is read-only
+
+
 # --------------------------------------------------------------------------- recommender
 class DNNRecommender(TrainedRecommender):
     """The network above as a :class:`Recommender`; history features are kept for scoring."""
@@ -403,14 +437,16 @@ class DNNRecommender(TrainedRecommender):
                 "dnn: no training examples (no user has two baskets and no basket has two items)"
             )
         text_dim = _text_dim(p, item_vectors, self.n_items)
-        self.module = NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
-        self.module.item_item.copy_(fit_item_item(train, p.ease_l2))
+        self.module = NextBasketNet(
+            self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim, p.ease_max_items
+        )
+        set_item_item(self.module, train, p.ease_l2)
         if text_dim:
             self.module.item_text.copy_(torch.as_tensor(np.asarray(item_vectors, dtype=np.float32)))
         if init_from is not None:
             item_rows = ("item_in", "item_out", "bias", "repeat_item")
             self.warm_start = warm_start_from(
-                self, init_from, item_rows=item_rows, skip=("item_item", "item_text")
+                self, init_from, item_rows=item_rows, skip=("item_item", "item_item_items", "item_text")
             )
         self.module.to(device)
         module = self.module
@@ -472,16 +508,37 @@ class DNNRecommender(TrainedRecommender):
             # yardsticks for the combined monitor: personal top-frequency (next-basket), EASE (completion)
             from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 
-            tf = PersonalTopFrequencyRecommender().fit(train).score_next_basket(list(task.user_ids))
-            ref_nb = ranking_metrics(tf, task.targets, task.candidates, 10)["ndcg@10"]
+            tf = PersonalTopFrequencyRecommender().fit(train)
+            users = list(task.user_ids)
+            ref_nb = batched_ranking_metrics(
+                lambda s, e: tf.score_next_basket(users[s:e]),
+                len(users),
+                self.n_items,
+                task.targets,
+                task.candidates,
+            )["ndcg@10"]
             with torch.no_grad():
                 q = _multi_hot(parts, self.n_items, torch.device("cpu"))
                 ease_scores = module.item_item_scores(q.to(device)).float().cpu().numpy()
             ref_cp = ranking_metrics(ease_scores, ctargets, ctask.candidates, 10, parts)["recall@10"]
 
             def validate() -> dict[str, float]:
-                m = ranking_metrics(self.score_next_basket(task.user_ids), task.targets, task.candidates, 10)
-                c = ranking_metrics(self.score_completion(parts), ctargets, ctask.candidates, 10, parts)
+                m = batched_ranking_metrics(
+                    lambda s, e: self.score_next_basket(users[s:e]),
+                    len(users),
+                    self.n_items,
+                    task.targets,
+                    task.candidates,
+                )
+                c = batched_ranking_metrics(
+                    lambda s, e: self.score_completion(parts[s:e]),
+                    len(parts),
+                    self.n_items,
+                    ctargets,
+                    ctask.candidates,
+                    10,
+                    parts,
+                )
                 rel_nb = m["ndcg@10"] / max(ref_nb, 1e-9)
                 rel_cp = c["recall@10"] / max(ref_cp, 1e-9)
                 return {
@@ -512,8 +569,7 @@ class DNNRecommender(TrainedRecommender):
             raise ValueError("dnn: history baskets must share the model's vocabulary")
         self.user_index, self.history = user_history_features(baskets, self.params)
         if self.params.refresh_item_item and self.module is not None:
-            with torch.no_grad():
-                self.module.item_item.copy_(fit_item_item(baskets, self.params.ease_l2))
+            set_item_item(self.module, baskets, self.params.ease_l2)
         return self
 
     # ---------------------------------------------------------------- scoring
@@ -615,7 +671,8 @@ class DNNRecommender(TrainedRecommender):
         p = self.params
         text = ckpt["state_dict"].get("item_text")
         text_dim = int(text.shape[1]) if text is not None else 0
-        return NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim)
+        size = len(ckpt["state_dict"]["item_item"])
+        return NextBasketNet(self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim, size)
 
     def input_example(self, user_ids: Sequence[str] | None = None) -> torch.Tensor:
         """A (B, 4, n_items) float tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""

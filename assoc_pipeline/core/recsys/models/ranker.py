@@ -42,7 +42,7 @@ from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
     LoopParams,
     StepContext,
-    ranking_metrics,
+    batched_ranking_metrics,
     train_loop,
 )
 from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
@@ -78,6 +78,7 @@ class RankerParams(LoopParams):
     n_trending: int = 10
     max_candidates: int = 200
     ease_l2: float = 200.0  # EASE lambda of the candidates / features
+    ease_max_items: int = 10_000  # EASE (candidates, completion) over at most these items (100k catalogues)
     half_life_days: float = 90.0
     completion_ease_l2: float = 50.0  # completion = EASE at this lambda (baseline tuning's choice)
     monitor: str = "val_ndcg@10"
@@ -85,7 +86,13 @@ class RankerParams(LoopParams):
 
     @property
     def candidates(self) -> CandidateSettings:
-        return CandidateSettings(self.n_neighbours, self.n_trending, self.max_candidates, self.ease_l2)
+        return CandidateSettings(
+            self.n_neighbours,
+            self.n_trending,
+            self.max_candidates,
+            self.ease_l2,
+            ease_max_items=self.ease_max_items,
+        )
 
     @property
     def features(self) -> FeatureSettings:
@@ -266,7 +273,14 @@ class RankerRecommender(TrainedRecommender):
         lists = self._lists(list(task.user_ids))
 
         def validate() -> dict[str, float]:
-            m = ranking_metrics(self._scores(lists), task.targets, task.candidates, k=10)
+            rows = self.list_scores(lists)
+            m = batched_ranking_metrics(
+                lambda s, e: self._scores(lists, rows, s, e),
+                len(lists),
+                self.n_items,
+                task.targets,
+                task.candidates,
+            )
             return {f"val_{k}": v for k, v in m.items()}
 
         return validate
@@ -317,10 +331,16 @@ class RankerRecommender(TrainedRecommender):
         module.train(was)
         return out
 
-    def _scores(self, lists: RankingLists) -> np.ndarray:
+    def _scores(
+        self, lists: RankingLists, rows: np.ndarray | None = None, start: int = 0, stop: int | None = None
+    ) -> np.ndarray:
+        """Dense scores of lists ``start:stop`` (``rows``: ``list_scores(lists)`` if already known)."""
+        stop = len(lists) if stop is None else stop
+        rows = self.list_scores(lists) if rows is None else rows
         floor = NOT_A_CANDIDATE + backoff(item_popularity(self._require_history()))
-        out = np.broadcast_to(floor, (len(lists), self.n_items)).astype(np.float32)
-        out[lists.list_of_row, lists.items] = self.list_scores(lists)
+        out = np.broadcast_to(floor, (stop - start, self.n_items)).astype(np.float32)
+        part = slice(lists.indptr[start], lists.indptr[stop])
+        out[lists.list_of_row[part] - start, lists.items[part]] = rows[part]
         return out
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
@@ -330,7 +350,8 @@ class RankerRecommender(TrainedRecommender):
     def score_completion(self, partial_baskets: Sequence[np.ndarray]) -> np.ndarray:
         """EASE of the partial basket (no history to re-rank; see the module docstring)."""
         if self._ease is None:
-            self._ease = EASERecommender(self.params.completion_ease_l2).fit(self._require_history())
+            p = self.params
+            self._ease = EASERecommender(p.completion_ease_l2, p.ease_max_items).fit(self._require_history())
         return self._ease.score_completion(partial_baskets)
 
     # ---------------------------------------------------------------- persistence

@@ -332,6 +332,36 @@ def ranking_metrics(
     return {f"ndcg@{k}": means["ndcg"], f"recall@{k}": means["recall"]}
 
 
+VALIDATION_CELLS = 1 << 26  # rows x items an in-loop validation scores at once (256 MB float32)
+
+
+def batched_ranking_metrics(
+    score: Callable[[int, int], np.ndarray],
+    n_rows: int,
+    n_items: int,
+    targets: list[np.ndarray],
+    candidates: np.ndarray | None = None,
+    k: int = 10,
+    exclude: list[np.ndarray] | None = None,
+) -> dict[str, float]:
+    """:func:`ranking_metrics` of ``score(start, stop)`` (rows start..stop) in blocks of at most
+    :data:`VALIDATION_CELLS` cells: the validation users of a 100k-item catalogue never become one
+    dense matrix (plus its copies and ranking). One block (every catalogue up to ~15k items x 4k
+    users) is exactly ``ranking_metrics``; more blocks: the same means, as size-weighted means."""
+    block = max(1, VALIDATION_CELLS // max(n_items, 1))
+    if n_rows <= block:
+        return ranking_metrics(score(0, n_rows), targets, candidates, k, exclude)
+    sums: dict[str, float] = {}
+    for s in range(0, n_rows, block):
+        e = min(n_rows, s + block)
+        part = ranking_metrics(
+            score(s, e), targets[s:e], candidates, k, None if exclude is None else exclude[s:e]
+        )
+        for key, value in part.items():
+            sums[key] = sums.get(key, 0.0) + value * (e - s)
+    return {key: value / n_rows for key, value in sums.items()}
+
+
 def next_basket_validation(
     model: Any, train: Any, validation: Any, who: str
 ) -> Callable[[], dict[str, float]]:
@@ -344,7 +374,14 @@ def next_basket_validation(
         raise ValueError(f"{who}: validation has no users with training history; cannot early-stop")
 
     def validate() -> dict[str, float]:
-        m = ranking_metrics(model.score_next_basket(task.user_ids), task.targets, task.candidates, k=10)
+        m = batched_ranking_metrics(
+            lambda s, e: model.score_next_basket(task.user_ids[s:e]),
+            len(task),
+            task.n_items,
+            task.targets,
+            task.candidates,
+            k=10,
+        )
         return {f"val_{k}": v for k, v in m.items()}
 
     return validate
