@@ -290,8 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument(
         "--workers",
         type=int,
-        default=2,
-        help="downstream steps run side by side, each in its own process (1: all in one process)",
+        default=1,
+        help="downstream steps side by side, each in its own process (default 1: all in this process; "
+        "2 or more pays on 4+ cores, not on 2)",
     )
     demo.set_defaults(func=_cmd_demo)
 

@@ -115,5 +115,6 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, 
         instance=instance,
         run_config=SAMPLE_RUN_CONFIG,
         text_cache=text_cache,
+        workers=2,  # the multiprocess path `demo --workers 2` takes, covered by every test of this run
     )
     return settings, instance, summary

@@ -2,7 +2,7 @@
 
     python benchmarks/pipeline.py            # the shipped Online Retail log, every partition
     python benchmarks/pipeline.py --dry-run  # print the table, do not append it
-    python benchmarks/pipeline.py --workers 1  # every step in one process (the demo's default: 2)
+    python benchmarks/pipeline.py --workers 2  # two downstream steps side by side (demo --workers 2)
 
 The demo runs exactly as `make demo` runs it (same code path, same defaults), but in a scratch
 data directory and Dagster home, so the numbers are a cold first run: no cached text embeddings,
@@ -54,7 +54,7 @@ def markdown(summary: dict, load_before: tuple[float, float, float]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the table, do not append it")
-    parser.add_argument("--workers", type=int, default=2, help="downstream steps side by side (as demo)")
+    parser.add_argument("--workers", type=int, default=1, help="steps side by side (demo --workers)")
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="assoc_pipeline_bench_"))
     os.environ["ASSOC_DATA_DIR"] = str(scratch / "data")

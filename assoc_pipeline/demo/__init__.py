@@ -28,7 +28,9 @@ PARTITIONED = ("raw_events", "clean_events")
 # Dagster's own console lines only for warnings: the progress lines below say what runs
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 DEMO_TAG = "assoc/demo"
-DEFAULT_WORKERS = 2  # downstream steps side by side: the models train in parallel on 2 cores
+# downstream steps side by side; 1 here: on 2 cores two lanes of one thread each took 331 s against
+# 323 s for one lane that lets torch and BLAS use both cores (benchmarks/RESULTS.md, 2026-12-03)
+DEFAULT_WORKERS = 1
 
 
 def source_partitions(settings: Settings) -> list[str]:

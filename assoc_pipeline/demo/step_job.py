@@ -1,8 +1,8 @@
 """The demo's downstream run as a job Dagster can rebuild in every step's process.
 
-On two cores the in-process executor leaves one idle most of the time: the models train one after
-another although none reads another's output. The multiprocess executor runs independent steps
-side by side, but each step process must rebuild the job; ``dg.build_reconstructable_job`` points
+`demo --workers N` (N > 1): the models do not read each other's output, so the multiprocess executor
+can run independent steps side by side (on 2 cores it does not pay: docs/architecture.md). Each
+step process must rebuild the job; ``dg.build_reconstructable_job`` points
 it at :func:`downstream_job` with JSON arguments (the settings, the asset selection). A forkserver
 that has already imported the definitions (torch, pandas, dagster) forks each step in well under a
 second, instead of the 8-14 s a fresh interpreter takes.

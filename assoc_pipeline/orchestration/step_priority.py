@@ -1,9 +1,9 @@
 """Which ready steps a run with several lanes starts first (Dagster's ``dagster/priority`` tag).
 
-With two lanes the order matters: the multiprocess executor starts ready steps in plan order, so
-the ranker (the longest step) and the chain the evaluation report waits on (item_embeddings ->
-baseline_tuning -> hybrid_model) used to start last, leaving one lane idle at the end. Longest
-and critical first; every other step keeps priority 0. A run with one lane is unaffected.
+With two lanes (`demo --workers 2`) the order matters: the multiprocess executor starts ready
+steps in plan order, so the ranker (the longest step) and the chain the evaluation report waits
+on (item_embeddings -> baseline_tuning -> hybrid_model) used to start last, leaving one lane idle
+at the end. Longest and critical first; every other step keeps priority 0. One lane: no effect.
 """
 
 from __future__ import annotations
