@@ -30,7 +30,7 @@ from feeding a single item through the co-occurrence path.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -510,26 +510,20 @@ class DNNRecommender(TrainedRecommender):
 
             tf = PersonalTopFrequencyRecommender().fit(train)
             users = list(task.user_ids)
-            ref_nb = batched_ranking_metrics(
-                lambda s, e: tf.score_next_basket(users[s:e]),
-                len(users),
-                self.n_items,
-                task.targets,
-                task.candidates,
-            )["ndcg@10"]
+
+            def next_basket_metrics(score: Callable[[list[str]], np.ndarray]) -> dict[str, float]:
+                return batched_ranking_metrics(
+                    lambda s, e: score(users[s:e]), len(users), self.n_items, task.targets, task.candidates
+                )
+
+            ref_nb = next_basket_metrics(tf.score_next_basket)["ndcg@10"]
             with torch.no_grad():
                 q = _multi_hot(parts, self.n_items, torch.device("cpu"))
                 ease_scores = module.item_item_scores(q.to(device)).float().cpu().numpy()
             ref_cp = ranking_metrics(ease_scores, ctargets, ctask.candidates, 10, parts)["recall@10"]
 
             def validate() -> dict[str, float]:
-                m = batched_ranking_metrics(
-                    lambda s, e: self.score_next_basket(users[s:e]),
-                    len(users),
-                    self.n_items,
-                    task.targets,
-                    task.candidates,
-                )
+                m = next_basket_metrics(self.score_next_basket)
                 c = batched_ranking_metrics(
                     lambda s, e: self.score_completion(parts[s:e]),
                     len(parts),
