@@ -207,19 +207,27 @@ def _cmd_example_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from assoc_pipeline.resources import build_resources
-    from assoc_pipeline.services.recommendations import recommend_command
+    from assoc_pipeline.services.model_registry import no_champion_yet
+    from assoc_pipeline.services.stored_recommendations import stored_answer
     from assoc_pipeline.settings import get_settings
 
     settings = get_settings()
-    answer = recommend_command(
-        lambda: build_resources(settings)["mlflow"],
-        settings.mlflow_tracking_uri,
-        settings.data_dir / "assets",
-        user=args.user,
-        items=args.items,
-        k=args.k,
-    )
+    assets_dir = settings.data_dir / "assets"
+    answer = None
+    if args.k >= 1 and no_champion_yet(settings.mlflow_tracking_uri):  # the asset's rows may hold it
+        answer = stored_answer(assets_dir, args.user, args.items, args.k)
+    if answer is None:
+        from assoc_pipeline.resources import build_resources
+        from assoc_pipeline.services.recommendations import recommend_command
+
+        answer = recommend_command(
+            lambda: build_resources(settings)["mlflow"],
+            settings.mlflow_tracking_uri,
+            assets_dir,
+            user=args.user,
+            items=args.items,
+            k=args.k,
+        )
     print(answer)
     return 0
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from assoc_pipeline_tests import xdist_groups
+
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("DAGSTER_DISABLE_TELEMETRY", "true")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -24,6 +26,23 @@ REFERENCE_DATA = REPO / "data" / "reference"  # public reference sets shipped wi
 # quietly not testing something (docs/testing.md).
 ALLOWED_SKIPS = ("CUDA", "GPU")
 _SKIPPED: list[tuple[str, str]] = []
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    xdist_groups.start(config)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    xdist_groups.finish()
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    xdist_groups.record(items)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    return xdist_groups.make_scheduler(config, log)
 
 
 def pytest_runtest_logreport(report: pytest.TestReport) -> None:

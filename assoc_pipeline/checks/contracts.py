@@ -15,6 +15,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
+from assoc_pipeline.checks.gx_import import import_great_expectations
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.settings import project_root
 
@@ -54,7 +55,7 @@ def load_suite_json(name: str) -> dict:
 @cache
 def _batch_definition(name: str):
     """One ephemeral GX context per suite (no GX project on disk to keep in sync)."""
-    import great_expectations as gx
+    gx = import_great_expectations()
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     context = gx.get_context(mode="ephemeral")
@@ -65,7 +66,7 @@ def _batch_definition(name: str):
 
 def validate_contract(name: str, df: pd.DataFrame) -> ContractResult:
     """Validate ``df`` against ``data_contracts/<name>.json`` with Great Expectations."""
-    import great_expectations as gx
+    gx = import_great_expectations()
 
     suite = gx.ExpectationSuite(**load_suite_json(name))
     result = _batch_definition(name).get_batch(batch_parameters={"dataframe": df}).validate(suite)

@@ -7,7 +7,6 @@ and the server all call :func:`serving_model`, so they serve the same items.
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Container
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,21 +18,17 @@ import pandas as pd
 from assoc_pipeline.core.content.content_recommender import ContentRecommender, aggregate_for
 from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_basket_set
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.privacy.pseudonymise import PSEUDONYM_KEY_ENV, pseudonym
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
-from assoc_pipeline.core.recsys.explanations import contributions_text, top_groups
-from assoc_pipeline.core.recsys.recommendation_tables import (
-    UnknownQueryError,
-    recommend_for_baskets,
-    recommend_for_users,
-    resolve_items,
-)
+from assoc_pipeline.core.recsys.contribution_cells import top_groups
+from assoc_pipeline.core.recsys.item_lookup import UnknownQueryError, resolve_items
+from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.services.model_registry import champion_version, load_version, no_champion_yet
+from assoc_pipeline.services.stored_recommendations import answer_text, gate_note, user_id_candidates
 
 if TYPE_CHECKING:  # `recommend` before any promotion needs neither Dagster nor MLflow nor torch
     from collections.abc import Callable
@@ -62,14 +57,10 @@ UNLEARNED_USER_NOTE = (
 
 def stored_user_id(user: str, known: Container[str]) -> str:
     """The id the baskets hold for ``user``: as given when known, else its keyed pseudonym when
-    ids are pseudonymised (``ASSOC_PSEUDONYM_KEY`` set), so people can ask with the source
-    customer id. Unknown either way: returned as given (the caller's error names it)."""
-    user = str(user).strip()
-    key = os.environ.get(PSEUDONYM_KEY_ENV, "")
-    if user in known or not key:
-        return user
-    alias = pseudonym(user, key, setting=PSEUDONYM_KEY_ENV)
-    return alias if alias in known else user
+    ids are pseudonymised and that is known. Unknown either way: returned as given (the caller's
+    error names it)."""
+    candidates = user_id_candidates(user)
+    return next((c for c in candidates if c in known), candidates[0])
 
 
 def learned_user_ids(served: Served) -> frozenset[str] | None:
@@ -261,12 +252,7 @@ def recommend_command(
         served = best_baseline(baskets, state.report, task, state.baselines)
     else:
         served = serving_model(tracker(), baskets, state.report, task, state.baselines)
-    lines = []
-    if not served.from_champion and state.last_gate:
-        lines.append(
-            f"note: no champion promoted yet (last gate verdict: {state.last_gate.get('verdict')}): "
-            "serving the best baseline of the evaluation report"
-        )
+    notes = [] if served.from_champion else gate_note(state.last_gate)
     if user is not None:
         users, history = user_item_counts(baskets)
         row = users.get_indexer([stored_user_id(user, set(map(str, users)))])[0]
@@ -278,12 +264,11 @@ def recommend_command(
             )
         learned = learned_user_ids(served)
         if learned is not None and str(users[row]) not in learned:
-            lines.append(f"note: {UNLEARNED_USER_NOTE}")
+            notes.append(f"note: {UNLEARNED_USER_NOTE}")
         table = recommend_for_users(
             served.model, [users[row]], history[row], baskets.vocabulary, k, state.rules, served.label
         )
-        bought = history[row].indices
-        lines.insert(0, f"user {users[row]} ({len(bought)} distinct items bought) — {served.label}")
+        header = f"user {users[row]} ({len(history[row].indices)} distinct items bought)"
     else:
         idx = resolve_items(baskets.vocabulary, (items or "").split(","))
         names = baskets.vocabulary["item_name"].to_numpy()[idx]
@@ -291,19 +276,5 @@ def recommend_command(
             served.model, [idx], ["+".join(map(str, idx))], baskets.vocabulary, k, state.rules, served.label,
             scope="basket",
         )  # fmt: skip
-        lines.insert(0, f"basket: {', '.join(map(str, names))} — {served.label}")
-    for r in table.itertuples(index=False):
-        lines.append(f"{r.rank:>3}. {r.item_id:<8} {r.item_name:<40} score {r.score:8.4f}")
-        if r.explanation:
-            lines.append(f"       because {r.explanation}")
-        if r.contributions:
-            lines.append(f"       ranked by {contributions_text(r.contributions)}")
-    n_expl = int((table["explanation"] != "").sum())
-    lines.append(f"({n_expl} of {len(table)} recommendations backed by a mined association rule)")
-    n_contrib = int((table["contributions"] != "").sum())
-    if n_contrib:
-        lines.append(
-            f"(ranked by: the ranker's top feature groups by integrated gradients, logit units "
-            f"against the user's average candidate; {n_contrib} of {len(table)} items)"
-        )
-    return "\n".join(lines)
+        header = f"basket: {', '.join(map(str, names))}"
+    return answer_text(f"{header} — {served.label}", notes, table.to_dict("records"))

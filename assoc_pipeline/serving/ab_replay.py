@@ -22,7 +22,7 @@ import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.experiments.exposure_table import EXPOSURES_DIR
-from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
+from assoc_pipeline.core.recsys.item_lookup import UnknownQueryError
 from assoc_pipeline.core.recsys.split import split_from_record
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.services.recommendations import StoredState

@@ -18,7 +18,7 @@ from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from assoc_pipeline.core.errors import InputError
-from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
+from assoc_pipeline.core.recsys.item_lookup import UnknownQueryError
 from assoc_pipeline.serving.ab import ABRouter
 from assoc_pipeline.serving.metrics import CONTENT_TYPE, RequestMetrics
 from assoc_pipeline.serving.metrics_middleware import MetricsMiddleware

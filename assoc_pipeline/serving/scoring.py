@@ -20,12 +20,8 @@ import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
-from assoc_pipeline.core.recsys.recommendation_tables import (
-    ItemLookup,
-    UnknownQueryError,
-    recommend_for_baskets,
-    recommend_for_users,
-)
+from assoc_pipeline.core.recsys.item_lookup import ItemLookup, UnknownQueryError
+from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource
 from assoc_pipeline.services.recommendations import (

@@ -10,11 +10,8 @@ from assoc_pipeline.checks.contracts import validate_contract
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines import PersonalTopFrequencyRecommender, PopularityRecommender
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
-from assoc_pipeline.core.recsys.recommendation_tables import (
-    recommend_for_baskets,
-    recommend_for_users,
-    resolve_items,
-)
+from assoc_pipeline.core.recsys.item_lookup import resolve_items
+from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import (
     BASELINES,

@@ -72,3 +72,21 @@ def test_duplicate_basket_ids_fail(clean: pd.DataFrame) -> None:
     table = basket_set_from_events(clean).baskets
     bad = pd.concat([table, table.tail(1)], ignore_index=True)
     assert ("expect_column_values_to_be_unique", "basket_id") in failed(validate_contract("baskets", bad))
+
+
+def test_a_contract_runs_in_a_process_without_a_main_file(clean: pd.DataFrame, tmp_path) -> None:
+    """`python -c`, a forkserver and an xdist worker have a ``__main__`` without ``__file__``:
+    importing Great Expectations there used to end the process with exit 0 (pyspark's doctest exit)."""
+    import subprocess
+    import sys
+
+    table = tmp_path / "clean.parquet"
+    clean.head(200).to_parquet(table)
+    code = (
+        "import pandas as pd; from assoc_pipeline.checks.contracts import validate_contract; "
+        f"r = validate_contract('clean_events', pd.read_parquet({str(table)!r})); "
+        "print('validated', r.passed)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "validated True" in done.stdout, (done.stdout, done.stderr[-2000:])

@@ -11,16 +11,15 @@ import pytest
 
 from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.contribution_cells import contributions_text, top_groups
 from assoc_pipeline.core.recsys.evaluation import evaluate
 from assoc_pipeline.core.recsys.explanations import (
     GROUPS,
-    contributions_text,
     explain_rows,
     group_values,
     integrated_gradients,
     list_means,
     rows_of,
-    top_groups,
 )
 from assoc_pipeline.core.recsys.metrics import top_k
 from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender

@@ -7,7 +7,7 @@ import time
 import pytest
 
 from assoc_pipeline.core.data.baskets import BasketSet, save_basket_set
-from assoc_pipeline.core.recsys.recommendation_tables import UnknownQueryError
+from assoc_pipeline.core.recsys.item_lookup import UnknownQueryError
 from assoc_pipeline.serving.scoring import ScoringState
 from assoc_pipeline_tests.serving.conftest import Registered, free_port, request
 

@@ -15,11 +15,14 @@ cancellation invoice or a return order is not a basket cleaning could lose (Onli
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import pandas as pd
-
-from assoc_pipeline.core.data.cleaning import CleaningReport
 from assoc_pipeline.core.errors import InputError
+
+if TYPE_CHECKING:  # settings check these floors on every command, `recommend` included: no pandas
+    import pandas as pd
+
+    from assoc_pipeline.core.data.cleaning import CleaningReport
 
 KEPT_MEASURES = {"products": "item_id", "baskets": "basket_id", "customers": "user_id"}
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
-import pandas as pd
+
+if TYPE_CHECKING:  # settings check rule names on every command, `recommend` included: no pandas
+    import pandas as pd
 
 
 class RuleParams(Protocol):

@@ -16,11 +16,14 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
+
+if TYPE_CHECKING:  # pandas only for whole columns: `recommend` pseudonymises one id without it
+    import pandas as pd
 
 PSEUDONYM_KEY_ENV = "ASSOC_PSEUDONYM_KEY"  # the key's environment variable (never in config)
 
@@ -56,6 +59,8 @@ def pseudonymise_ids(values: pd.Series, key: str | bytes, setting: str = "pseudo
     Each distinct id is hashed once (a month of Online Retail has ~1,000 customers for ~40,000
     lines), then mapped back onto the rows.
     """
+    import pandas as pd
+
     raw = _key_bytes(key, setting)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     mac = hmac.new(raw, digestmod=hashlib.sha256)

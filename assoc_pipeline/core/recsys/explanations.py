@@ -21,8 +21,7 @@ from __future__ import annotations
 
 import json
 import math
-from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -214,21 +213,6 @@ def contributions_json(contributions: list[Contribution]) -> str:
     """The compact JSON string a table cell holds ("" when there is nothing to say)."""
     cells = [{"group": c.group, "feature": c.feature, "value": c.value, "why": c.why} for c in contributions]
     return json.dumps(cells, separators=(",", ":")) if cells else ""
-
-
-def contributions_text(cell: str) -> str:
-    """A table cell back in words: ``cycle +1.92 (bought every ~30 days, last 28 days ago); recency
-    +0.80; ...``."""
-    if not cell:
-        return ""
-    return "; ".join(
-        f"{c['group']} {c['value']:+.2f}" + (f" ({c['why']})" if c["why"] else "") for c in json.loads(cell)
-    )
-
-
-def top_groups(cells: Iterable[str]) -> dict[str, int]:
-    """How often each feature group is the first contribution of a cell (a table's summary)."""
-    return dict(Counter(json.loads(c)[0]["group"] for c in cells if c).most_common())
 
 
 def rows_of(lists: RankingLists, n_items: int, queries: np.ndarray, items: np.ndarray) -> np.ndarray:

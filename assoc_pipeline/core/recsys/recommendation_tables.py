@@ -12,80 +12,22 @@ score (:mod:`~assoc_pipeline.core.recsys.explanations`, a JSON string; empty for
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import basket_matrix
 from assoc_pipeline.core.recsys.explanations import explainable, ranked_user_scores
+from assoc_pipeline.core.recsys.item_lookup import ItemLookup
 from assoc_pipeline.core.recsys.metrics import top_k
 from assoc_pipeline.core.recsys.recommender import Recommender
 
 SERVING_COLUMNS = [
     "scope", "query", "rank", "item_id", "item_name", "score", "explanation", "source", "contributions"
 ]  # fmt: skip
-
-
-class UnknownQueryError(InputError):
-    """A user or item the served model / catalogue does not know."""
-
-
-class ItemLookup:
-    """Item ids or names (names case-insensitive) to vocabulary indices, the maps built once (a
-    server resolves every posted basket with the same lookup)."""
-
-    MAX_SUGGESTED = 3  # unknown tokens that get "did you mean" (difflib costs ms per token)
-
-    def __init__(self, vocabulary: pd.DataFrame) -> None:
-        self.ids = vocabulary["item_id"].astype(str).to_numpy()
-        self.names = names = vocabulary["item_name"].astype(str).to_numpy()
-        self.by_id = {v: i for i, v in enumerate(self.ids)}
-        self.by_id.update({v.upper(): i for i, v in enumerate(self.ids) if v.upper() not in self.by_id})
-        self.by_name: dict[str, int] = {}
-        for i, n in enumerate(names):
-            self.by_name.setdefault(" ".join(n.upper().split()), i)
-
-    def index(self, token: str) -> int | None:
-        t = token.strip()
-        return self.by_id.get(t, self.by_id.get(t.upper(), self.by_name.get(" ".join(t.upper().split()))))
-
-    def _suggest(self, token: str) -> str:
-        t = token.strip()
-        key = " ".join(t.upper().split())
-        close = difflib.get_close_matches(key, list(self.by_name), n=3, cutoff=0.6)
-        close += difflib.get_close_matches(t.upper(), [i.upper() for i in self.ids], n=2, cutoff=0.8)
-        return f"{t!r}" + (f" (did you mean {', '.join(repr(c) for c in close)}?)" if close else "")
-
-    def resolve(self, tokens: Sequence[str]) -> np.ndarray:
-        """Sorted unique indices; the error names each unknown token (the first few with guesses)."""
-        out, unknown = [], []
-        for raw in tokens:
-            if not raw.strip():
-                continue
-            idx = self.index(raw)
-            if idx is None:
-                unknown.append(raw)
-            else:
-                out.append(idx)
-        if unknown:
-            named = [self._suggest(t) for t in unknown[: self.MAX_SUGGESTED]]
-            more = len(unknown) - len(named)
-            raise UnknownQueryError(
-                f"unknown item(s): {'; '.join(named)}" + (f"; and {more:,} more" if more > 0 else "")
-            )
-        if not out:
-            raise UnknownQueryError("no items given")
-        return np.unique(np.asarray(out, dtype=np.int64))
-
-
-def resolve_items(vocabulary: pd.DataFrame, tokens: Sequence[str]) -> np.ndarray:
-    """Item indices for item ids or names (names case-insensitive); errors name each unknown token."""
-    return ItemLookup(vocabulary).resolve(tokens)
 
 
 def _best_rules(index: RuleIndex | None, queries: sp.csr_matrix) -> dict[tuple[int, int], int]:
