@@ -16,14 +16,18 @@ from __future__ import annotations
 import importlib.util
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .itemsets import Levels
 from .limits import MAX_ITEMSETS, ItemsetBudget
 from .rank_space import RankSpace, canonical_csr
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from assoc_pipeline.core.data.basket_arrays import BasketArrays
 
 KERNELS: tuple[str, ...] = ("auto", "numba", "numpy")
 KERNEL_ENV = "ASSOC_MINING_KERNEL"
@@ -74,7 +78,7 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
 
 
 def mine_levels(
-    matrix: sp.spmatrix,
+    matrix: sp.spmatrix | BasketArrays,
     min_count: int,
     max_len: int | None = None,
     *,
