@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -75,6 +76,21 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
     if kernel == "numba" and not numba_available():
         raise ImportError("kernel='numba' needs numba (pip install numba); kernel='numpy' needs nothing")
     return kernel
+
+
+# a process that mines once (the command line) pays ~1.5-2 s to import numba and load its cached
+# kernel; the numpy kernel mined every case of benchmarks/RESULTS.md within 1 s of numba (the 10M-
+# entry Quest set: 9.0 s vs 8.2 s), so "auto" loads numba there only for inputs beyond that
+NUMBA_WORTH_LOADING = 20_000_000
+
+
+def kernel_for_one_run(kernel: str, nnz: int) -> str:
+    """The kernel to ask for in a process that mines once: ``kernel`` unless it is "auto" and
+    numba is not loaded yet and the input is under :data:`NUMBA_WORTH_LOADING` entries ("numpy").
+    ``ASSOC_MINING_KERNEL`` still decides "auto" when set."""
+    if kernel != "auto" or os.environ.get(KERNEL_ENV, "").strip() or "numba" in sys.modules:
+        return kernel
+    return kernel if nnz >= NUMBA_WORTH_LOADING else "numpy"
 
 
 def mine_levels(
