@@ -246,11 +246,9 @@ class _RankDB:
             g += pos[hit]
             if len(g) == 0:
                 continue
-            g.sort()
-            word = g >> 6
-            bits = np.left_shift(np.uint64(1), (g & 63).astype(np.uint64))
-            starts = np.flatnonzero(np.r_[True, word[1:] != word[:-1]])
-            tids[word[starts]] |= np.bitwise_or.reduceat(bits, starts)
+            # unbuffered OR per bit (numpy >= 1.25 runs ufunc.at in C): 5x faster than sorting the
+            # bit positions to OR each word's bits with one reduceat
+            np.bitwise_or.at(tids, g >> 6, np.left_shift(np.uint64(1), (g & 63).astype(np.uint64)))
         for k in range(len(width)):
             rows = slice(int(first_row[k]), int(first_row[k] + n_rows[k]))
             block = tids[base[k] : base[k + 1]].reshape(int(n_rows[k]), int(width[k]))

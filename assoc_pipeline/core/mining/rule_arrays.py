@@ -85,21 +85,33 @@ class RuleArrays:
             out.append(side)
         return out[0], out[1]
 
+    def _named(
+        self, lens: np.ndarray, at: np.ndarray, name: Callable[[int], str], joined: bool
+    ) -> np.ndarray:
+        """One side's names per rule: tuples of names, or (``joined``) the text ``"a, b"``."""
+        out = np.empty(len(lens), dtype=object)
+        for k, mine, rows, back in self._groups(lens, at):
+            if joined:
+                named = [", ".join(map(name, t)) for t in self._level_tuples(k, rows)]
+            else:
+                named = [tuple(map(name, t)) for t in self._level_tuples(k, rows)]
+            out[mine] = _objects(named)[back]
+        return out
+
+    def rule_texts(self, item_names: ItemNames) -> list[str]:
+        """The ``"{a, b} => {c}"`` text of every rule."""
+        name = item_namer(item_names)
+        lhs = self._named(self.ant_len, self.ant_at, name, joined=True).tolist()
+        rhs = self._named(self.con_len, self.con_at, name, joined=True).tolist()
+        return [f"{{{a}}} => {{{c}}}" for a, c in zip(lhs, rhs, strict=True)]
+
     def labels(self, item_names: ItemNames) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """(antecedent names, consequent names) as object arrays of tuples of names, and the
         ``"{a, b} => {c}"`` text of every rule."""
         name = item_namer(item_names)
-        names, texts = [], []
-        for lens, at in ((self.ant_len, self.ant_at), (self.con_len, self.con_at)):
-            side, text = np.empty(len(lens), dtype=object), np.empty(len(lens), dtype=object)
-            for k, mine, rows, back in self._groups(lens, at):
-                named = [tuple(map(name, t)) for t in self._level_tuples(k, rows)]
-                side[mine] = _objects(named)[back]
-                text[mine] = _objects([", ".join(t) for t in named])[back]
-            names.append(side)
-            texts.append(text)
-        rule = [f"{{{a}}} => {{{c}}}" for a, c in zip(texts[0].tolist(), texts[1].tolist(), strict=True)]
-        return names[0], names[1], rule
+        lhs = self._named(self.ant_len, self.ant_at, name, joined=False)
+        rhs = self._named(self.con_len, self.con_at, name, joined=False)
+        return lhs, rhs, self.rule_texts(item_names)
 
     def to_frame(self, which: Sequence[str] = MEASURES) -> pd.DataFrame:
         """The :func:`.rules.derive_rules` table: antecedent, consequent (tuples), count, the
