@@ -63,14 +63,15 @@ class RuleArrays:
     def measures(self, which: Sequence[str] = MEASURES) -> dict[str, np.ndarray]:
         return rule_measures(self.n_baskets, self.count, self.ant_count, self.con_count, tuple(which))
 
-    @staticmethod
-    def _groups(lens: np.ndarray, at: np.ndarray):
+    def _groups(self, lens: np.ndarray, at: np.ndarray):
         """Yield (k, rules with a side of length k, the distinct rows of level k they use, and
-        for each such rule the position of its row among those)."""
-        for k in np.unique(lens).tolist():
+        for each such rule the position of its row among those): linear, no sort."""
+        for k in np.flatnonzero(np.bincount(lens)).tolist():
             mine = lens == k
-            used, back = np.unique(at[mine], return_inverse=True)
-            yield k, mine, used, back
+            rows = at[mine]
+            used = np.zeros(len(self.levels[k][1]), dtype=bool)
+            used[rows] = True
+            yield k, mine, np.flatnonzero(used), (np.cumsum(used) - 1)[rows]
 
     def _level_tuples(self, k: int, rows: np.ndarray) -> list[tuple[int, ...]]:
         return list(zip(*self.levels[k][0][rows].T.tolist(), strict=True))
