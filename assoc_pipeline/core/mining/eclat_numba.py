@@ -81,35 +81,40 @@ def _squeeze(arena, mask_at, child_at, n_child, width, new_width, scratch_at):
     """Re-index ``n_child`` bitsets (at ``child_at``) to the set bits of the mask (at ``mask_at``).
 
     Writes them at ``scratch_at`` (``n_child * new_width`` words), bit ``k`` of a result being the
-    child's bit at the mask's ``k``-th set bit (a software ``pext``, word by word).
+    child's bit at the mask's ``k``-th set bit (a software ``pext``). The mask is walked run by
+    run of consecutive ones, each run copied as one shifted word piece: dense data (mushroom,
+    chess) have long runs, and a bit-by-bit copy cost more than the ANDs it saved.
     """
     for t in range(n_child * new_width):
         arena[scratch_at + t] = np.uint64(0)
     one = np.uint64(1)
+    full = ~np.uint64(0)
     for j in range(n_child):
         src = child_at + j * width
         dst = scratch_at + j * new_width
-        boff = 0
+        k = 0
         for w in range(width):
             mw = arena[mask_at + w]
             if mw == 0:
                 continue
-            cw = arena[src + w] & mw
-            if cw == mw:  # every selected bit set: a run of ones
-                k = boff
-                for _ in range(_popcount(mw)):
-                    arena[dst + (k >> 6)] |= one << np.uint64(k & 63)
-                    k += 1
-            elif cw != 0:
-                t = mw
-                k = boff
-                while t != 0:
-                    low = t & (~t + one)
-                    if cw & low:
-                        arena[dst + (k >> 6)] |= one << np.uint64(k & 63)
-                    k += 1
-                    t ^= low
-            boff += _popcount(mw)
+            cw = arena[src + w]
+            if cw & mw == 0:
+                k += _popcount(mw)
+                continue
+            t = mw
+            while t != 0:
+                lo = _popcount((t & (~t + one)) - one)  # first bit of the run
+                s = t >> np.uint64(lo)
+                run = _popcount(((~s) & (s + one)) - one)  # its length (64: all ones)
+                keep = full if run == 64 else (one << np.uint64(run)) - one
+                piece = (cw >> np.uint64(lo)) & keep
+                if piece != 0:
+                    off = k & 63
+                    arena[dst + (k >> 6)] |= piece << np.uint64(off)
+                    if off + run > 64:
+                        arena[dst + (k >> 6) + 1] |= piece >> np.uint64(64 - off)
+                k += run
+                t &= ~(keep << np.uint64(lo))
 
 
 @njit(cache=True, nogil=True)
