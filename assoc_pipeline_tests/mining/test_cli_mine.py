@@ -99,7 +99,7 @@ def test_min_lift_is_applied_like_the_asset(capsys: pytest.CaptureFixture[str]) 
 )
 def test_csv_of_a_basket_file_loads_no_pandas_scipy_or_numba(data: str, extra: list[str]) -> None:
     """The command line reads, mines and writes a basket file with numpy alone: pandas and scipy
-    cost ~1.5 s at import and numba ~1.5-2 s, more than the whole run (benchmarks/RESULTS.md)."""
+    cost ~1.5 s at import and numba ~1-2 s, more than the whole run (benchmarks/RESULTS.md)."""
     import subprocess
     import sys
 

@@ -78,10 +78,11 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
     return kernel
 
 
-# a process that mines once (the command line) pays ~1.5-2 s to import numba and load its cached
-# kernel; the numpy kernel mined every case of benchmarks/RESULTS.md within 1 s of numba (the 10M-
-# entry Quest set: 9.0 s vs 8.2 s), so "auto" loads numba there only for inputs beyond that
-NUMBA_WORTH_LOADING = 20_000_000
+# a process that mines once (the command line) pays ~1-2 s to import numba and load its cached
+# kernel (benchmarks/RESULTS.md: the CLI on T10I4D100K, 1M entries, 1.15 s with numpy vs 2.15 s
+# with numba); numba saves ~0.25-0.3 s of mining per 1M entries (T10I4D100K 0.1%: 0.37 vs 0.10 s;
+# 1M-basket Quest set, ~10M entries: 3.6-4.0 vs 1.1 s), so "auto" loads it from ~5M entries on
+NUMBA_WORTH_LOADING = 5_000_000
 
 
 def kernel_for_one_run(kernel: str, nnz: int) -> str:
