@@ -450,8 +450,9 @@ def main() -> None:
         numba_v = numba.__version__
     except ImportError:
         numba_v = "not installed (numpy kernel)"
+    command = " ".join(["python benchmarks/mining.py", *sys.argv[1:]])
     machine = (
-        f"`python benchmarks/mining.py{' --quick' if args.quick else ''}` on {os.cpu_count()} cores ({cpu}), "
+        f"`{command}` on {os.cpu_count()} cores ({cpu}), "
         f"Python {platform.python_version()}, numpy {numpy.__version__}, numba {numba_v}, "
         f"pyfim {getattr(fim, '__version__', '6.28')}; started {started}, "
         f"load average {load_start[0]:.1f} at the start and {load_end[0]:.1f} at the end "
