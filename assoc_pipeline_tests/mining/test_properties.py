@@ -143,3 +143,28 @@ def test_rule_arrays_equal_definition_in_every_chunking(
     order = [(len(a) + len(c), len(c)) for a, c in zip(table.antecedent, table.consequent, strict=True)]
     assert order == sorted(order)
     assert table.equals(derive_rules(fi, conf, max_consequent_len=max_c))
+
+
+@SETTINGS
+@given(
+    top=st.lists(st.integers(0, 7), min_size=0, max_size=60),
+    low=st.integers(0, 2**40),
+    misses=st.lists(st.integers(0, 2**64 - 1), max_size=20),
+)
+def test_key_lookup_probes_to_every_stored_key(top: list[int], low: int, misses: list[int]) -> None:
+    """The open-addressing lookup: keys crowded into a few slots (same top bits, so probing runs
+    long and wraps around the table) are each found at their row; absent keys give -1; a
+    duplicate stored key raises HashCollision."""
+    import pytest
+
+    from assoc_pipeline.core.mining.hashing import HashCollision, KeyLookup
+
+    keys = np.array(sorted({(t << 61) | (low + i) for i, t in enumerate(top)}), dtype=np.uint64)
+    keys = keys[np.random.default_rng(len(keys)).permutation(len(keys))]
+    lookup = KeyLookup(keys)
+    assert lookup.find(keys).tolist() == list(range(len(keys)))
+    absent = np.array([m for m in misses if m not in set(keys.tolist())], dtype=np.uint64)
+    assert (lookup.find(absent) == -1).all()
+    if len(keys):
+        with pytest.raises(HashCollision):
+            KeyLookup(np.concatenate([keys, keys[:1]]))
