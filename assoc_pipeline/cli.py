@@ -13,6 +13,8 @@ from typing import TYPE_CHECKING
 from assoc_pipeline.core.errors import InputError
 
 if TYPE_CHECKING:
+    from assoc_pipeline.core.data.basket_arrays import BasketArrays
+    from assoc_pipeline.core.data.cleaning import CleaningReport
     from assoc_pipeline.settings import Settings
 
 
@@ -90,28 +92,37 @@ def _cmd_mlflow(args: argparse.Namespace) -> int:
 MINE_FORMATS = ("auto", "online_retail", "events", "basket_lines", "fimi")
 
 
-def _write_csv(table, columns: list[str], fh) -> None:
-    """CSV of ``columns`` as pandas would write it, built column by column (pandas' float
-    formatting took 2 s of a 72k-rule run): numbers by ``repr``, text quoted when it needs it."""
+def _write_csv(columns: dict[str, Sequence], fh) -> None:
+    """CSV of ``columns`` (name -> values) as pandas would write it, built column by column
+    (pandas' float formatting took 2 s of a 72k-rule run): numbers by ``repr`` (once per distinct
+    value: supports and confidences repeat a lot), text quoted when it needs it."""
+    import numpy as np
+
     cols = []
-    for c in columns:
-        values = table[c].to_numpy()
-        if values.dtype.kind in "iuf":
-            cols.append(list(map(repr, values.tolist())))
+    for values in columns.values():
+        if isinstance(values, np.ndarray) and values.dtype.kind in "iuf":
+            # distinct by bit pattern, so -0.0 and 0.0 keep their own text
+            bits = values.astype(np.float64).view(np.int64) if values.dtype.kind == "f" else values
+            _, first, at = np.unique(bits, return_index=True, return_inverse=True)
+            cols.append(np.array(list(map(repr, values[first].tolist())), dtype=object)[at].tolist())
         else:
             cols.append(
                 [
                     '"' + v.replace('"', '""') + '"' if ("," in v or '"' in v or "\n" in v) else v
-                    for v in map(str, values.tolist())
+                    for v in map(str, values)
                 ]
             )
     fh.write(",".join(columns) + "\n")
-    if len(table):
+    if cols and len(cols[0]):
         fh.write("\n".join(map(",".join, zip(*cols, strict=True))) + "\n")
 
 
 def _cmd_mine(args: argparse.Namespace) -> int:
+    """Mine a file and print or write its rules. Loads neither pandas nor scipy for a basket file
+    written as CSV to stdout: their imports alone took longer than reading and mining."""
     import time
+
+    import numpy as np
 
     from assoc_pipeline.core.mining.itemsets import support_setting
     from assoc_pipeline.core.mining.rule_pipeline import check_rule_settings
@@ -124,9 +135,9 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     if args.input_format not in MINE_FORMATS:
         raise InputError(f"input_format must be one of {', '.join(MINE_FORMATS)}, got {args.input_format!r}")
 
-    from assoc_pipeline.core.data.baskets_from_file import load_baskets
-    from assoc_pipeline.core.mining import mine_itemsets
-    from assoc_pipeline.core.mining.rule_pipeline import build_rules
+    from assoc_pipeline.core.mining.api import mine_itemsets
+    from assoc_pipeline.core.mining.native_backend import kernel_for_one_run
+    from assoc_pipeline.core.mining.rule_pipeline import labelled_frame, select_rules
 
     to_stdout = args.format == "csv" and not args.output
     log = sys.stderr if to_stdout else sys.stdout
@@ -134,22 +145,16 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     if progress:
         print("mine: reading baskets ...", file=sys.stderr, flush=True)
-    bs, report = load_baskets(args.input, args.input_format)
-    if args.categories:  # multi-level rules: mine the items' categories (arules' aggregate)
-        from assoc_pipeline.core.mining.aggregate import aggregate_baskets
-        from assoc_pipeline.core.mining.categories import load_label_hierarchy
-
-        bs = aggregate_baskets(bs, load_label_hierarchy(args.categories, args.level))
-    support = support_setting(args.min_support, bs.n_baskets)
+    baskets, report = _mine_input(args)
+    support = support_setting(args.min_support, baskets.n_baskets)
     if progress:
         print(f"mine: itemsets ({args.backend}) ...", file=sys.stderr, flush=True)
-    options = {"kernel": args.kernel} if args.backend == "native" else {}
-    fi = mine_itemsets(bs.matrix, support, max_len=args.max_len, backend=args.backend, **options)
+    options = {"kernel": kernel_for_one_run(args.kernel, baskets.nnz)} if args.backend == "native" else {}
+    fi = mine_itemsets(baskets, support, max_len=args.max_len, backend=args.backend, **options)
     if progress:
         print("mine: rules ...", file=sys.stderr, flush=True)
-    rules, _ = build_rules(
+    rules, _ = select_rules(
         fi,
-        bs.item_names(),
         args.min_confidence,
         max_consequent_len=None if args.multi_consequent else 1,
         min_lift=args.min_lift,
@@ -158,7 +163,7 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     seconds = time.perf_counter() - started
     columns = ["rule", "support", "confidence", "lift", "count", "leverage", "conviction"]
     summary = [
-        f"input     : {args.input} ({bs.n_baskets:,} baskets, {bs.n_items:,} items)",
+        f"input     : {args.input} ({baskets.n_baskets:,} baskets, {baskets.n_items:,} items)",
         f"itemsets  : {len(fi):,} (min count {fi.min_count}, backend {args.backend})",
         f"rules     : {len(rules):,} with confidence >= {args.min_confidence}"
         + (f" and lift >= {args.min_lift}" if args.min_lift is not None else ""),
@@ -167,9 +172,14 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     if report is not None:
         summary.insert(1, f"cleaning  : kept {report.kept_rows:,} of {report.raw_rows:,} event rows")
     if to_stdout:
-        _write_csv(rules, columns, sys.stdout)
+        measures = rules.measures(("support", "confidence", "lift", "leverage", "conviction"))
+        text = rules.rule_texts(baskets.labels)
+        _write_csv(
+            {c: text if c == "rule" else rules.count if c == "count" else measures[c] for c in columns},
+            sys.stdout,
+        )
     elif args.output:
-        out = rules.drop(columns=["antecedent_names", "consequent_names"])
+        out = labelled_frame(rules, baskets.labels).drop(columns=["antecedent_names", "consequent_names"])
         if args.output.endswith(".parquet"):
             from assoc_pipeline.core.tables import write_table
 
@@ -182,10 +192,24 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         summary.append(f"written   : {args.output}")
     print("\n".join(summary), file=log)
     if not to_stdout and len(rules):
-        print(
-            "\ntop rules by lift:\n" + rules.head(10)[columns[:5]].round(4).to_string(index=False), file=log
-        )
+        top = labelled_frame(rules.take(np.arange(min(10, len(rules)))), baskets.labels)
+        print("\ntop rules by lift:\n" + top[columns[:5]].round(4).to_string(index=False), file=log)
     return 0
+
+
+def _mine_input(args: argparse.Namespace) -> tuple[BasketArrays, CleaningReport | None]:
+    """The baskets ``mine`` works on: the file's, or its items' categories (``--categories``)."""
+    from assoc_pipeline.core.data.baskets_from_file import basket_arrays_of, load_basket_arrays, load_baskets
+
+    if not args.categories:
+        return load_basket_arrays(args.input, args.input_format)
+    # multi-level rules: mine the items' categories (arules' aggregate)
+    from assoc_pipeline.core.mining.aggregate import aggregate_baskets
+    from assoc_pipeline.core.mining.categories import load_label_hierarchy
+
+    bs, report = load_baskets(args.input, args.input_format)
+    bs = aggregate_baskets(bs, load_label_hierarchy(args.categories, args.level))
+    return basket_arrays_of(bs), report
 
 
 def _cmd_example_log(args: argparse.Namespace) -> int:

@@ -83,3 +83,22 @@ def test_quest_baskets_is_seeded_and_quest_like() -> None:
     assert lens.min() >= 1 and 6 <= lens.mean() <= 10
     # planted patterns give long frequent itemsets that independent items would not
     assert max(mine_itemsets(a.matrix, 0.01).table["length"]) >= 4
+
+
+def test_basket_arrays_mine_like_the_matrix(tmp_path: Path) -> None:
+    """The numpy-only reader's arrays (unsorted ids, repeats, blank lines, big ids) are the
+    canonical CSR of the BasketSet, and every backend mines them to the same itemsets."""
+    from assoc_pipeline.core.data.basket_arrays import read_fimi_arrays
+
+    path = tmp_path / "messy.dat"
+    path.write_bytes(b"9 3 3 100000000000\n\n3 9\t7\r\n7 3 9 9\n100000000000 7\n")
+    arrays = read_fimi_arrays(path)
+    matrix = read_fimi(path).matrix
+    assert arrays.labels == ["3", "7", "9", "100000000000"]
+    assert arrays.indptr.tolist() == matrix.indptr.tolist() == [0, 3, 6, 9, 11]
+    assert arrays.indices.tolist() == matrix.indices.tolist() == [0, 2, 3, 0, 1, 2, 0, 1, 2, 1, 3]
+    mushroom = read_fimi_arrays(dataset("fimi/mushroom.dat"))
+    for backend, kernel in (("native", "numpy"), ("native", "numba"), ("mlxtend", None)):
+        options = {"kernel": kernel} if kernel else {}
+        got = mine_itemsets(mushroom, 0.4, backend=backend, **options).digest()
+        assert got == mine_itemsets(mushroom.to_scipy(), 0.4, backend=backend, **options).digest()

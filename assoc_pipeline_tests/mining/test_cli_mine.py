@@ -88,3 +88,50 @@ def test_min_lift_is_applied_like_the_asset(capsys: pytest.CaptureFixture[str]) 
     everything = list(csv.DictReader(io.StringIO(out_all)))
     assert code == code_all == 0 and len(everything) == 5668
     assert len(lifted) == sum(float(r["lift"]) >= 3 for r in everything) > 0
+
+
+@pytest.mark.parametrize(
+    ("data", "extra"),
+    [
+        ("fimi/mushroom.dat", ["--min-support", "0.3"]),
+        (GROCERIES, ["--min-support", "0.01", "--min-confidence", "0.3", "--input-format", "basket_lines"]),
+    ],
+)
+def test_csv_of_a_basket_file_loads_no_pandas_scipy_or_numba(data: str, extra: list[str]) -> None:
+    """The command line reads, mines and writes a basket file with numpy alone: pandas and scipy
+    cost ~1.5 s at import and numba ~1-2 s, more than the whole run (benchmarks/RESULTS.md)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import contextlib, io, sys\n"
+        "from assoc_pipeline.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        f"    code = main(['mine', {str(dataset(data))!r}, '--format', 'csv', *{extra!r}])\n"
+        "heavy = [m for m in ('pandas', 'scipy', 'numba', 'dagster', 'mlflow') if m in sys.modules]\n"
+        "print(code, out.getvalue().count(chr(10)), ' '.join(heavy))\n"
+    )
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ASSOC_MINING_KERNEL"}
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    status, lines, *heavy = done.stdout.split()
+    assert status == "0" and int(lines) > 1  # a header and some rules
+    assert heavy == [], f"loaded: {heavy}"
+
+
+def test_one_shot_kernel_choice(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A process that mines once skips numba's load for small inputs; explicit choices, the
+    environment and an already loaded numba are respected."""
+    import sys
+
+    from assoc_pipeline.core.mining.native_backend import KERNEL_ENV, NUMBA_WORTH_LOADING, kernel_for_one_run
+
+    monkeypatch.delenv(KERNEL_ENV, raising=False)
+    monkeypatch.delitem(sys.modules, "numba", raising=False)
+    assert kernel_for_one_run("auto", 1_000) == "numpy"
+    assert kernel_for_one_run("auto", NUMBA_WORTH_LOADING) == "auto"
+    assert kernel_for_one_run("numba", 1_000) == "numba"
+    monkeypatch.setenv(KERNEL_ENV, "numba")
+    assert kernel_for_one_run("auto", 1_000) == "auto"
+    monkeypatch.delenv(KERNEL_ENV)
+    monkeypatch.setitem(sys.modules, "numba", object())
+    assert kernel_for_one_run("auto", 1_000) == "auto"

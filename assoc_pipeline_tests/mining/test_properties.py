@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import combinations
+
 import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -89,3 +91,80 @@ def test_popcount64_on_extremes() -> None:
     )
     expected = [int(np.bitwise_count(v.view(np.uint64))) for v in vals]
     assert popcount64(torch.from_numpy(vals)).tolist() == expected
+
+
+def brute_rules(lists: list[list[int]], min_count: int, conf: float, max_c: int | None) -> dict:
+    """Every split A => C of every frequent itemset with n(AC)/n(A) >= conf, by definition."""
+    from fractions import Fraction
+
+    full = brute_itemsets(lists, min_count)
+    out = {}
+    for s, n_ac in full.items():
+        for c in range(1, len(s) if max_c is None else min(len(s), max_c + 1)):
+            for cons in combinations(s, c):
+                ante = tuple(i for i in s if i not in cons)
+                if Fraction(n_ac, full[ante]) >= Fraction(repr(conf)):
+                    out[(ante, cons)] = (n_ac, full[ante], full[cons])
+    return out
+
+
+@SETTINGS
+@given(
+    lists=baskets,
+    min_count=st.integers(1, 4),
+    conf=st.sampled_from([0.0, 0.5, 2 / 3, 1.0]),
+    max_c=st.none() | st.integers(1, 3),
+    cells=st.sampled_from([1, 7, 1 << 22]),
+)
+def test_rule_arrays_equal_definition_in_every_chunking(
+    lists: list[list[int]], min_count: int, conf: float, max_c: int | None, cells: int
+) -> None:
+    """The vectorised derivation (all consequent positions of a level at once, cut into chunks
+    of ``cells``) gives exactly the rules and counts of the definition, in (k, c, positions,
+    row) order, and its table's sides are the itemsets its pointers name."""
+    from assoc_pipeline.core.mining import rules as rules_module
+
+    fi = mine_itemsets(matrix_of(lists, N_ITEMS), min_count)
+    saved = rules_module._CHUNK_CELLS
+    try:
+        rules_module._CHUNK_CELLS = cells
+        arrays = rules_module.derive_rule_arrays(fi, conf, max_consequent_len=max_c)
+    finally:
+        rules_module._CHUNK_CELLS = saved
+    table = arrays.to_frame()
+    got = {
+        (a, c): (n, na, nc)
+        for a, c, n, na, nc in zip(
+            table.antecedent, table.consequent, table["count"], table.antecedent_count,
+            table.consequent_count, strict=True,
+        )
+    }  # fmt: skip
+    assert len(got) == len(table) and got == brute_rules(lists, min_count, conf, max_c)
+    order = [(len(a) + len(c), len(c)) for a, c in zip(table.antecedent, table.consequent, strict=True)]
+    assert order == sorted(order)
+    assert table.equals(derive_rules(fi, conf, max_consequent_len=max_c))
+
+
+@SETTINGS
+@given(
+    top=st.lists(st.integers(0, 7), min_size=0, max_size=60),
+    low=st.integers(0, 2**40),
+    misses=st.lists(st.integers(0, 2**64 - 1), max_size=20),
+)
+def test_key_lookup_probes_to_every_stored_key(top: list[int], low: int, misses: list[int]) -> None:
+    """The open-addressing lookup: keys crowded into a few slots (same top bits, so probing runs
+    long and wraps around the table) are each found at their row; absent keys give -1; a
+    duplicate stored key raises HashCollision."""
+    import pytest
+
+    from assoc_pipeline.core.mining.hashing import HashCollision, KeyLookup
+
+    keys = np.array(sorted({(t << 61) | (low + i) for i, t in enumerate(top)}), dtype=np.uint64)
+    keys = keys[np.random.default_rng(len(keys)).permutation(len(keys))]
+    lookup = KeyLookup(keys)
+    assert lookup.find(keys).tolist() == list(range(len(keys)))
+    absent = np.array([m for m in misses if m not in set(keys.tolist())], dtype=np.uint64)
+    assert (lookup.find(absent) == -1).all()
+    if len(keys):
+        with pytest.raises(HashCollision):
+            KeyLookup(np.concatenate([keys, keys[:1]]))

@@ -2,23 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
-import scipy.sparse as sp
 
+from assoc_pipeline.core.data.basket_arrays import BasketArrays
 from assoc_pipeline.core.errors import InputError
 
 from .condensed import condense
 from .itemsets import TARGETS, FrequentItemsets, min_count_for
 from .limits import MAX_ITEMSETS, ItemsetExplosion
 
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
 Backend = Literal["native", "mlxtend", "spark"]
 BACKENDS: tuple[str, ...] = ("native", "mlxtend", "spark")
 
 
 def mine_itemsets(
-    matrix: sp.spmatrix | sp.sparray,
+    matrix: sp.spmatrix | sp.sparray | BasketArrays,
     min_support: float | int,
     *,
     min_len: int = 1,
@@ -28,7 +31,8 @@ def mine_itemsets(
     max_itemsets: int | None = MAX_ITEMSETS,
     **backend_options: Any,
 ) -> FrequentItemsets:
-    """Frequent itemsets of a baskets x items boolean matrix.
+    """Frequent itemsets of a baskets x items boolean matrix (scipy sparse, dense, or the
+    :class:`BasketArrays` of a basket file, which the native backend mines without scipy).
 
     ``min_support`` is a fraction of baskets (float in (0, 1]) or an absolute count (int >= 1);
     the threshold is inclusive and applied to integer counts. ``target`` "closed" / "maximal"
@@ -44,8 +48,14 @@ def mine_itemsets(
         raise InputError(f"min_len must be >= 1, got {min_len}")
     if max_len is not None and max_len < min_len:
         raise InputError(f"max_len ({max_len}) must be >= min_len ({min_len})")
-    if not sp.issparse(matrix):
-        matrix = sp.csr_matrix(np.asarray(matrix, dtype=bool))
+    if isinstance(matrix, BasketArrays):
+        if backend != "native":
+            matrix = matrix.to_scipy()
+    else:
+        import scipy.sparse as sp
+
+        if not sp.issparse(matrix):
+            matrix = sp.csr_matrix(np.asarray(matrix, dtype=bool))
     n_baskets, n_items = matrix.shape
     min_count = min_count_for(min_support, n_baskets)
     if backend == "native":

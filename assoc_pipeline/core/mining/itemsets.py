@@ -11,12 +11,14 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
-import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
+
+if TYPE_CHECKING:  # pandas is imported where a table is built: mining itself never needs it
+    import pandas as pd
 
 Levels = dict[int, tuple[np.ndarray, np.ndarray]]
 Target = Literal["all", "closed", "maximal"]
@@ -157,7 +159,7 @@ class FrequentItemsets:
         self, border: Levels | pd.DataFrame | None, provenance: dict | None = None
     ) -> FrequentItemsets:
         """A copy carrying ``border`` (levels or a table; zero counts dropped) and ``provenance``."""
-        if border is not None and not isinstance(border, pd.DataFrame):
+        if border is not None and not hasattr(border, "columns"):  # levels, not a table
             border = levels_table(
                 {k: (i[c > 0], c[c > 0]) for k, (i, c) in normalise_levels(border).items()}, self.n_baskets
             )
@@ -220,6 +222,8 @@ def table_levels(table: pd.DataFrame) -> Levels:
 
 def levels_table(levels: Levels, n_baskets: int) -> pd.DataFrame:
     """The itemset table (``items``, ``count``, ``support``, ``length``) of normalised levels."""
+    import pandas as pd
+
     parts = []
     for k, (items, counts) in levels.items():
         parts.append(

@@ -15,15 +15,20 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import scipy.sparse as sp
 
 from .itemsets import Levels
 from .limits import MAX_ITEMSETS, ItemsetBudget
 from .rank_space import RankSpace, canonical_csr
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
+
+    from assoc_pipeline.core.data.basket_arrays import BasketArrays
 
 KERNELS: tuple[str, ...] = ("auto", "numba", "numpy")
 KERNEL_ENV = "ASSOC_MINING_KERNEL"
@@ -73,8 +78,24 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
     return kernel
 
 
+# a process that mines once (the command line) pays ~1-2 s to import numba and load its cached
+# kernel (benchmarks/RESULTS.md: the CLI on T10I4D100K, 1M entries, 1.15 s with numpy vs 2.15 s
+# with numba); numba saves ~0.25-0.3 s of mining per 1M entries (T10I4D100K 0.1%: 0.37 vs 0.10 s;
+# 1M-basket Quest set, ~10M entries: 3.6-4.0 vs 1.1 s), so "auto" loads it from ~5M entries on
+NUMBA_WORTH_LOADING = 5_000_000
+
+
+def kernel_for_one_run(kernel: str, nnz: int) -> str:
+    """The kernel to ask for in a process that mines once: ``kernel`` unless it is "auto" and
+    numba is not loaded yet and the input is under :data:`NUMBA_WORTH_LOADING` entries ("numpy").
+    ``ASSOC_MINING_KERNEL`` still decides "auto" when set."""
+    if kernel != "auto" or os.environ.get(KERNEL_ENV, "").strip() or "numba" in sys.modules:
+        return kernel
+    return kernel if nnz >= NUMBA_WORTH_LOADING else "numpy"
+
+
 def mine_levels(
-    matrix: sp.spmatrix,
+    matrix: sp.spmatrix | BasketArrays,
     min_count: int,
     max_len: int | None = None,
     *,

@@ -8,13 +8,23 @@ the baskets of its rarest item, the smallest projection there is.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import scipy.sparse as sp
+
+from assoc_pipeline.core.data.basket_arrays import BasketArrays
+
+if TYPE_CHECKING:
+    import scipy.sparse as sp
 
 
-def canonical_csr(matrix: sp.spmatrix | sp.sparray) -> sp.csr_matrix:
-    """CSR with sorted, unique, explicitly-true entries (what every backend assumes)."""
+def canonical_csr(matrix: sp.spmatrix | sp.sparray | BasketArrays) -> sp.csr_matrix | BasketArrays:
+    """CSR with sorted, unique, explicitly-true entries (what every backend assumes); a
+    :class:`BasketArrays` is one already (only ``indptr``, ``indices`` and ``shape`` are read)."""
+    if isinstance(matrix, BasketArrays):
+        return matrix
+    import scipy.sparse as sp
+
     x = sp.csr_matrix(matrix)
     if x.nnz and (not x.has_canonical_format or not bool(np.all(x.data))):
         x = x.copy()
@@ -33,7 +43,7 @@ class RankSpace:
     counts: np.ndarray  # support of every rank (int64, ascending)
 
     @classmethod
-    def of(cls, x: sp.csr_matrix, min_count: int) -> RankSpace:
+    def of(cls, x: sp.csr_matrix | BasketArrays, min_count: int) -> RankSpace:
         m = x.shape[1]
         item_counts = np.bincount(x.indices, minlength=m).astype(np.int64)
         freq = np.flatnonzero(item_counts >= min_count)

@@ -8,18 +8,18 @@ CLI used to skip ``min_lift``).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
-import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
 
 from .itemsets import FrequentItemsets
-from .redundancy import prune_redundant as drop_redundant
-from .rules import derive_rules
-from .selection import label_rules
+from .rule_arrays import ItemNames, RuleArrays
+from .rules import derive_rule_arrays
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 class RuleSet(NamedTuple):
@@ -46,9 +46,34 @@ def check_rule_settings(
         raise InputError(f"max_consequent_len must be >= 1 (or None for any), got {max_consequent_len}")
 
 
+def select_rules(
+    itemsets: FrequentItemsets,
+    min_confidence: float,
+    *,
+    max_consequent_len: int | None = 1,
+    min_lift: float | None = None,
+    prune_redundant: bool = False,
+) -> tuple[RuleArrays, int]:
+    """The kept rules as :class:`RuleArrays`, sorted by lift then confidence (both descending,
+    ties in derivation order), and how many were derived. No pandas unless ``prune_redundant``."""
+    check_rule_settings(
+        min_confidence=min_confidence, min_lift=min_lift, max_consequent_len=max_consequent_len
+    )
+    rules = derive_rule_arrays(itemsets, min_confidence, max_consequent_len=max_consequent_len)
+    derived = len(rules)
+    if min_lift is not None:
+        rules = rules.take(rules.measures(("lift",))["lift"] >= float(min_lift))
+    if prune_redundant:
+        from .redundancy import is_redundant
+
+        rules = rules.take(~is_redundant(rules.to_frame(("support", "confidence"))))
+    m = rules.measures(("confidence", "lift"))
+    return rules.take(np.lexsort((-m["confidence"], -m["lift"]))), derived
+
+
 def build_rules(
     itemsets: FrequentItemsets,
-    item_names: Sequence[str] | Mapping[int, str] | np.ndarray,
+    item_names: ItemNames,
     min_confidence: float,
     *,
     max_consequent_len: int | None = 1,
@@ -62,15 +87,24 @@ def build_rules(
     (arules ``is.redundant``), after the lift filter. The table has :func:`derive_rules`' columns
     plus ``antecedent_names``/``consequent_names``/``rule``, sorted by lift then confidence.
     """
-    check_rule_settings(
-        min_confidence=min_confidence, min_lift=min_lift, max_consequent_len=max_consequent_len
+    rules, derived = select_rules(
+        itemsets,
+        min_confidence,
+        max_consequent_len=max_consequent_len,
+        min_lift=min_lift,
+        prune_redundant=prune_redundant,
     )
-    rules = derive_rules(itemsets, min_confidence, max_consequent_len=max_consequent_len)
-    derived = len(rules)
-    if min_lift is not None:
-        rules = rules[rules["lift"].to_numpy() >= float(min_lift)]
-    if prune_redundant:
-        rules = drop_redundant(rules)
-    order = np.lexsort((-rules["confidence"].to_numpy(), -rules["lift"].to_numpy()))
-    rules = rules.iloc[order].reset_index(drop=True)
-    return RuleSet(label_rules(rules, item_names), derived)
+    return RuleSet(labelled_frame(rules, item_names), derived)
+
+
+def labelled_frame(rules: RuleArrays, item_names: ItemNames) -> pd.DataFrame:
+    """The rules' table (:func:`derive_rules`' columns) with ``antecedent_names``,
+    ``consequent_names`` and ``rule``, as :func:`.selection.label_rules` writes them."""
+    import pandas as pd
+
+    frame = rules.to_frame()
+    lhs, rhs, text = rules.labels(item_names)
+    frame["antecedent_names"] = pd.Series(lhs, index=frame.index, dtype=object)
+    frame["consequent_names"] = pd.Series(rhs, index=frame.index, dtype=object)
+    frame["rule"] = text
+    return frame
