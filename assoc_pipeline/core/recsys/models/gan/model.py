@@ -84,13 +84,15 @@ class GANParams(LoopParams):
     lr: float = 3e-3
     disc_lr: float = 1e-3
     temperature: float = 0.3  # of the relaxed (backward) basket
-    max_basket_size: int = 64  # modelled items per generated basket at most
-    clip_items: int = 16  # baskets count as at most this many items in the MMD moments (bounds sensitivity)
+    # modelled items per basket at most: wholesale baskets (5.7% hold > 64) carry 81% of the real pair
+    # mass, so a cap of 64 left synthetic pair supports at a third of the real ones
+    max_basket_size: int = 1000
+    clip_items: int = 1000  # baskets count as at most this many items in the MMD moments (see dp_clip_items)
     affinity_init: bool = True  # seed-item affinities start at the pair supports' PMI ...
     affinity_gain: float = 5.0  # ... times this: sharper item groups from the first step
     affinity_lr: float = 0.3  # each row sees few updates (only when its item is the seed): larger steps
     refine_steps: int = 1  # redraws where every drawn item's affinity row pulls its partners in ...
-    coupling: float = 6.0  # ... this strongly (networks.Generator.coupled): pair supports to real scale
+    coupling: float = 3.0  # ... this strongly (networks.Generator.coupled): pair supports to real scale
     eval_samples: int = 1000  # synthetic baskets drawn per epoch to choose the epoch
     # protocol (protocol.py): random parts of the train period held out from fitting
     epoch_choice_fraction: float = 0.1
@@ -104,6 +106,8 @@ class GANParams(LoopParams):
     dp_pair_threshold_sd: float = 1.0  # released pair counts under this many noise SDs are set to 0
     dp_affinity_gain: float = 2.0  # replaces affinity_gain under DP: noisy PMI amplified less
     dp_coupling: float = 0.0  # replaces coupling under DP: noisy PMI rows pull in noise
+    dp_clip_items: int = 16  # replaces clip_items under DP: bounds one basket's sensitivity
+    dp_max_basket_size: int = 64  # replaces max_basket_size under DP: fewer noisy size-histogram bins
 
 
 N_RELEASES = 3  # item counts, pair counts, size histogram
@@ -121,6 +125,8 @@ class BasketGANModel(Checkpointable):
         strength = p.dp_coupling if p.dp else p.coupling
         # (redraws, pull strength) of the sampling scheme; no redraw when nothing pulls
         self.refinement = (p.refine_steps if strength > 0 else 0, strength)
+        self.clip_items = p.dp_clip_items if p.dp else p.clip_items
+        self.max_basket_size = p.dp_max_basket_size if p.dp else p.max_basket_size
         self.module: BasketGAN | None = None
         self.modelled_items = np.zeros(0, dtype=np.int64)  # vocabulary index of each generator output
         self.size_values = np.array([1], dtype=np.int64)  # modelled items per basket: histogram
@@ -168,7 +174,7 @@ class BasketGANModel(Checkpointable):
             raise ValueError("gan: need at least two training baskets")
         self.n_items = train.n_items
         self.vocabulary = train.vocabulary[["item_idx", "item_id", "item_name"]].copy()
-        clip = p.clip_items
+        clip, max_size = self.clip_items, self.max_basket_size
 
         # the privacy plan needs the number of DP-SGD steps before any release is made
         steps_per_epoch = max(1, math.ceil(n_baskets / p.batch_size))
@@ -208,13 +214,13 @@ class BasketGANModel(Checkpointable):
         moments = BasketMoments(moments.items.to(device), moments.pairs.to(device), clip)
 
         # release 3: histogram of modelled items per basket (capped) -> the generator's sizes
-        top_sizes = np.minimum(np.diff(x_top.indptr), p.max_basket_size)
-        hist = np.bincount(top_sizes, minlength=p.max_basket_size + 1).astype(np.float64)[1:]
+        top_sizes = np.minimum(np.diff(x_top.indptr), max_size)
+        hist = np.bincount(top_sizes, minlength=max_size + 1).astype(np.float64)[1:]
         if p.dp:
             hist = np.clip(hist + rng.normal(0.0, release, hist.shape), 0.0, None)
         if hist.sum() <= 0:
             raise ValueError("gan: no basket holds a modelled item")
-        self.size_values = np.arange(1, p.max_basket_size + 1, dtype=np.int64)[hist > 0]
+        self.size_values = np.arange(1, max_size + 1, dtype=np.int64)[hist > 0]
         self.size_probs = hist[hist > 0] / hist.sum()
 
         seed_weight = np.clip(counts[top], 0.0, None)
@@ -253,8 +259,8 @@ class BasketGANModel(Checkpointable):
             x = torch.zeros(len(idx), n_mod)
             for r, b in enumerate(idx):
                 items = x_top.indices[x_top.indptr[b] : x_top.indptr[b + 1]]
-                if len(items) > p.max_basket_size:
-                    items = rng.choice(items, p.max_basket_size, replace=False)
+                if len(items) > max_size:
+                    items = rng.choice(items, max_size, replace=False)
                 x[r, torch.as_tensor(items, dtype=torch.long)] = 1.0
             return x.to(device)
 
