@@ -93,7 +93,7 @@ class GANParams(LoopParams):
     affinity_gain: float = 5.0  # ... times this: sharper item groups from the first step
     affinity_lr: float = 0.3  # each row sees few updates (only when its item is the seed): larger steps
     refine_steps: int = 1  # redraws where every drawn item's affinity row pulls its partners in ...
-    coupling: float = 3.0  # ... this strongly (networks.Generator.coupled): pair supports to real scale
+    coupling: float = 1.5  # ... this strongly (networks.Generator.coupled); 3 cost validation pair r
     eval_samples: int = 1000  # synthetic baskets drawn per epoch to choose the epoch
     # protocol (protocol.py): random parts of the train period held out from fitting
     epoch_choice_fraction: float = 0.1
