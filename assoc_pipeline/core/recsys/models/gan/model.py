@@ -9,8 +9,9 @@ Why this design (measured in shared/notes/basket-gan.md, reproduced by benchmark
   affinity table starts at ``affinity_gain`` x the pairs' PMI, so training (a few hundred steps
   in the demo's budget) refines item groups instead of discovering them.
 * One redraw (``refine_steps``) adds ``coupling`` x the mean affinity row of the items drawn first:
-  without it only the seed pulls its partners in, synthetic top-pair supports were half the real
-  ones and few pairs reached the rules' confidence (benchmarks/RESULTS.md, "GAN benchmark").
+  without it only the seed pulls its partners in and few synthetic pairs reached the rules'
+  confidence. Sizes go up to 1000 modelled items: the few wholesale baskets carry most of the real
+  pair mass (benchmarks/RESULTS.md, "GAN benchmark: extra runs and reading", follow-up 2026-12-03).
 * Most of the pair fit comes from an MMD whose kernel matches item and pair supports
   (``basket_moments.py``); the adversary (a discriminator on multi-hot baskets, non-saturating
   loss) joins at ``adversarial_weight`` after ``pretrain_epochs`` of MMD alone.
