@@ -1,6 +1,6 @@
 """The basket-GAN study on the shipped data; writes its section of benchmarks/RESULTS.md.
 
-    nice python benchmarks/gan.py [--seeds 0 1 2] [--epsilons 1 3 10] [--quick] [--output ...]
+    nice python benchmarks/gan.py [--seeds 0 1 2] [--epsilons 1 3 10] [--quick] [--set coupling=0]
 
 Protocol (issue 17, issue 12 item 3): the GAN learns from the train period (before the validation
 cutoff) only, split at random into fit / epoch-choice / holdout baskets
@@ -121,8 +121,15 @@ def main() -> None:
         default=0,
         help="only fit the seed-0 GAN for this many epochs (adversary from half-way) and print its row",
     )
+    ap.add_argument(
+        "--set",
+        nargs="+",
+        default=[],
+        metavar="PARAM=VALUE",
+        help="override GANParams defaults for every GAN row, e.g. --set coupling=0 max_basket_size=64",
+    )
     args = ap.parse_args()
-    base = GANParams(device="cpu", threads=1)
+    base = dataclasses.replace(GANParams(device="cpu", threads=1), **_overrides(args.set))
     if args.quick:
         args.seeds, args.epsilons = args.seeds[:1], [10.0]
         base = dataclasses.replace(base, epochs=2, pretrain_epochs=1)
@@ -243,7 +250,8 @@ def main() -> None:
     lines = [
         HEADER,
         "",
-        f"`nice python benchmarks/gan.py{' --quick' if args.quick else ''}` on {os.cpu_count()} cores "
+        f"`nice python benchmarks/gan.py{' --quick' if args.quick else ''}"
+        f"{' --set ' + ' '.join(args.set) if args.set else ''}` on {os.cpu_count()} cores "
         f"({platform.machine()}), Python {platform.python_version()}, torch {torch.__version__}, "
         f"{datetime.now():%Y-%m-%d %H:%M}; total {time.perf_counter() - t0:.0f} s.",
         "",
@@ -327,6 +335,21 @@ def main() -> None:
             json.dumps({"results": results, "fit_seconds": fit_seconds, "loads": loads}, indent=1)
         )
     print(section)
+
+
+def _overrides(pairs: list[str]) -> dict[str, object]:
+    """``--set`` values, typed like the GANParams field they replace."""
+    from assoc_pipeline.core.recsys.models.gan import GANParams
+
+    fields = {f.name: type(getattr(GANParams(), f.name)) for f in dataclasses.fields(GANParams)}
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, _, value = pair.partition("=")
+        if key not in fields:
+            sys.exit(f"gan.py: --set {pair}: no GANParams field {key!r}")
+        kind = fields[key]
+        out[key] = value.lower() in ("1", "true", "yes") if kind is bool else kind(value)
+    return out
 
 
 def _timing(train_period, params) -> None:

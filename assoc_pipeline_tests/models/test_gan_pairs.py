@@ -109,3 +109,28 @@ def test_two_sample_auc_is_chance_for_real_halves_and_high_for_broken_pairs(pair
     assert 0.4 < halves < 0.6, halves
     ind = IndependentItems().fit(fit).sample_basket_set(400, seed=1)
     assert sq.two_sample_auc(holdout, ind, seed=0) > 0.7
+
+
+def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(paired) -> None:
+    fit, choice, _ = paired
+    frozen = GANParams(epochs=1, pretrain_epochs=1, lr=0.0, affinity_lr=0.0, seed=2, **SMALL)
+    gan = BasketGANModel(frozen).fit(fit, choice)  # the PMI-initialised generator, untrained
+    assert gan.refinement == (1, frozen.coupling)
+    coupled = gan.sample_basket_set(600, seed=4)
+    sizes = set(gan.size_values.tolist())
+    assert all(len(b) in sizes for b in gan.sample(200, seed=5))  # still exactly a real size
+    gan.refinement = (0, frozen.coupling)
+    plain = gan.sample_basket_set(600, seed=4)
+    # every drawn item pulls its planted partner in, not only the seed
+    assert partner_share(coupled) > partner_share(plain) + 0.03, (
+        partner_share(coupled),
+        partner_share(plain),
+    )
+    ckpt = gan.to_checkpoint()
+    del ckpt["params"]["refine_steps"]  # a checkpoint saved before the redraw existed
+    old = BasketGANModel.from_checkpoint(ckpt)
+    assert old.refinement[0] == 0
+    assert all(
+        np.array_equal(a, b) for a, b in zip(old.sample(40, seed=6), gan.sample(40, seed=6), strict=True)
+    )
+    assert BasketGANModel(GANParams(dp=True)).refinement[0] == 0  # noisy PMI rows: no pull under DP

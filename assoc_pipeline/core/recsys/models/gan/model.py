@@ -8,6 +8,10 @@ Why this design (measured in shared/notes/basket-gan.md, reproduced by benchmark
 * Generation is conditional on a seed item (drawn by support, always in its basket); a per-seed
   affinity table starts at ``affinity_gain`` x the pairs' PMI, so training (a few hundred steps
   in the demo's budget) refines item groups instead of discovering them.
+* One redraw (``refine_steps``) adds ``coupling`` x the mean affinity row of the items drawn first:
+  without it only the seed pulls its partners in and few synthetic pairs reached the rules'
+  confidence. Sizes go up to 1000 modelled items: the few wholesale baskets carry most of the real
+  pair mass (benchmarks/RESULTS.md, "GAN benchmark: extra runs and reading", follow-up 2026-12-03).
 * Most of the pair fit comes from an MMD whose kernel matches item and pair supports
   (``basket_moments.py``); the adversary (a discriminator on multi-hot baskets, non-saturating
   loss) joins at ``adversarial_weight`` after ``pretrain_epochs`` of MMD alone.
@@ -81,11 +85,16 @@ class GANParams(LoopParams):
     lr: float = 3e-3
     disc_lr: float = 1e-3
     temperature: float = 0.3  # of the relaxed (backward) basket
-    max_basket_size: int = 64  # modelled items per generated basket at most
-    clip_items: int = 16  # baskets count as at most this many items in the MMD moments (bounds sensitivity)
+    # modelled items per basket at most: wholesale baskets (5.7% hold > 64) carry 81% of the real pair
+    # mass, so a cap of 64 left synthetic pair supports at a third of the real ones
+    max_basket_size: int = 1000
+    clip_items: int = 16  # baskets count as at most this many items in the MMD moments (bounds sensitivity;
+    # without DP too: at 1000 the MMD fits the wholesale baskets and the probe's AUC rose .62 -> .71)
     affinity_init: bool = True  # seed-item affinities start at the pair supports' PMI ...
     affinity_gain: float = 5.0  # ... times this: sharper item groups from the first step
     affinity_lr: float = 0.3  # each row sees few updates (only when its item is the seed): larger steps
+    refine_steps: int = 1  # redraws where every drawn item's affinity row pulls its partners in ...
+    coupling: float = 1.5  # ... this strongly (networks.Generator.coupled); 3 cost validation pair r
     eval_samples: int = 1000  # synthetic baskets drawn per epoch to choose the epoch
     # protocol (protocol.py): random parts of the train period held out from fitting
     epoch_choice_fraction: float = 0.1
@@ -98,6 +107,8 @@ class GANParams(LoopParams):
     dp_release_share: float = 0.5  # share of epsilon spent by the releases (the rest: DP-SGD)
     dp_pair_threshold_sd: float = 1.0  # released pair counts under this many noise SDs are set to 0
     dp_affinity_gain: float = 2.0  # replaces affinity_gain under DP: noisy PMI amplified less
+    dp_coupling: float = 0.0  # replaces coupling under DP: noisy PMI rows pull in noise
+    dp_max_basket_size: int = 64  # replaces max_basket_size under DP: fewer noisy size-histogram bins
 
 
 N_RELEASES = 3  # item counts, pair counts, size histogram
@@ -111,6 +122,11 @@ class BasketGANModel(Checkpointable):
 
     def __init__(self, params: GANParams | None = None) -> None:
         self.params = params or GANParams()
+        p = self.params
+        strength = p.dp_coupling if p.dp else p.coupling
+        # (redraws, pull strength) of the sampling scheme; no redraw when nothing pulls
+        self.refinement = (p.refine_steps if strength > 0 else 0, strength)
+        self.max_basket_size = p.dp_max_basket_size if p.dp else p.max_basket_size
         self.module: BasketGAN | None = None
         self.modelled_items = np.zeros(0, dtype=np.int64)  # vocabulary index of each generator output
         self.size_values = np.array([1], dtype=np.int64)  # modelled items per basket: histogram
@@ -158,7 +174,7 @@ class BasketGANModel(Checkpointable):
             raise ValueError("gan: need at least two training baskets")
         self.n_items = train.n_items
         self.vocabulary = train.vocabulary[["item_idx", "item_id", "item_name"]].copy()
-        clip = p.clip_items
+        clip, max_size = p.clip_items, self.max_basket_size
 
         # the privacy plan needs the number of DP-SGD steps before any release is made
         steps_per_epoch = max(1, math.ceil(n_baskets / p.batch_size))
@@ -198,13 +214,13 @@ class BasketGANModel(Checkpointable):
         moments = BasketMoments(moments.items.to(device), moments.pairs.to(device), clip)
 
         # release 3: histogram of modelled items per basket (capped) -> the generator's sizes
-        top_sizes = np.minimum(np.diff(x_top.indptr), p.max_basket_size)
-        hist = np.bincount(top_sizes, minlength=p.max_basket_size + 1).astype(np.float64)[1:]
+        top_sizes = np.minimum(np.diff(x_top.indptr), max_size)
+        hist = np.bincount(top_sizes, minlength=max_size + 1).astype(np.float64)[1:]
         if p.dp:
             hist = np.clip(hist + rng.normal(0.0, release, hist.shape), 0.0, None)
         if hist.sum() <= 0:
             raise ValueError("gan: no basket holds a modelled item")
-        self.size_values = np.arange(1, p.max_basket_size + 1, dtype=np.int64)[hist > 0]
+        self.size_values = np.arange(1, max_size + 1, dtype=np.int64)[hist > 0]
         self.size_probs = hist[hist > 0] / hist.sum()
 
         seed_weight = np.clip(counts[top], 0.0, None)
@@ -243,8 +259,8 @@ class BasketGANModel(Checkpointable):
             x = torch.zeros(len(idx), n_mod)
             for r, b in enumerate(idx):
                 items = x_top.indices[x_top.indptr[b] : x_top.indptr[b + 1]]
-                if len(items) > p.max_basket_size:
-                    items = rng.choice(items, p.max_basket_size, replace=False)
+                if len(items) > max_size:
+                    items = rng.choice(items, max_size, replace=False)
                 x[r, torch.as_tensor(items, dtype=torch.long)] = 1.0
             return x.to(device)
 
@@ -253,7 +269,13 @@ class BasketGANModel(Checkpointable):
             seeds = torch.as_tensor(rng.choice(n_mod, n, p=self.seed_probs), device=device)
             z = torch.randn(n, p.noise_dim, device=device)
             logits = gen(z, torch.log(sizes.float()), seeds)
-            return sample_topk(logits, sizes, p.temperature, force=seeds), sizes
+            basket = sample_topk(logits, sizes, p.temperature, force=seeds)
+            steps, strength = self.refinement
+            for _ in range(steps):
+                basket = sample_topk(
+                    gen.coupled(logits, basket, sizes, strength), sizes, p.temperature, force=seeds
+                )
+            return basket, sizes
 
         def discriminator_step(ctx: StepContext, fake: torch.Tensor) -> float:
             if dp_disc is not None:  # Poisson sampling: what the accountant's sample rate assumes
@@ -393,10 +415,16 @@ class BasketGANModel(Checkpointable):
                 sizes = torch.as_tensor(rng.choice(self.size_values, k, p=self.size_probs))
                 seeds = torch.as_tensor(rng.choice(len(self.seed_probs), k, p=self.seed_probs))
                 z = torch.randn(k, module.noise_dim, generator=g).to(dev)
-                logits = module.generator(z, torch.log(sizes.float().to(dev)), seeds.to(dev)).float().cpu()
-                keys = logits + gumbel(logits.shape, g)
-                keys[torch.arange(k), seeds] = float("inf")  # the seed is always in its basket
-                chosen = hard_topk(keys, sizes).bool().numpy()
+                gen = module.generator
+                logits = gen(z, torch.log(sizes.float().to(dev)), seeds.to(dev)).float().cpu()
+                basket = None
+                steps, strength = self.refinement
+                for _ in range(1 + steps):
+                    step = logits if basket is None else gen.coupled(logits, basket, sizes, strength)
+                    keys = step + gumbel(logits.shape, g)
+                    keys[torch.arange(k), seeds] = float("inf")  # the seed is always in its basket
+                    basket = hard_topk(keys, sizes)
+                chosen = basket.bool().numpy()
                 tails = self._tail_draws(rng, sizes.numpy())
                 for row, extra in zip(chosen, tails, strict=True):
                     out.append(np.sort(np.concatenate([self.modelled_items[row], extra])).astype(np.int64))
@@ -451,7 +479,7 @@ class BasketGANModel(Checkpointable):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "cpu") -> BasketGANModel:
-        p = GANParams(**ckpt["params"])
+        p = GANParams(**{"refine_steps": 0, **ckpt["params"]})  # saved before the redraw existed: none
         model = cls(p)
         model.modelled_items = ckpt["modelled_items"].numpy()
         model.module = BasketGAN(len(model.modelled_items), p.noise_dim, p.hidden, p.disc_hidden)

@@ -34,6 +34,15 @@ class Generator(nn.Module):
         h = torch.cat([z, log_size.unsqueeze(-1), self.seed_embedding(seed)], dim=-1)
         return self.net(h) + self.affinity(seed)
 
+    def coupled(
+        self, logits: torch.Tensor, basket: torch.Tensor, sizes: torch.Tensor, strength: float
+    ) -> torch.Tensor:
+        """Logits of a refinement draw: ``logits + strength * mean over the basket's items of their
+        affinity rows``. Why: the seed's row alone ties items to the seed, but an item that is not the
+        seed (most of them) pulls nothing along; this pass lets every drawn item raise its partners."""
+        pull = (basket @ self.affinity.weight) / sizes.to(logits.dtype).clamp_min(1).unsqueeze(-1)
+        return logits + strength * pull
+
 
 class Discriminator(nn.Module):
     """Multi-hot basket -> one logit (real vs generated)."""

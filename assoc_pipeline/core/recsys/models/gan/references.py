@@ -14,7 +14,7 @@ from assoc_pipeline.core.recsys.models.gan.sampled_baskets import basket_set_fro
 
 
 class _SizedSampler:
-    def __init__(self, max_basket_size: int = 64) -> None:
+    def __init__(self, max_basket_size: int = 1000) -> None:  # the GAN's cap: real wholesale sizes
         self.max_basket_size = max_basket_size
         self.vocabulary = None
         self.size_values = np.array([1])
