@@ -349,7 +349,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--kernel",
         default="auto",
         choices=["auto", "numba", "numpy"],
-        help="native backend: compiled (numba) or numpy kernel; auto: numba when installed",
+        help="native backend: compiled (numba) or numpy kernel; auto: numpy under 5M basket-item "
+        "entries (loading numba costs more than it saves there), else numba when installed",
     )
     mine.add_argument(
         "--multi-consequent", action="store_true", help="also rules with several consequent items"

@@ -134,3 +134,12 @@ def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(pa
         np.array_equal(a, b) for a, b in zip(old.sample(40, seed=6), gan.sample(40, seed=6), strict=True)
     )
     assert BasketGANModel(GANParams(dp=True)).refinement[0] == 0  # noisy PMI rows: no pull under DP
+
+
+def test_the_size_cap_under_dp_is_the_smaller_of_the_dp_cap_and_the_one_asked_for() -> None:
+    """Every size bin is a noisy release under DP: never more bins than ``dp_max_basket_size``, and
+    a smaller ``max_basket_size`` asked for is kept, not silently raised."""
+    dp_cap = GANParams().dp_max_basket_size
+    assert BasketGANModel(GANParams(dp=True)).max_basket_size == dp_cap
+    assert BasketGANModel(GANParams(dp=True, max_basket_size=dp_cap // 2)).max_basket_size == dp_cap // 2
+    assert BasketGANModel(GANParams(max_basket_size=dp_cap * 4)).max_basket_size == dp_cap * 4

@@ -126,7 +126,8 @@ class BasketGANModel(Checkpointable):
         strength = p.dp_coupling if p.dp else p.coupling
         # (redraws, pull strength) of the sampling scheme; no redraw when nothing pulls
         self.refinement = (p.refine_steps if strength > 0 else 0, strength)
-        self.max_basket_size = p.dp_max_basket_size if p.dp else p.max_basket_size
+        # under DP every size bin is a noisy release: never more bins than the DP cap, nor than asked
+        self.max_basket_size = min(p.max_basket_size, p.dp_max_basket_size) if p.dp else p.max_basket_size
         self.module: BasketGAN | None = None
         self.modelled_items = np.zeros(0, dtype=np.int64)  # vocabulary index of each generator output
         self.size_values = np.array([1], dtype=np.int64)  # modelled items per basket: histogram

@@ -40,7 +40,8 @@ class Generator(nn.Module):
         """Logits of a refinement draw: ``logits + strength * mean over the basket's items of their
         affinity rows``. Why: the seed's row alone ties items to the seed, but an item that is not the
         seed (most of them) pulls nothing along; this pass lets every drawn item raise its partners."""
-        pull = (basket @ self.affinity.weight) / sizes.to(logits.dtype).clamp_min(1).unsqueeze(-1)
+        weight = self.affinity.weight  # on the module's device; sampling keeps logits on the CPU
+        pull = (basket.to(weight) @ weight).to(logits) / sizes.to(logits).clamp_min(1).unsqueeze(-1)
         return logits + strength * pull
 
 
