@@ -83,6 +83,28 @@ def test_top_k_orders_and_breaks_ties_by_index():
     assert top_k(scores, 5)[1, -1] == 0  # NaN ranks last
 
 
+def _argpartition_top_k(scores: np.ndarray, k: int) -> np.ndarray:
+    """The reference: argpartition picks the set, then (score desc, index asc) orders it."""
+    scores = np.where(np.isnan(scores), -np.inf, scores.astype(np.float32))
+    part = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+    vals = np.take_along_axis(scores, part, axis=1)
+    return np.take_along_axis(part, np.lexsort((part, -vals), axis=-1), axis=1)
+
+
+@pytest.mark.parametrize("k", [1, 10, 50])
+def test_top_k_picks_the_same_items_as_argpartition(k):
+    """The torch fast path must not change a ranking: ties across the k-th place (integer
+    counts), rows of mostly -inf and NaN all land where argpartition put them."""
+    rng = np.random.default_rng(k)
+    scores = rng.integers(0, 6, size=(300, 400)).astype(np.float32)  # many ties
+    scores[:50] = rng.standard_normal((50, 400))  # no ties
+    scores[50:80, 20:] = -np.inf  # fewer finite scores than k in some rows
+    scores[80:90, ::7] = np.nan
+    got = top_k(scores, k)
+    assert got.tolist() == _argpartition_top_k(scores, k).tolist()
+    assert got.dtype == np.int64
+
+
 def test_score_level_helpers():
     # 2 queries x 6 items; q0 ranks 2 > 0 > 1 ..., target {0}; q1 ranks 5 > 4 ..., target {4}
     scores = np.array([[0.5, 0.2, 0.9, 0, 0, 0], [0, 0, 0, 0.1, 0.8, 0.9]], dtype=np.float32)

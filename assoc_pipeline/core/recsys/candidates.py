@@ -215,7 +215,10 @@ def _history_part(stage: FirstStage) -> pd.DataFrame:
 
 
 def last_bought_day(history: BasketSet, users: pd.Index, n_items: int) -> sp.csr_matrix:
-    """(users, items) sparse matrix of the day each user last bought each item (0 = never)."""
+    """(users, items) sparse matrix of the day each user last bought each item (0 = never).
+
+    One sort over (user, item) keys, then the last line of each key: numpy throughout (a pandas
+    group-by and its index of tuples cost 12 s of the demo's ranker)."""
     own, codes = user_codes(history)
     if not own.equals(users):
         codes = np.where(codes >= 0, users.get_indexer(own)[codes], -1)
@@ -223,11 +226,14 @@ def last_bought_day(history: BasketSet, users: pd.Index, n_items: int) -> sp.csr
     row_of_line = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
     user = codes[row_of_line]
     keep = user >= 0
+    key = user[keep].astype(np.int64) * n_items + m.indices[keep]
     day = basket_days(history)[row_of_line][keep]
-    df = pd.DataFrame({"u": user[keep], "i": m.indices[keep], "d": day})
-    last = df.groupby(["u", "i"], sort=False)["d"].max()
-    u, i = (np.asarray(x) for x in zip(*last.index, strict=True)) if len(last) else (np.zeros(0),) * 2
-    return sp.csr_matrix((last.to_numpy(), (u, i)), shape=(len(users), n_items))
+    order = np.lexsort((day, key))  # by key, the latest day last
+    key, day = key[order], day[order]
+    last = np.ones(len(key), dtype=bool)
+    last[:-1] = key[1:] != key[:-1]
+    key, day = key[last], day[last]
+    return sp.csr_matrix((day, (key // n_items, key % n_items)), shape=(len(users), n_items))
 
 
 def candidate_recall(

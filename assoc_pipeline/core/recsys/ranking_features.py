@@ -16,7 +16,7 @@ history before it, label = the item is in the user's first basket within ``horiz
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,8 @@ from assoc_pipeline.core.recsys.candidates import (
     first_stage,
     history_before,
 )
+from assoc_pipeline.core.recsys.ranking_list_cache import history_key, lists_for_users
+from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 
 NEVER_DAYS = 1000.0  # "days since" for something that never happened (beyond the log's span)
 
@@ -272,46 +274,6 @@ def ranking_features(
     return np.stack([cols[name] for name in FEATURES], axis=1).astype(np.float32)
 
 
-@dataclass
-class RankingLists:
-    """Feature rows of many candidate lists (CSR over lists), with labels when known."""
-
-    features: np.ndarray  # (n_rows, n_features) float32
-    items: np.ndarray  # (n_rows,) item index
-    indptr: np.ndarray  # (n_lists + 1,)
-    labels: np.ndarray  # (n_rows,) float32, 1 = in the target basket (zeros when scoring)
-    user_ids: np.ndarray  # (n_lists,)
-    at_days: np.ndarray = field(default_factory=lambda: np.zeros(0))  # (n_lists,) prediction day
-
-    def __len__(self) -> int:
-        return len(self.indptr) - 1
-
-    @property
-    def list_of_row(self) -> np.ndarray:
-        return np.repeat(np.arange(len(self)), np.diff(self.indptr))
-
-    @staticmethod
-    def concat(parts: Sequence[RankingLists], n_features: int) -> RankingLists:
-        if not parts:
-            return RankingLists(
-                np.zeros((0, n_features), np.float32),
-                np.zeros(0, np.int64),
-                np.zeros(1, np.int64),
-                np.zeros(0, np.float32),
-                np.zeros(0, dtype=object),
-                np.zeros(0),
-            )
-        sizes = np.concatenate([np.diff(p.indptr) for p in parts])
-        return RankingLists(
-            np.concatenate([p.features for p in parts]),
-            np.concatenate([p.items for p in parts]),
-            np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-            np.concatenate([p.labels for p in parts]),
-            np.concatenate([p.user_ids for p in parts]),
-            np.concatenate([p.at_days for p in parts]),
-        )
-
-
 FIRST_STAGE_CELLS = 1 << 27  # users x items per first stage: 512 MB per float32 score matrix
 
 
@@ -327,6 +289,25 @@ def scoring_lists(
     """Candidate lists and their features for ``user_ids`` from ``history`` (before ``at_day``);
     ``tifu``: TIFU-KNN already fitted on ``history``, if any.
 
+    A user asked for before with the same history, day and settings is not built again
+    (:mod:`~assoc_pipeline.core.recsys.ranking_list_cache`)."""
+    key = (history_key(history), float(at_day), candidates, features)
+    return lists_for_users(
+        key, user_ids, lambda users: _build_lists(history, users, at_day, candidates, features, tifu=tifu)
+    )
+
+
+def _build_lists(
+    history: BasketSet,
+    user_ids: Sequence[str],
+    at_day: float,
+    candidates: CandidateSettings,
+    features: FeatureSettings,
+    *,
+    tifu: TIFUKNNRecommender | None = None,
+) -> RankingLists:
+    """The lists of :func:`scoring_lists`, built.
+
     The first stage holds a few (users x items) score matrices: above :data:`FIRST_STAGE_CELLS`
     cells (a 100k-item catalogue) the users go in blocks; every feature reads the whole history,
     so the lists are the same."""
@@ -334,7 +315,7 @@ def scoring_lists(
     if len(user_ids) > block:
         tifu = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
         parts = [
-            scoring_lists(history, user_ids[s : s + block], at_day, candidates, features, tifu=tifu)
+            _build_lists(history, user_ids[s : s + block], at_day, candidates, features, tifu=tifu)
             for s in range(0, len(user_ids), block)
         ]
         return RankingLists.concat(parts, len(FEATURES))
@@ -417,19 +398,6 @@ def training_lists(
         row_keys = part.list_of_row.astype(np.int64) * bs.n_items + part.items
         part.labels = np.isin(row_keys, target_keys).astype(np.float32)
         if drop_without_positive:
-            part = _keep_lists(part, np.bincount(part.list_of_row, part.labels, len(part)) > 0)
+            part = part.take(np.flatnonzero(np.bincount(part.list_of_row, part.labels, len(part)) > 0))
         parts.append(part)
     return RankingLists.concat(parts, len(FEATURES))
-
-
-def _keep_lists(lists: RankingLists, keep: np.ndarray) -> RankingLists:
-    row_keep = keep[lists.list_of_row]
-    sizes = np.diff(lists.indptr)[keep]
-    return RankingLists(
-        lists.features[row_keep],
-        lists.items[row_keep],
-        np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64),
-        lists.labels[row_keep],
-        lists.user_ids[keep],
-        lists.at_days[keep],
-    )

@@ -54,6 +54,7 @@ from assoc_pipeline.core.recsys.ranking_features import (
     scoring_lists,
     training_lists,
 )
+from assoc_pipeline.core.recsys.ranking_lists import rows_of_lists
 from assoc_pipeline.core.recsys.tasks import basket_times_ns
 
 NOT_A_CANDIDATE = -1e4  # score floor of items outside the candidate list (plus popularity)
@@ -67,7 +68,9 @@ class RankerParams(LoopParams):
     patience: int = 4
     hidden: int = 128
     layers: int = 2
-    dropout: float = 0.1
+    # 0.0 chosen on validation: NDCG@10 0.3238 / 0.3239 (seeds 0, 1) vs 0.3241 / 0.3248 at 0.1, within
+    # noise, and epochs 2.3x faster (CPU dropout draws a random float per unit: 45% of a step)
+    dropout: float = 0.0
     item_dim: int = 16  # learned item embedding width; 0 = features only
     lr: float = 1e-3
     weight_decay: float = 1e-4
@@ -162,15 +165,6 @@ def listwise_softmax_loss(
     return (per_list[has] / pos[has]).mean()
 
 
-def _rows_of_lists(indptr: np.ndarray, lists: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Row positions of the given lists and, per row, the list's position in ``lists``."""
-    starts, lens = indptr[lists], indptr[lists + 1] - indptr[lists]
-    seg = np.repeat(np.arange(len(lists)), lens)
-    offsets = np.concatenate([[0], np.cumsum(lens)[:-1]])
-    rows = np.repeat(starts - offsets, lens) + np.arange(int(lens.sum()))
-    return rows, seg
-
-
 class RankerRecommender(TrainedRecommender):
     """The two-stage ranker as a :class:`Recommender`; it scores from the history it was given."""
 
@@ -231,7 +225,7 @@ class RankerRecommender(TrainedRecommender):
             for s in range(0, n_lists, p.lists_per_batch):
                 if ctx.out_of_time():
                     break
-                rows, seg = _rows_of_lists(data.indptr, order[s : s + p.lists_per_batch])
+                rows, seg = rows_of_lists(data.indptr, order[s : s + p.lists_per_batch])
                 r = torch.as_tensor(rows, device=device)
                 with ctx.autocast():
                     logits = module.score(x[r], items[r])

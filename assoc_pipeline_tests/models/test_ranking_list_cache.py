@@ -1,0 +1,73 @@
+"""The ranking-list cache hands out exactly the rows a fresh build makes, in the order asked for,
+builds only the users it lacks, and never lets a caller write into what it keeps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from assoc_pipeline.core.recsys import ranking_list_cache
+from assoc_pipeline.core.recsys.candidates import CandidateSettings, prediction_day
+from assoc_pipeline.core.recsys.ranking_features import scoring_lists, training_lists
+from assoc_pipeline.core.recsys.ranking_lists import RankingLists
+from assoc_pipeline_tests.models.test_ranker import cyclic_baskets
+
+SETTINGS = CandidateSettings(n_neighbours=5, n_trending=3)
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    ranking_list_cache.clear()
+    yield
+    ranking_list_cache.clear()
+
+
+def same_lists(a: RankingLists, b: RankingLists) -> bool:
+    return all(
+        np.array_equal(getattr(a, f), getattr(b, f))
+        for f in ("features", "items", "indptr", "labels", "user_ids", "at_days")
+    )
+
+
+def test_a_later_call_reuses_some_users_and_builds_the_rest_identically():
+    bs = cyclic_baskets(n_users=40, n_baskets=12)
+    users = sorted(set(bs.baskets["user_id"].astype(str)))
+    day = prediction_day(bs)
+    first = scoring_lists(bs, users[:25], day, SETTINGS)
+    asked = [users[30], users[3], "nobody", users[10], *users[26:30]]  # old, new, unknown, reordered
+    cached = scoring_lists(bs, asked, day, SETTINGS)
+    ranking_list_cache.clear()
+    fresh = scoring_lists(bs, asked, day, SETTINGS)
+    assert same_lists(cached, fresh)
+    assert list(cached.user_ids) == asked
+    assert same_lists(first.take(np.arange(3)), scoring_lists(bs, users[:3], day, SETTINGS))
+
+
+def test_training_lists_are_the_same_with_and_without_the_cache():
+    """The refit's situation: lists at the same prediction times from a longer log."""
+    bs = cyclic_baskets(n_users=30, n_baskets=16)
+    short = bs.subset(np.arange(bs.n_baskets * 3 // 4))
+    training_lists(short, candidates=SETTINGS)
+    warm = training_lists(bs, candidates=SETTINGS)
+    ranking_list_cache.clear()
+    assert same_lists(warm, training_lists(bs, candidates=SETTINGS))
+
+
+def test_kept_lists_are_read_only_and_answers_are_copies():
+    bs = cyclic_baskets(n_users=10, n_baskets=8)
+    users = sorted(set(bs.baskets["user_id"].astype(str)))
+    answer = scoring_lists(bs, users, prediction_day(bs), SETTINGS)
+    answer.features[:] = -1.0  # a caller may write into its answer...
+    again = scoring_lists(bs, users, prediction_day(bs), SETTINGS)
+    assert (again.features != -1.0).any()  # ...without touching what the cache keeps
+    (entry,) = ranking_list_cache._RECENT.values()
+    assert not entry.lists.features.flags.writeable
+
+
+def test_the_cache_forgets_the_oldest_lists_beyond_its_budget(monkeypatch):
+    bs = cyclic_baskets(n_users=10, n_baskets=8)
+    users = sorted(set(bs.baskets["user_id"].astype(str)))
+    one = scoring_lists(bs, users, prediction_day(bs), SETTINGS)
+    monkeypatch.setattr(ranking_list_cache, "CACHE_BYTES", one.nbytes + 1)
+    scoring_lists(bs, users, prediction_day(bs), CandidateSettings(n_neighbours=4, n_trending=3))
+    assert len(ranking_list_cache._RECENT) == 1  # the first settings' lists went
