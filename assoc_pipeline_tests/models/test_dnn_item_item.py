@@ -1,4 +1,4 @@
-"""The DNN's EASE layer: the sparse inference product equals the dense one it replaces."""
+"""The DNN's EASE layer: the sparse product (inference and training) equals the dense one it replaces."""
 
 from __future__ import annotations
 
@@ -22,7 +22,22 @@ def test_sparse_item_item_product_equals_the_dense_one():
     assert torch.allclose(sparse, dense, atol=1e-5)
     assert sparse[2].abs().sum() == 0  # an empty row stays empty
     net.train()
-    assert torch.allclose(net.item_item_scores(history), dense)  # training keeps the dense product
+    trained = net.item_item_scores(history)  # training takes the sparse product too (a fixed buffer)
+    assert torch.allclose(trained, dense, atol=1e-5)
+    assert not trained.requires_grad
+
+
+def test_training_through_the_sparse_item_item_product_reaches_the_learned_scale():
+    torch.manual_seed(0)
+    net = NextBasketNet(n_items=500, dim=8, hidden=16, dropout=0.0, input_dropout=0.0)
+    net.item_item.copy_(torch.randn(500, 500))
+    history = torch.zeros(4, 500)
+    history[:, [3, 9]] = 1.0
+    rows, items = torch.tensor([0, 1]), torch.tensor([3, 9])
+    logits = net.forward_sparse(history, torch.zeros(4), rows, items, torch.ones(2, 4))
+    logits.sum().backward()
+    assert net.item_item_scale.grad is not None and net.item_item_scale.grad.abs().sum() > 0
+    assert net.item_item.grad is None
 
 
 def test_item_item_layer_above_its_cap_is_a_block_of_the_items_in_most_baskets():
