@@ -126,6 +126,7 @@ class ReportConfig(dg.Config):
     ks: list[int] = [5, 10, 20]  # noqa: RUF012 - pydantic copies defaults
     seed: int = 0
     max_completion_queries: int = MAX_COMPLETION_QUERIES  # a fixed-seed sample above it; 0 = all
+    workers: int = 2  # methods scored side by side on threads (the figures do not depend on it)
 
 
 def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | None]:
@@ -211,6 +212,7 @@ def evaluation_report_asset(types: Iterable[ModelType]) -> dg.AssetsDefinition:
             run_tags=dagster_run_tags(context),
             log=context.log.info,
             max_completion=config.max_completion_queries,
+            workers=config.workers,
         )
         yield dg.Output(evaluation.report, metadata=as_metadata(evaluation.metadata))
         yield contract_check_result("evaluation_report", evaluation.report)

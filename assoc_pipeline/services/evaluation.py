@@ -94,11 +94,13 @@ def evaluate_pipeline(
     run_tags: Mapping[str, str] | None = None,
     log: Log = print,
     max_completion: int = 0,
+    workers: int = 1,
 ) -> Evaluation:
     """Score every baseline, content method and trained model on the same test queries.
 
     ``trained``: report name -> model (registry types by name); ``finetuned``: the warm-started
-    model (its lineage names its ``model_type``), compared with its from-scratch twin.
+    model (its lineage names its ``model_type``), compared with its from-scratch twin; ``workers``
+    methods are scored at a time (threads; the same figures).
     """
     import time
 
@@ -123,6 +125,7 @@ def evaluate_pipeline(
         baselines=settings,
         baseline_validation=(baselines or {}).get("validation"),
         tasks=report_tasks(split, seed, max_completion),
+        workers=workers,
     )
     report.attrs.pop("per_query", None)  # per-query arrays: used for the intervals, not stored
     seconds = time.perf_counter() - started

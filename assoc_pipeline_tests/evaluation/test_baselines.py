@@ -111,6 +111,26 @@ def test_ease_restricted_to_bought_items_equals_the_full_inverse():
     assert np.array_equal(again, b) and not again.flags.writeable
 
 
+def test_ease_cache_under_threads_gives_each_matrix_its_own_inverse(monkeypatch):
+    """The evaluation report scores methods on threads: concurrent fits and evictions must neither
+    fail nor hand one matrix another's weights."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import scipy.sparse as sp
+
+    from assoc_pipeline.core.recsys.baselines import ease
+
+    rng = np.random.default_rng(5)
+    matrices = [sp.csr_matrix((rng.random((80, 30)) < 0.2).astype(np.float32)) for _ in range(8)]
+    expected = [ease._ease_block(m, 3.0) for m in matrices]
+    monkeypatch.setattr(ease, "_CACHE_BYTES", 3 * expected[0].nbytes)  # evictions all the time
+    monkeypatch.setattr(ease, "_RECENT", {})
+    with ThreadPoolExecutor(4) as pool:
+        got = list(pool.map(lambda i: ease.ease_weights(matrices[i % 8], 3.0), range(64)))
+    for i, b in enumerate(got):
+        assert np.array_equal(b, expected[i % 8])
+
+
 def test_tifu_knn_user_vector_by_hand():
     bs = make_baskets(
         [

@@ -57,12 +57,11 @@ def split():
     return temporal_split(planted())
 
 
-@pytest.fixture(scope="module")
-def report(split):
-    # a stand-in "model": top-frequency fitted like a trained model would be (on train_full)
+def stand_in_models(split) -> dict[str, MethodSpec]:
+    """Stand-in "models": top-frequency and popularity fitted like trained models are (train_full)."""
     model = PersonalTopFrequencyRecommender().fit(split.train_full)
     pop = PopularityRecommender().fit(split.train_full)
-    models = {
+    return {
         "cf": MethodSpec(
             "cf", "model", {NEXT_BASKET: model, COMPLETION: pop}, model_version="3", mlflow_run_id="r1"
         ),
@@ -70,7 +69,11 @@ def report(split):
             "dnn", "model", {NEXT_BASKET: pop, COMPLETION: pop}, model_version="4", mlflow_run_id="r2"
         ),
     }
-    return build_report(split, models, ks=(5, 10, 20))
+
+
+@pytest.fixture(scope="module")
+def report(split):
+    return build_report(split, stand_in_models(split), ks=(5, 10, 20))
 
 
 def test_report_holds_every_method_task_and_k(report):
@@ -83,6 +86,17 @@ def test_report_holds_every_method_task_and_k(report):
     assert report.loc[report.method == "cf", "model_version"].eq("3").all()
     assert report.loc[report.kind == "baseline", "model_version"].isna().all()
     assert not report.duplicated(["method", "task", "metric", "k"]).any()
+
+
+def test_methods_scored_side_by_side_give_the_same_report_to_the_bit(split, report):
+    """``workers`` only changes how many methods are scored at a time, never a figure or an order."""
+    models = stand_in_models(split)
+    lines: list[str] = []
+    lanes = build_report(split, models, ks=(5, 10, 20), workers=3, log=lines.append)
+    pd.testing.assert_frame_equal(lanes, report)
+    assert [line.split(" / ")[0] for line in lines][:2] == ["popularity", "popularity"]  # in order
+    with pytest.raises(InputError, match="workers=0"):
+        build_report(split, models, ks=(10,), workers=0)
 
 
 def test_every_method_faces_the_same_queries(report):

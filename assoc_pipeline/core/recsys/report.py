@@ -50,6 +50,7 @@ from assoc_pipeline.core.recsys.tasks import (
     next_basket_task,
     sampled_completion,
 )
+from assoc_pipeline.core.thread_lanes import thread_lanes
 
 NEXT_BASKET, COMPLETION, COLD_START = "next_basket", "completion", "cold_start"
 TASKS = (NEXT_BASKET, COMPLETION, COLD_START)
@@ -221,6 +222,7 @@ def build_report(
     baselines: BaselineSettings | None = None,
     baseline_validation: Mapping[str, Mapping[str, float]] | None = None,
     resamples: int = DEFAULT_RESAMPLES,
+    workers: int = 1,
 ) -> pd.DataFrame:
     """Fit the baselines on ``train_full``, score them and the given models on the test tasks.
 
@@ -230,24 +232,28 @@ def build_report(
     the best baseline on the same queries, with the paired interval. ``validation_value`` holds
     each method's primary metric on the validation period (models: from their training run;
     baselines: ``baseline_validation``), which is where a candidate is chosen. ``attrs["per_query"]``
-    keeps every query's values (in memory, not stored).
+    keeps every query's values (in memory, not stored). ``workers`` methods are scored at a time
+    (:func:`~assoc_pipeline.core.thread_lanes.thread_lanes`): the same figures, to the bit.
     """
     tasks = tasks or report_tasks(split, seed)
     specs = [*baseline_specs(baselines), *(models or {}).values()]  # kind "model" arrives fitted
-    fitted: set[int] = set()
     frames = []
     per_query: dict[tuple[str, str], dict[str, np.ndarray]] = {}
-    for spec in specs:
+
+    def score(spec: MethodSpec) -> list[pd.DataFrame]:
+        """Every task of one method (its baselines fitted first); methods share no recommender."""
         per_task = dict(spec.per_task)
         if COMPLETION in per_task and tasks.cold_start is not None and len(tasks.cold_start):
             per_task[COLD_START] = per_task[COMPLETION]
+        fitted: set[int] = set()
+        out = []
         for task_name, rec in per_task.items():
             if spec.kind != "model" and id(rec) not in fitted:
                 rec.fit(split.train_full)
                 fitted.add(id(rec))
             task = tasks.get(task_name)
             df = evaluate(rec, task, ks, method=spec.method)
-            per_query[(spec.method, task_name)] = df.attrs["per_query"]
+            df.attrs["task_name"] = task_name
             df["n_queries"] = len(task)
             df["kind"] = spec.kind
             df["params"] = spec.params
@@ -260,13 +266,20 @@ def build_report(
                 validation.get(task_name, np.nan),
                 np.nan,
             )
-            frames.append(df)
-            if log is not None:
-                at10 = df[(df.k == 10) & df.metric.isin(["recall", "ndcg", "hit_rate"])]
-                shown = ", ".join(
-                    f"{m}@10={v:.4f}" for m, v in at10[["metric", "value"]].itertuples(index=False)
-                )
-                log(f"{spec.method} / {task_name}: {shown}")
+            out.append(df)
+        return out
+
+    with thread_lanes(workers) as run:
+        for spec, dfs in zip(specs, run(score, specs), strict=True):
+            for df in dfs:
+                per_query[(spec.method, df.attrs["task_name"])] = df.attrs["per_query"]
+                frames.append(df)
+                if log is not None:
+                    at10 = df[(df.k == 10) & df.metric.isin(["recall", "ndcg", "hit_rate"])]
+                    shown = ", ".join(
+                        f"{m}@10={v:.4f}" for m, v in at10[["metric", "value"]].itertuples(index=False)
+                    )
+                    log(f"{spec.method} / {df.attrs['task_name']}: {shown}")
     report = pd.concat(frames, ignore_index=True)
     undefined = report["metric"].isin(SUBSET_METRICS) & ~np.isfinite(report["value"].to_numpy(dtype=float))
     report = report[~undefined].reset_index(drop=True)  # e.g. explore recall when nobody explored

@@ -10,6 +10,7 @@ items score their popularity back-off (docs/models.md, "Catalogues of 100k produ
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Self
@@ -118,17 +119,23 @@ def _cached_block(matrix: sp.spmatrix, l2: float) -> np.ndarray:
     """B of every column of ``matrix`` (an unbought column: a zero row and column), computed once
     per (matrix, lambda) in a process."""
     key = (_matrix_key(matrix), float(l2))
-    if key not in _RECENT:
+    with _LOCK:
+        hit = _RECENT.get(key)
+    if hit is None:
         block = _ease_block(sp.csc_matrix(matrix), l2)
         block.setflags(write=False)
-        _RECENT[key] = (np.arange(matrix.shape[1]), block)
-        _trim_cache()
-    return _RECENT[key][1]
+        hit = _keep(key, (np.arange(matrix.shape[1]), block))
+    return hit[1]
 
 
-def _trim_cache() -> None:
-    while sum(b.nbytes for _, b in _RECENT.values()) > _CACHE_BYTES and len(_RECENT) > 1:
-        _RECENT.pop(next(iter(_RECENT)))
+def _keep(key: tuple[str, float], entry: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Store a computed inverse, dropping the oldest beyond ``_CACHE_BYTES`` (thread-safe: the
+    evaluation report scores methods side by side)."""
+    with _LOCK:
+        _RECENT[key] = entry
+        while sum(b.nbytes for _, b in _RECENT.values()) > _CACHE_BYTES and len(_RECENT) > 1:
+            _RECENT.pop(next(iter(_RECENT)))
+    return entry
 
 
 def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
@@ -143,13 +150,14 @@ def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
     ``_CACHE_BYTES``), so each inverse is computed once per process.
     """
     key = (_matrix_key(matrix), float(l2))
-    if key not in _RECENT:
+    with _LOCK:
+        hit = _RECENT.get(key)
+    if hit is None:
         active = np.flatnonzero(np.asarray(matrix.getnnz(axis=0)) > 0)
         block = _ease_block(sp.csc_matrix(matrix)[:, active], l2)
         block.setflags(write=False)
-        _RECENT[key] = (active, block)
-        _trim_cache()
-    active, block = _RECENT[key]
+        hit = _keep(key, (active, block))
+    active, block = hit
     n = matrix.shape[1]
     if len(active) == n:
         return block
@@ -161,6 +169,7 @@ def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
 
 _CACHE_BYTES = 3 << 28  # 768 MB: the demo ranker's 13 histories (~3,200 items each) fit
 _RECENT: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
+_LOCK = threading.Lock()
 
 
 def _matrix_key(matrix: sp.spmatrix) -> str:
