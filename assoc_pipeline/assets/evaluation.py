@@ -90,6 +90,7 @@ class BaselineTuningConfig(dg.Config):
     """Seed of the validation completion queries (the same draw every model is chosen on)."""
 
     seed: int = 0
+    workers: int = 2  # grid points scored side by side on threads (the figures do not depend on it)
 
 
 @dg.asset(
@@ -116,6 +117,7 @@ def baseline_tuning(
         seed=config.seed,
         run_tags=dagster_run_tags(context),
         log=context.log.info,
+        workers=config.workers,
     )
     return dg.Output(record, metadata=as_metadata(metadata))
 

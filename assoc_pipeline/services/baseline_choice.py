@@ -22,10 +22,11 @@ def choose_baselines(
     seed: int = 0,
     run_tags: Mapping[str, str] | None = None,
     log: Log = print,
+    workers: int = 1,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(record: the chosen settings, their validation curves and every baseline's validation
-    figures; metadata for people to read)."""
-    settings, curves, validation = tune_baselines(split, item_vectors, seed=seed, log=log)
+    figures; metadata for people to read); ``workers`` grid points scored at a time."""
+    settings, curves, validation = tune_baselines(split, item_vectors, seed=seed, log=log, workers=workers)
     record = {"settings": settings.as_dict(), "curves": curves, "validation": validation}
     tags = {**(run_tags or {}), "task": "baseline_tuning"}
     with tracker.start_run("baseline_tuning", tags=tags) as run:

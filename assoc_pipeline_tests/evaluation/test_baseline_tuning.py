@@ -40,6 +40,10 @@ def test_each_choice_is_the_best_point_of_its_validation_curve(tuned):
     assert settings.chosen_on.startswith("validation (")
 
 
+def test_tuning_side_by_side_chooses_the_same_settings_on_the_same_curves(tuned, planted_split):
+    assert tune_baselines(planted_split, seed=0, log=lambda _: None, workers=2) == tuned
+
+
 def test_the_validation_figures_are_what_the_baselines_score_on_validation(tuned, planted_split):
     settings, curves, validation = tuned
     tasks = validation_tasks(planted_split)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -26,6 +26,10 @@ from assoc_pipeline.core.recsys.tasks import (
     next_basket_task,
     sampled_completion,
 )
+from assoc_pipeline.core.thread_lanes import thread_lanes
+
+if TYPE_CHECKING:
+    from assoc_pipeline.core.recsys.report import MethodSpec
 
 NEXT_BASKET, COMPLETION = "next_basket", "completion"
 # the primary metric of each task (@10): what the gate and the tuning optimise
@@ -84,9 +88,14 @@ def choose(
     train: BasketSet,
     task: NextBasketTask | CompletionTask,
     task_name: str,
+    *,
+    workers: int = 1,
 ) -> tuple[Any, dict[str, float]]:
-    """The grid value whose recommender scores best on ``task`` (ties: the first), and the curve."""
-    curve = {str(g): primary_value(make(g).fit(train), task, task_name) for g in grid}
+    """The grid value whose recommender scores best on ``task`` (ties: the first), and the curve
+    (``workers`` grid points at a time)."""
+    with thread_lanes(workers) as run:
+        values = list(run(lambda g: primary_value(make(g).fit(train), task, task_name), grid))
+    curve = {str(g): v for g, v in zip(grid, values, strict=True)}
     best = max(grid, key=lambda g: curve[str(g)])
     return best, curve
 
@@ -96,9 +105,11 @@ def tune_baselines(
     item_vectors: np.ndarray | None = None,
     seed: int = 0,
     log: Callable[[str], None] = print,
+    workers: int = 1,
 ) -> tuple[BaselineSettings, dict[str, dict[str, float]], dict[str, dict[str, float]]]:
     """(the chosen settings, every validation curve, every baseline's validation figures) for EASE,
-    TIFU-KNN and the content method; the other baselines have nothing to tune."""
+    TIFU-KNN and the content method; the other baselines have nothing to tune. ``workers`` grid
+    points (or baselines) are scored at a time, on threads: the same figures."""
     from assoc_pipeline.core.content.content_recommender import ContentRecommender, aggregate_for
     from assoc_pipeline.core.recsys.baselines import EASERecommender, TIFUKNNRecommender
 
@@ -106,10 +117,15 @@ def tune_baselines(
     by_task = {NEXT_BASKET: tasks.next_basket, COMPLETION: tasks.completion}
     train = split.train
     curves: dict[str, dict[str, float]] = {f"ease_l2/{t}": {} for t in by_task}
-    for l2 in EASE_GRID:  # EASE's weights do not depend on the task: one fit scores both
+
+    def ease_point(l2: float) -> dict[str, float]:  # EASE's weights do not depend on the task
         ease = EASERecommender(l2).fit(train)
-        for task_name, task in by_task.items():
-            curves[f"ease_l2/{task_name}"][str(l2)] = primary_value(ease, task, task_name)
+        return {task_name: primary_value(ease, task, task_name) for task_name, task in by_task.items()}
+
+    with thread_lanes(workers) as run:
+        for l2, point in zip(EASE_GRID, run(ease_point, EASE_GRID), strict=True):
+            for task_name, value in point.items():
+                curves[f"ease_l2/{task_name}"][str(l2)] = value
     ease_l2 = {t: max(EASE_GRID, key=lambda g, t=t: curves[f"ease_l2/{t}"][str(g)]) for t in by_task}
     log("baseline tuning: EASE lambda " + ", ".join(f"{v:g} for {t}" for t, v in ease_l2.items()))
     (neighbors, alpha), curves["tifu/next_basket"] = choose(
@@ -118,6 +134,7 @@ def tune_baselines(
         train,
         tasks.next_basket,
         NEXT_BASKET,
+        workers=workers,
     )
     log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
     # "max" needs a dense item x item similarity: above its limit (100k catalogues) only "mean"
@@ -130,6 +147,7 @@ def tune_baselines(
             train,
             tasks.completion,
             COMPLETION,
+            workers=workers,
         )
         log(f"baseline tuning: content aggregate {aggregate}")
     chosen_on = (
@@ -144,7 +162,7 @@ def tune_baselines(
         "ease": {t: curves[f"ease_l2/{t}"][str(ease_l2[t])] for t in by_task},
         "tifu_knn": {NEXT_BASKET: curves["tifu/next_basket"][str((neighbors, alpha))]},
     }
-    validation = {**baseline_validation(split, settings, tasks, skip=tuned), **tuned}
+    validation = {**baseline_validation(split, settings, tasks, skip=tuned, workers=workers), **tuned}
     return settings, curves, validation
 
 
@@ -153,25 +171,29 @@ def baseline_validation(
     settings: BaselineSettings,
     tasks: ValidationTasks | None = None,
     skip: Mapping[str, object] | None = None,
+    workers: int = 1,
 ) -> dict[str, dict[str, float]]:
     """Every baseline (but those in ``skip``, already scored), with ``settings``, fitted on
     ``train`` and scored on the validation tasks' primary metrics: the figures a trained candidate
-    is compared with when it is chosen."""
+    is compared with when it is chosen (``workers`` baselines at a time)."""
     from assoc_pipeline.core.recsys.report import baseline_specs
 
     tasks = tasks or validation_tasks(split)
     by_task = {NEXT_BASKET: tasks.next_basket, COMPLETION: tasks.completion}
-    out: dict[str, dict[str, float]] = {}
-    for spec in baseline_specs(settings):
-        if spec.method in (skip or {}):
-            continue
+    specs = [spec for spec in baseline_specs(settings) if spec.method not in (skip or {})]
+
+    def scored(spec: MethodSpec) -> dict[str, float]:
         fitted: set[int] = set()
+        values = {}
         for task_name, rec in spec.per_task.items():
             if id(rec) not in fitted:
                 rec.fit(split.train)
                 fitted.add(id(rec))
-            out.setdefault(spec.method, {})[task_name] = primary_value(rec, by_task[task_name], task_name)
-    return out
+            values[task_name] = primary_value(rec, by_task[task_name], task_name)
+        return values
+
+    with thread_lanes(workers) as run:
+        return {spec.method: values for spec, values in zip(specs, run(scored, specs), strict=True)}
 
 
 def model_validation(model: Recommender, tasks: ValidationTasks) -> dict[str, float]:
