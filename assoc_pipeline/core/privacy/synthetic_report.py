@@ -18,6 +18,7 @@ from assoc_pipeline.core.privacy.synthetic_quality import (
     membership_inference_auc,
     privacy_report,
 )
+from assoc_pipeline.core.thread_lanes import thread_lanes
 
 FIDELITY_KEYS = (
     "item_freq_pearson",
@@ -57,10 +58,12 @@ def synthetic_data_report(
     it neither trained on nor chose epochs on. ``ceiling``: :func:`fidelity_ceiling` of the same
     two sets, when several generators are scored against them (it is the slow half).
     """
-    fid = fidelity_report(holdout_real, synthetic, probe=probe, seed=seed)
-    ceil = (
-        ceiling if ceiling is not None else fidelity_ceiling(train_real, holdout_real, seed=seed, probe=probe)
-    )
+    halves = [lambda: fidelity_report(holdout_real, synthetic, probe=probe, seed=seed)]
+    if ceiling is None:  # the two halves share nothing: side by side on threads, the same figures
+        halves.append(lambda: fidelity_ceiling(train_real, holdout_real, seed=seed, probe=probe))
+    with thread_lanes(len(halves)) as run:
+        fid, *rest = run(lambda half: half(), halves)
+    ceil = ceiling if ceiling is not None else rest[0]
     out: dict[str, float] = {}
     for key in FIDELITY_KEYS:
         if key in fid:
