@@ -71,3 +71,10 @@ def test_the_cache_forgets_the_oldest_lists_beyond_its_budget(monkeypatch):
     monkeypatch.setattr(ranking_list_cache, "CACHE_BYTES", one.nbytes + 1)
     scoring_lists(bs, users, prediction_day(bs), CandidateSettings(n_neighbours=4, n_trending=3))
     assert len(ranking_list_cache._RECENT) == 1  # the first settings' lists went
+
+
+def test_training_lists_built_side_by_side_are_the_same_lists_in_the_same_order():
+    bs = cyclic_baskets(n_users=30, n_baskets=16)
+    one = training_lists(bs, candidates=SETTINGS)
+    ranking_list_cache.clear()
+    assert same_lists(training_lists(bs, candidates=SETTINGS, workers=3), one)

@@ -36,6 +36,7 @@ from assoc_pipeline.core.recsys.candidates import (
 )
 from assoc_pipeline.core.recsys.ranking_list_cache import history_key, lists_for_users
 from assoc_pipeline.core.recsys.ranking_lists import RankingLists
+from assoc_pipeline.core.thread_lanes import thread_lanes
 
 NEVER_DAYS = 1000.0  # "days since" for something that never happened (beyond the log's span)
 
@@ -367,20 +368,22 @@ def training_lists(
     *,
     per_month: int = 1,
     drop_without_positive: bool = True,
+    workers: int = 1,
 ) -> RankingLists:
     """Labelled lists: at each time t (default: :func:`prediction_times`), history = baskets before t, label =
-    the item is in the user's first basket in [t, t + horizon_days) within ``bs``."""
+    the item is in the user's first basket in [t, t + horizon_days) within ``bs``. ``workers``
+    prediction times are built at a time (threads; the same lists, in the order of the times)."""
     times = prediction_times(bs, per_month) if times is None else list(times)
     days = basket_days(bs)
     users = bs.baskets["user_id"]
-    parts = []
-    for t in times:
+
+    def lists_at(t: float) -> RankingLists | None:
         hist = history_before(bs, t)
         if hist.n_baskets == 0:
-            continue
+            return None
         future = np.flatnonzero((days >= t) & (days < t + horizon_days) & users.notna().to_numpy())
         if len(future) == 0:
-            continue
+            return None
         future = future[np.lexsort((future, days[future]))]
         fut_users = users.iloc[future].astype(str).to_numpy()
         _, first = np.unique(fut_users, return_index=True)
@@ -389,7 +392,7 @@ def training_lists(
         has_hist = hist_users.get_indexer(pd.Index(fut_users[first], dtype=object)) >= 0
         rows, ids = rows[has_hist], fut_users[first][has_hist]
         if len(rows) == 0:
-            continue
+            return None
         part = scoring_lists(hist, list(ids), t, candidates, features)
         m = bs.matrix
         target_keys = np.concatenate(
@@ -399,5 +402,8 @@ def training_lists(
         part.labels = np.isin(row_keys, target_keys).astype(np.float32)
         if drop_without_positive:
             part = part.take(np.flatnonzero(np.bincount(part.list_of_row, part.labels, len(part)) > 0))
-        parts.append(part)
+        return part
+
+    with thread_lanes(workers) as run:
+        parts = [part for part in run(lists_at, times) if part is not None]
     return RankingLists.concat(parts, len(FEATURES))

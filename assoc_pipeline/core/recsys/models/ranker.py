@@ -86,6 +86,7 @@ class RankerParams(LoopParams):
     completion_ease_l2: float = 50.0  # completion = EASE at this lambda (baseline tuning's choice)
     monitor: str = "val_ndcg@10"
     drop_groups: str = ""  # comma-separated feature groups held at their mean (ablations), e.g. "cycle"
+    list_workers: int = 2  # prediction times whose training lists are built side by side (same lists)
 
     @property
     def candidates(self) -> CandidateSettings:
@@ -254,7 +255,13 @@ class RankerRecommender(TrainedRecommender):
         """The labelled candidate lists ``fit`` trains on (see :func:`training_lists`)."""
         p = self.params
         return training_lists(
-            train, None, p.horizon_days, p.candidates, p.features, per_month=p.times_per_month
+            train,
+            None,
+            p.horizon_days,
+            p.candidates,
+            p.features,
+            per_month=p.times_per_month,
+            workers=p.list_workers,
         )
 
     def _validation(self, train: BasketSet, validation: BasketSet):
