@@ -16,7 +16,8 @@ SETTINGS = CandidateSettings(n_neighbours=5, n_trending=3)
 
 
 @pytest.fixture(autouse=True)
-def empty_cache():
+def empty_cache(monkeypatch):
+    monkeypatch.setattr(ranking_list_cache, "KEEP_FROM_USERS", 1)  # the small fixtures' calls are kept
     ranking_list_cache.clear()
     yield
     ranking_list_cache.clear()
@@ -78,3 +79,25 @@ def test_training_lists_built_side_by_side_are_the_same_lists_in_the_same_order(
     one = training_lists(bs, candidates=SETTINGS)
     ranking_list_cache.clear()
     assert same_lists(training_lists(bs, candidates=SETTINGS, workers=3), one)
+
+
+def test_the_history_key_follows_content_and_is_kept_on_the_basket_set():
+    bs = cyclic_baskets(n_users=10, n_baskets=8)
+    key = ranking_list_cache.history_key(bs)
+    same = bs.subset(np.arange(bs.n_baskets))  # another object, the same baskets
+    assert ranking_list_cache.history_key(same) == key
+    assert ranking_list_cache.history_key(bs.subset(np.arange(bs.n_baskets - 1))) != key
+    assert bs.__dict__[ranking_list_cache._KEY_ATTRIBUTE] == key  # a served request does not rehash
+
+
+def test_a_small_request_reads_kept_lists_but_adds_none(monkeypatch):
+    bs = cyclic_baskets(n_users=40, n_baskets=12)
+    users = sorted(set(bs.baskets["user_id"].astype(str)))
+    day = prediction_day(bs)
+    monkeypatch.setattr(ranking_list_cache, "KEEP_FROM_USERS", 10)
+    scoring_lists(bs, users[:20], day, SETTINGS)  # a batch: kept
+    (entry,) = ranking_list_cache._RECENT.values()
+    served = scoring_lists(bs, [users[30], users[2]], day, SETTINGS)  # one new user, one kept
+    assert list(ranking_list_cache._RECENT.values()) == [entry]  # nothing added
+    ranking_list_cache.clear()
+    assert same_lists(served, scoring_lists(bs, [users[30], users[2]], day, SETTINGS))

@@ -30,6 +30,9 @@ from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 from assoc_pipeline.core.recsys.tasks import basket_times_ns
 
 CACHE_BYTES = 1 << 29  # 512 MB: the demo ranker's lists of one phase (~13 prediction times) fit
+# calls for fewer users (a served request) read kept lists but add none: a server answering one new
+# user at a time would otherwise copy an ever larger entry on every request
+KEEP_FROM_USERS = 64
 
 
 @dataclass(frozen=True)
@@ -39,11 +42,18 @@ class _Entry:
 
 
 _RECENT: OrderedDict[Hashable, _Entry] = OrderedDict()
+_KEY_ATTRIBUTE = "_ranking_list_history_key"
 _LOCK = threading.Lock()
 
 
 def history_key(history: BasketSet) -> str:
-    """What the lists read of a history: its baskets' items, times and users (not item names)."""
+    """What the lists read of a history: its baskets' items, times and users (not item names).
+
+    Hashing a year of baskets takes ~30 ms, too long for a served request, so the key is kept on
+    the (frozen) basket set the first time it is asked for."""
+    known = history.__dict__.get(_KEY_ATTRIBUTE)
+    if known is not None:
+        return known
     m = history.matrix.tocsr()
     h = hashlib.sha1(np.asarray(m.shape, dtype=np.int64).tobytes())
     h.update(m.indptr.astype(np.int64).tobytes())
@@ -51,7 +61,8 @@ def history_key(history: BasketSet) -> str:
     h.update(basket_times_ns(history).tobytes())
     users = history.baskets["user_id"]
     h.update("\x1f".join(users.astype(str).where(users.notna(), "\x00")).encode())
-    return h.hexdigest()
+    history.__dict__[_KEY_ATTRIBUTE] = key = h.hexdigest()
+    return key
 
 
 def lists_for_users(
@@ -64,6 +75,9 @@ def lists_for_users(
         return build([])
     with _LOCK:
         entry = _RECENT.get(key)
+    covered = entry is not None and bool((entry.users.get_indexer(wanted) >= 0).all())
+    if not covered and len(wanted) < KEEP_FROM_USERS:  # a served request: build, keep nothing
+        return build(list(wanted))
     if entry is None:
         fresh = wanted.unique()
         entry = _Entry(_read_only(build(list(fresh))), fresh)
