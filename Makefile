@@ -21,9 +21,11 @@ FIND_LINKS := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 UV_SOURCES ?= $(if $(FIND_LINKS),--find-links $(FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu)
 
 # uv installs without compiling bytecode (pip compiles at install). The libraries the pipeline
-# imports halfway through are compiled here, ~10 s on 2 cores: a fresh clone's first demo paid
-# ~14 s for it (the text encoder's transformers, Great Expectations at the first contract check)
-PRECOMPILED := transformers sentence_transformers great_expectations sklearn mlflow
+# imports halfway through (found from a fresh clone's .pyc times) are compiled here instead, ~35 s
+# on 2 cores: the text encoder's transformers and sympy, Great Expectations and the pyspark /
+# altair it imports at the first contract check, torch's lazy modules, the GAN report's plots
+PRECOMPILED := transformers sentence_transformers huggingface_hub sympy great_expectations pyspark \
+	altair narwhals sklearn mlflow torch networkx matplotlib
 define PRECOMPILE
 import compileall, importlib.util, sys
 for name in sys.argv[1:]:
