@@ -20,12 +20,11 @@ unexport PYTHONDONTWRITEBYTECODE
 FIND_LINKS := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 UV_SOURCES ?= $(if $(FIND_LINKS),--find-links $(FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu)
 
-# uv installs without compiling bytecode (pip compiles at install). The libraries the pipeline
-# imports halfway through (found from a fresh clone's .pyc times) are compiled here instead, ~35 s
-# on 2 cores: the text encoder's transformers and sympy, Great Expectations and the pyspark /
-# altair it imports at the first contract check, torch's lazy modules, the GAN report's plots
-PRECOMPILED := transformers sentence_transformers huggingface_hub sympy great_expectations pyspark \
-	altair narwhals sklearn mlflow torch networkx matplotlib
+# uv installs without compiling bytecode (pip compiles at install). The libraries whose first
+# import a fresh clone's demo paid for halfway through are compiled here (~20 s on 2 cores): the
+# text encoder's transformers, Great Expectations at the first contract check. Adding torch, sympy,
+# pyspark, matplotlib... (install 51 s -> 76 s) gave no gain beyond run-to-run noise (RESULTS.md)
+PRECOMPILED := transformers sentence_transformers great_expectations sklearn mlflow
 define PRECOMPILE
 import compileall, importlib.util, sys
 for name in sys.argv[1:]:
