@@ -20,26 +20,16 @@ unexport PYTHONDONTWRITEBYTECODE
 FIND_LINKS := $(shell $(PYTHON) -m pip config get global.find-links 2>/dev/null)
 UV_SOURCES ?= $(if $(FIND_LINKS),--find-links $(FIND_LINKS),--extra-index-url https://download.pytorch.org/whl/cpu)
 
-# uv installs without compiling bytecode (pip compiles at install). The libraries whose first
-# import a fresh clone's demo paid for halfway through are compiled here (~20 s on 2 cores): the
-# text encoder's transformers, Great Expectations at the first contract check. Adding torch, sympy,
-# pyspark, matplotlib... (install 51 s -> 76 s) gave no gain beyond run-to-run noise (RESULTS.md)
-PRECOMPILED := transformers sentence_transformers great_expectations sklearn mlflow
-define PRECOMPILE
-import compileall, importlib.util, sys
-for name in sys.argv[1:]:
-    spec = importlib.util.find_spec(name)
-    if spec and spec.submodule_search_locations:
-        compileall.compile_dir(spec.submodule_search_locations[0], quiet=2, workers=0)
-endef
-export PRECOMPILE
+# uv installs without compiling bytecode (pip compiles all 22,000 files of site-packages, ~60 s
+# here); otherwise a fresh clone's first demo compiled each module at its first import, ~30 s of
+# it. scripts/precompile.py compiles the ~1,000 library folders the demo imports from (~17 s).
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q -c constraints.txt uv
 	$(BIN)/uv pip install -q --python $(BIN)/python $(UV_SOURCES) --index-strategy unsafe-best-match \
 		-c constraints.txt "$(TORCH_SPEC)" -e ".[dev,spark,postgres]"
-	$(BIN)/python -c "$$PRECOMPILE" $(PRECOMPILED)
+	$(BIN)/python scripts/precompile.py
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -60,7 +50,7 @@ mlflow: $(STAMP)
 	$(BIN)/assoc-pipeline mlflow
 
 lint: $(STAMP)
-	$(BIN)/ruff check assoc_pipeline assoc_pipeline_tests benchmarks
+	$(BIN)/ruff check assoc_pipeline assoc_pipeline_tests benchmarks scripts
 
 # the whole mining table (about 10-15 min on 2 shared cores); rewrites benchmarks/RESULTS.md.
 # BENCH_ARGS="--device cuda" also times the CUDA path, "--quick" four small cases

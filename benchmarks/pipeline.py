@@ -3,6 +3,8 @@
     python benchmarks/pipeline.py            # the shipped Online Retail log, every partition
     python benchmarks/pipeline.py --dry-run  # print the table, do not append it
     python benchmarks/pipeline.py --workers 2  # two downstream steps side by side (demo --workers 2)
+    python benchmarks/pipeline.py --dry-run --record-imports scripts/bytecode_folders.txt
+                                             # also list the library folders the demo imported from
 
 The demo runs exactly as `make demo` runs it (same code path, same defaults), but in a scratch
 data directory and Dagster home, so the numbers are a cold first run: no cached text embeddings,
@@ -16,6 +18,7 @@ import argparse
 import os
 import subprocess
 import sys
+import sysconfig
 import tempfile
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,10 +54,36 @@ def markdown(summary: dict, load_before: tuple[float, float, float]) -> str:
     return "\n".join(lines)
 
 
+def imported_folders() -> list[str]:
+    """Folders under site-packages that this process imported modules from (``make install``
+    compiles their bytecode: scripts/precompile.py)."""
+    site = Path(sysconfig.get_paths()["purelib"]).resolve()
+    folders = set()
+    for module in list(sys.modules.values()):
+        source = Path(getattr(module, "__file__", None) or "/").resolve()
+        if source.suffix == ".py" and source.is_relative_to(site):
+            folders.add(source.parent.relative_to(site).as_posix())
+    return sorted(folders)
+
+
+def write_folder_list(path: Path, folders: list[str]) -> None:
+    header = (
+        f"# library folders `make demo` imported modules from (commit {git_sha()}, Python "
+        f"{sys.version_info.major}.{sys.version_info.minor}); `make install` compiles their bytecode.\n"
+        "# regenerate: python benchmarks/pipeline.py --dry-run --record-imports "
+        "scripts/bytecode_folders.txt\n"
+    )
+    path.write_text(header + "".join(f"{folder}\n" for folder in folders))
+    print(f"{len(folders):,} imported library folders written to {path}")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dry-run", action="store_true", help="print the table, do not append it")
     parser.add_argument("--workers", type=int, default=1, help="steps side by side (demo --workers)")
+    parser.add_argument(
+        "--record-imports", type=Path, metavar="FILE", help="write the library folders the demo imported from"
+    )
     args = parser.parse_args(argv)
     scratch = Path(tempfile.mkdtemp(prefix="assoc_pipeline_bench_"))
     os.environ["ASSOC_DATA_DIR"] = str(scratch / "data")
@@ -66,6 +95,8 @@ def main(argv: list[str] | None = None) -> int:
 
     summary = run_demo(workers=args.workers)
     print(format_summary(summary))
+    if args.record_imports:
+        write_folder_list(args.record_imports, imported_folders())
     section = markdown(summary, load_before)
     print(section)
     if not args.dry_run:
