@@ -181,3 +181,18 @@ def test_sequences_windows_and_guards(planted) -> None:
     )
     with pytest.raises(ValueError, match="warm start"):
         SequenceRecommender(SequenceParams(**SEQ)).fit(planted, init_from=object())
+
+
+def test_scoring_after_the_last_basket_equals_the_running_stacks(seq) -> None:
+    """score_last reads whole-window totals instead of running sums: the same logits, bit for bit,
+    with padded windows of mixed lengths, fractional days and items bought in several baskets."""
+    seqs = seq.sequences
+    users = np.arange(min(len(seqs.lengths), 40))
+    items, days = seqs.batch(seqs.indptr[users], seqs.lengths[users])
+    lengths = torch.as_tensor(seqs.lengths[users])
+    assert len(set(lengths.tolist())) > 1 and bool((days.frac() != 0).any())
+    module = seq.module.eval()
+    with torch.no_grad():
+        fast = module.score_last(items, days, lengths)
+        running = module.logits_at(items, days, torch.arange(len(users)), lengths.long() - 1)[0]
+    torch.testing.assert_close(fast, running, rtol=0, atol=0)

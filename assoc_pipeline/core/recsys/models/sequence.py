@@ -300,10 +300,30 @@ class SequenceNet(nn.Module):
         )
         return logits, x
 
+    def last_stacks(
+        self, items: torch.Tensor, days: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """:meth:`history_stacks` where scoring reads them, after each sequence's last basket:
+        the (B, T, n_items) multi-hot, and counts and last purchase day over the whole window
+        (B, n_items). Padding holds no item, so whole-window totals equal the running ones at
+        the last basket, exactly, without the running sums and maxima over every position."""
+        b, t, _ = items.shape
+        x = torch.zeros(b, t, self.n_items + 1, device=items.device)
+        x.scatter_(2, items, 1.0)
+        x = x[..., 1:]
+        counts = x.sum(1)
+        # days count up from each window's first basket (>= 0): an unbought item's 0 is replaced below
+        last = torch.where(counts > 0, (x * days.unsqueeze(-1)).amax(1), NO_PURCHASE_DAY)
+        return x, counts, last
+
     def score_last(self, items: torch.Tensor, days: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
-        """(B, n_items) logits for the basket after each sequence's last one (``lengths`` >= 1)."""
+        """(B, n_items) logits for the basket after each sequence's last one (``lengths`` >= 1);
+        the same as :meth:`logits_at` at those positions."""
         rows = torch.arange(len(lengths), device=items.device)
-        return self.logits_at(items, days, rows, lengths.long() - 1)[0]
+        cols = lengths.long() - 1
+        x, counts, last = self.last_stacks(items, days)
+        h = self.encode(items, days)
+        return self.head(h[rows, cols], x[rows, cols], counts, last, days[rows, cols], (cols + 1).to(x.dtype))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         items = x[..., :-1].round().long()
