@@ -282,8 +282,19 @@ def _user_groups(bs: BasketSet) -> tuple[np.ndarray, list[np.ndarray]]:
     return uniq.astype(object), groups
 
 
+def _basket_days(bs: BasketSet) -> np.ndarray:
+    """Each basket's time in days (float64), converted once for all users."""
+    times = pd.to_datetime(bs.baskets["basket_time"]).to_numpy()
+    return times.astype("datetime64[s]").astype(np.float64) / 86400.0
+
+
 def _features_for_user(
-    bs: BasketSet, rows: np.ndarray, half_life: float, max_hist: int, all_prefixes: bool
+    bs: BasketSet,
+    basket_days: np.ndarray,
+    rows: np.ndarray,
+    half_life: float,
+    max_hist: int,
+    all_prefixes: bool,
 ) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
     """Features of each history prefix of one user (prefix t = baskets before t, t >= 1).
 
@@ -295,10 +306,7 @@ def _features_for_user(
     n = len(rows)
     x = np.zeros((n, len(items)), dtype=np.float32)
     x[np.repeat(np.arange(n), np.diff(m.indptr)), local] = 1.0
-    days = (
-        pd.to_datetime(bs.baskets["basket_time"]).to_numpy()[rows].astype("datetime64[s]").astype(np.float64)
-        / 86400.0
-    )
+    days = basket_days[rows]
     out_items, out_vals, out_targets = [], [], []
     ends = range(1, n) if all_prefixes else [n]
     for t in ends:
@@ -328,9 +336,10 @@ def _pack(items: list[np.ndarray], vals: list[np.ndarray]) -> HistoryFeatures:
 def user_history_features(bs: BasketSet, params: DNNParams) -> tuple[pd.Index, HistoryFeatures]:
     """Each known user's full-history features (what next-basket scoring reads)."""
     ids, groups = _user_groups(bs)
+    days = _basket_days(bs)
     items, vals = [], []
     for rows in groups:
-        i, v, _ = _features_for_user(bs, rows, params.half_life_days, params.max_history_baskets, False)
+        i, v, _ = _features_for_user(bs, days, rows, params.half_life_days, params.max_history_baskets, False)
         items += i
         vals += v
     return pd.Index(ids.astype(str)), _pack(items, vals)
@@ -339,11 +348,12 @@ def user_history_features(bs: BasketSet, params: DNNParams) -> tuple[pd.Index, H
 def next_basket_examples(bs: BasketSet, params: DNNParams) -> tuple[HistoryFeatures, list[np.ndarray]]:
     """(history before basket t, basket t) for every user and every basket after their first."""
     _, groups = _user_groups(bs)
+    days = _basket_days(bs)
     items, vals, targets = [], [], []
     for rows in groups:
         if len(rows) < 2:
             continue
-        i, v, t = _features_for_user(bs, rows, params.half_life_days, params.max_history_baskets, True)
+        i, v, t = _features_for_user(bs, days, rows, params.half_life_days, params.max_history_baskets, True)
         items += i
         vals += v
         targets += t
