@@ -111,6 +111,19 @@ def test_ease_restricted_to_bought_items_equals_the_full_inverse():
     assert np.array_equal(again, b) and not again.flags.writeable
 
 
+def test_spd_inverse_is_symmetric_across_row_bands():
+    """The inverse's upper triangle is mirrored band by band: sizes that leave a short last band."""
+    from assoc_pipeline.core.recsys.baselines.ease import _spd_inverse
+
+    rng = np.random.default_rng(5)
+    for n in (1, 511, 1100):
+        x = rng.standard_normal((n + 7, n))
+        g = x.T @ x + n * np.eye(n)
+        got = _spd_inverse(g)
+        assert got.dtype == np.float32 and np.array_equal(got, got.T)
+        np.testing.assert_allclose(got, np.linalg.inv(g), rtol=1e-3, atol=1e-6)
+
+
 def test_ease_cache_under_threads_gives_each_matrix_its_own_inverse(monkeypatch):
     """The evaluation report scores methods on threads: concurrent fits and evictions must neither
     fail nor hand one matrix another's weights."""

@@ -206,7 +206,17 @@ def _spd_inverse(g: np.ndarray) -> np.ndarray:
         inv, info = potri(c, lower=True, overwrite_c=True)
         if info != 0:
             continue
-        lower = np.tril(inv).astype(np.float32, copy=False)
-        lower += np.tril(lower, -1).T  # potri fills the lower triangle only
-        return lower
+        return _mirror_lower(inv).astype(np.float32, copy=False)  # potri fills the lower triangle only
     raise np.linalg.LinAlgError("EASE: Gram matrix + lambda I is not positive definite")
+
+
+def _mirror_lower(a: np.ndarray, block: int = 512) -> np.ndarray:
+    """Copy the lower triangle of square ``a`` onto its upper one, in place, a band of rows at a
+    time: no n x n temporaries (``tril`` twice cost about a third of a 3,600-item inverse)."""
+    n = a.shape[0]
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        corner = a[lo:hi, lo:hi]
+        corner[...] = np.tril(corner) + np.tril(corner, -1).T
+        a[lo:hi, hi:] = a[hi:, lo:hi].T
+    return a
