@@ -20,6 +20,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,7 +32,23 @@ def git_sha() -> str:
     return out.stdout.strip() or "unknown"
 
 
-def markdown(summary: dict, load_before: tuple[float, float, float]) -> str:
+def speed_probe() -> float:
+    """Seconds of a fixed one-thread workload (a Python loop, numpy element-wise maths): how fast
+    the machine was at that moment. On a shared VM the same code drifts by 1.5x within an hour;
+    a run's times read against its probe, not against another run's times alone."""
+    import numpy as np
+
+    started = time.perf_counter()
+    total = 0
+    for i in range(2_000_000):
+        total += i * i % 7
+    values = np.linspace(0.0, 1.0, 1_000_000)
+    for _ in range(20):
+        values = np.sqrt(np.exp(-values) + values)
+    return time.perf_counter() - started
+
+
+def markdown(summary: dict, load_before: tuple[float, float, float], probes: tuple[float, float]) -> str:
     """The run as a section of RESULTS.md: per-asset wall seconds, total, peak memory."""
     stamp = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     lines = [
@@ -39,7 +56,8 @@ def markdown(summary: dict, load_before: tuple[float, float, float]) -> str:
         "",
         f"{os.cpu_count()} CPUs; load average at the start {load_before[0]:.2f} / {load_before[1]:.2f} "
         f"/ {load_before[2]:.2f} (1 / 5 / 15 min); cold run in a scratch data dir; "
-        f"{summary['workers']} downstream step(s) at a time.",
+        f"{summary['workers']} downstream step(s) at a time; speed probe {probes[0]:.2f} s before, "
+        f"{probes[1]:.2f} s after (benchmarks/pipeline.py:speed_probe, lower is faster).",
         "",
         "| step | wall s |",
         "|---|---|",
@@ -90,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["DAGSTER_HOME"] = str(scratch / "dagster_home")
     os.environ.setdefault("NUMBA_CACHE_DIR", str(scratch / "numba"))
     load_before = os.getloadavg()
+    probe_before = speed_probe()
 
     from assoc_pipeline.demo import format_summary, run_demo
 
@@ -97,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     print(format_summary(summary))
     if args.record_imports:
         write_folder_list(args.record_imports, imported_folders())
-    section = markdown(summary, load_before)
+    section = markdown(summary, load_before, (probe_before, speed_probe()))
     print(section)
     if not args.dry_run:
         with RESULTS.open("a") as fh:
