@@ -16,7 +16,6 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -30,13 +29,13 @@ from typing import Any
 import pytest
 
 from assoc_pipeline_tests.conftest import REPO
+from assoc_pipeline_tests.process_groups import stop_process_group
 
 CHROMIUM = Path(os.environ.get("ASSOC_CHROMIUM", "/usr/bin/chromium"))
 ARTIFACTS = REPO / "test-artifacts"
 LOOPBACK = "127.0.0.1"
 APT_TIMEOUT_S = 900
 SERVER_START_TIMEOUT_S = 180
-STOP_GRACE_S = 20
 # Headless, offline, no profile state (Playwright gives every launch a fresh user-data-dir).
 CHROMIUM_ARGS = [
     "--no-sandbox",
@@ -159,29 +158,6 @@ def http_json(url: str, payload: dict | None = None, timeout: float = 60) -> Any
             return json.load(response)
     except urllib.error.HTTPError as exc:
         raise AssertionError(f"{url}: HTTP {exc.code}: {exc.read()[:2000]!r}") from exc
-
-
-def _group_alive(proc: subprocess.Popen) -> bool:
-    proc.poll()  # reap the leader, or it stays in its group as a zombie
-    try:
-        os.killpg(proc.pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def stop_process_group(proc: subprocess.Popen, grace_s: float = STOP_GRACE_S) -> None:
-    """SIGTERM the whole group (server, code server, run workers), then SIGKILL what is left."""
-    for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 10.0)):
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, sig)  # start_new_session: the server leads its own group
-        deadline = time.monotonic() + wait_s
-        while _group_alive(proc) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        if not _group_alive(proc):
-            break
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(timeout=5)
 
 
 @contextlib.contextmanager

@@ -22,6 +22,7 @@ from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL, MLflowResource
 from assoc_pipeline.services.training import train_recommender
 from assoc_pipeline_tests.models.conftest import planted_baskets
+from assoc_pipeline_tests.process_groups import stop_process_group
 
 POLL_SECONDS = 0.5  # the hot-reload test waits a few polls, not a default 30 s
 
@@ -67,7 +68,7 @@ def server(demo_run, tmp_path_factory):
     with open(log, "w") as out:
         process = subprocess.Popen(
             [str(script), "serve", "--port", str(port), "--poll-seconds", str(POLL_SECONDS)],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     srv = Server(f"http://127.0.0.1:{port}", process, settings)
     try:
@@ -83,8 +84,7 @@ def server(demo_run, tmp_path_factory):
             time.sleep(0.5)
         yield srv
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_process_group(process)
 
 
 @dataclass

@@ -32,6 +32,7 @@ from assoc_pipeline.resources.mlflow_tracking import (
     RECOMMENDER_MODEL,
 )
 from assoc_pipeline.serving.scoring import ScoringState
+from assoc_pipeline_tests.process_groups import stop_process_group
 from assoc_pipeline_tests.serving.conftest import Registered, free_port, request
 
 CHAMPION_URI = f"models:/{RECOMMENDER_MODEL}@{CHAMPION_ALIAS}"
@@ -120,7 +121,7 @@ def test_mlflow_models_serve_answers_the_same_items_over_http(registered: Regist
         process = subprocess.Popen(
             [str(mlflow_cli), "models", "serve", "-m", CHAMPION_URI, "--env-manager", "local",
              "-h", "127.0.0.1", "-p", str(port), "-w", "1"],
-            env=env, stdout=out, stderr=subprocess.STDOUT,
+            env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
         )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
     try:
@@ -148,8 +149,7 @@ def test_mlflow_models_serve_answers_the_same_items_over_http(registered: Regist
         )
         assert status == 400 and "unknown item(s): 'NO-SUCH-ITEM'" in answer["message"], answer
     finally:
-        process.terminate()
-        process.wait(timeout=30)
+        stop_process_group(process)
 
 
 class PlantedPickle:
