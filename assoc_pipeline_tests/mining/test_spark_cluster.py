@@ -20,6 +20,7 @@ from assoc_pipeline.core.data.basket_line_files import read_baskets
 from assoc_pipeline.core.mining import mine_itemsets
 from assoc_pipeline_tests.mining.conftest import dataset, spark_skip_reason
 from assoc_pipeline_tests.mining.helpers import as_dict
+from assoc_pipeline_tests.process_groups import stop_process_group
 
 pytestmark = [pytest.mark.spark, pytest.mark.slow]
 
@@ -32,7 +33,7 @@ def _free_port() -> int:
 
 def _launch(cmd: list[str], env: dict[str, str], log: Path) -> subprocess.Popen:
     with open(log, "w") as out:  # the child keeps its own copy of the descriptor
-        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT)
+        return subprocess.Popen(cmd, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
 def _wait_for_port(port: int, proc: subprocess.Popen, what: str, timeout: float = 90.0) -> None:
@@ -78,13 +79,8 @@ def standalone_cluster(tmp_path_factory: pytest.TempPathFactory):
         _wait_for_port(worker_port, worker, "spark worker")
         yield master_url
     finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                p.kill()
+        for p in reversed(procs):  # the JVMs took 30 s each to honour SIGTERM: SIGKILL after 10
+            stop_process_group(p, grace_s=10)
 
 
 def test_spark_backend_on_a_standalone_cluster_matches_native(standalone_cluster, monkeypatch) -> None:
