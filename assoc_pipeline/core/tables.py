@@ -21,6 +21,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from assoc_pipeline.core.mining import FrequentItemsets
+from assoc_pipeline.core.tuple_columns import list_array, tuple_values
 
 TUPLE_COLUMNS_KEY = b"assoc_pipeline.tuple_columns"
 ITEMSETS_KEY = b"assoc_pipeline.itemsets"
@@ -92,10 +93,9 @@ def write_json(obj: dict, path: str | os.PathLike) -> None:
 
 def to_arrow(df: pd.DataFrame, extra: dict[bytes, bytes] | None = None) -> pa.Table:
     cols = _tuple_columns(df)
-    out = df.copy()
+    table = pa.Table.from_pandas(df.drop(columns=cols), preserve_index=False)
     for c in cols:
-        out[c] = out[c].map(list)
-    table = pa.Table.from_pandas(out, preserve_index=False)
+        table = table.add_column(df.columns.get_loc(c), c, list_array(df[c]))
     meta = dict(table.schema.metadata or {})
     meta[TUPLE_COLUMNS_KEY] = json.dumps(cols).encode()
     meta.update(extra or {})
@@ -140,9 +140,10 @@ def write_table(obj: pd.DataFrame | FrequentItemsets, path: str | os.PathLike) -
 
 def _from_arrow(table: pa.Table) -> pd.DataFrame:
     meta = table.schema.metadata or {}
-    df = table.to_pandas()
-    for c in json.loads(meta.get(TUPLE_COLUMNS_KEY, b"[]")):
-        df[c] = pd.Series([tuple(v.tolist()) for v in df[c]], index=df.index, dtype=object)
+    cols = json.loads(meta.get(TUPLE_COLUMNS_KEY, b"[]"))
+    df = table.drop_columns(cols).to_pandas()
+    for c in cols:
+        df.insert(table.column_names.index(c), c, pd.Series(tuple_values(table.column(c)), dtype=object))
     return df
 
 

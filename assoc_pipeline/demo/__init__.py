@@ -114,7 +114,7 @@ def run_demo(
     downstream = {"run_config": {**QUIET_LOGS, **(run_config or {})}, "tags": {DEMO_TAG: token}}
     with (
         RunWatcher(instance, (DEMO_TAG, token), [k.to_python_identifier() for k in rest]) as watcher,
-        PeakMemory() as memory,
+        PeakMemory(tree=lanes > 1) as memory,  # one lane: every step runs in this process
         ExitStack() as stack,
     ):
         if lanes > 1:

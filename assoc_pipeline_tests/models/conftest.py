@@ -22,6 +22,7 @@ def one_torch_thread():
     yield
     torch.set_num_threads(prev)
 
+
 GROUPS = [list(range(g * 4, g * 4 + 4)) for g in range(6)]  # items 0..23 come in groups of four
 
 

@@ -151,8 +151,7 @@ def test_metrics_count_requests_in_prometheus_text(server, known_user):
     status, text = server.get("/metrics")
     assert status == 200
     samples = dict(
-        (m.group(1), float(m.group(2)))
-        for m in re.finditer(r"^(\w+(?:\{.*\})?) (\S+)$", text, flags=re.M)
+        (m.group(1), float(m.group(2))) for m in re.finditer(r"^(\w+(?:\{.*\})?) (\S+)$", text, flags=re.M)
     )
     route = 'route="/recommend/user/{user_id}"'
     assert samples[f'assoc_requests_total{{{route},method="GET",status="200"}}'] >= 3
