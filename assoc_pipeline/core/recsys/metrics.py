@@ -81,10 +81,9 @@ def hits_matrix(
     lengths = np.fromiter((len(t) for t in targets), dtype=np.int64, count=len(targets))
     if n == 0 or kk == 0 or lengths.sum() == 0:
         return np.zeros((n, kk), dtype=bool)
-    width = int(max(topk.max(initial=0), max(int(np.max(t)) for t in targets if len(t)))) + 1
-    target_keys = np.repeat(np.arange(n, dtype=np.int64), lengths) * width + np.concatenate(
-        [np.asarray(t, dtype=np.int64) for t in targets]
-    )
+    flat = np.concatenate([np.asarray(t, dtype=np.int64) for t in targets])
+    width = int(max(topk.max(initial=0), flat.max())) + 1  # one max, not one per query (2.7 s a demo)
+    target_keys = np.repeat(np.arange(n, dtype=np.int64), lengths) * width + flat
     keys = np.arange(n, dtype=np.int64)[:, None] * width + topk
     hits = np.isin(keys, target_keys)
     if valid is not None:

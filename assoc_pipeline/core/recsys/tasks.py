@@ -114,7 +114,7 @@ class CompletionTask:
 
     @property
     def targets(self) -> list[np.ndarray]:
-        return [self.hidden[i : i + 1] for i in range(len(self.hidden))]
+        return list(self.hidden.reshape(-1, 1))  # one-item views, built in C (read per method and K)
 
     @property
     def known_targets(self) -> list[np.ndarray]:
