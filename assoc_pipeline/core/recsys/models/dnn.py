@@ -41,6 +41,13 @@ import torch
 from torch import nn
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.models.dnn_history import (
+    N_FEATURES,
+    HistoryFeatures,
+    next_basket_examples,
+    pack_features,
+    user_history_features,
+)
 from assoc_pipeline.core.recsys.models.trained import RecommenderParams, TrainedRecommender
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
@@ -51,7 +58,6 @@ from assoc_pipeline.core.recsys.models.training import (
 )
 from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 
-N_FEATURES = 4  # per item: log1p(count), decayed count, share of history baskets, recency
 # histories at most this dense take the sparse item-item product (the layer is a fixed buffer, so
 # training can too): 256 rows x 3,899 items, dense 90 ms; sparse 9 / 27 / 43 / 85 ms at a density of
 # 0.25 / 1 / 2 / 4% (2 cores)
@@ -221,145 +227,6 @@ def _text_dim(params: DNNParams, item_vectors: np.ndarray | None, n_items: int) 
     return int(item_vectors.shape[1])
 
 
-# --------------------------------------------------------------------------- features
-@dataclass
-class HistoryFeatures:
-    """Per-row sparse item features: CSR pattern (indptr, indices) with (nnz, 4) values."""
-
-    indptr: np.ndarray
-    indices: np.ndarray
-    values: np.ndarray
-
-    def __len__(self) -> int:
-        return len(self.indptr) - 1
-
-    def dense(self, rows: np.ndarray, n_items: int, device: torch.device) -> torch.Tensor:
-        """(len(rows), 4, n_items) dense feature tensor for some rows."""
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lens = ends - starts
-        pos = (
-            np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) if len(rows) else []
-        )
-        pos = np.asarray(pos, dtype=np.int64)
-        r = np.repeat(np.arange(len(rows)), lens)
-        x = torch.zeros(len(rows), N_FEATURES, n_items)
-        if len(pos):
-            vals = torch.as_tensor(self.values[pos], dtype=torch.float32)  # (nnz, 4)
-            x[torch.as_tensor(r), :, torch.as_tensor(self.indices[pos], dtype=torch.long)] = vals
-        return x.to(device)
-
-    def sparse(
-        self, rows: np.ndarray, n_items: int, device: torch.device
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """(decayed history (B, n_items), row, item, features) for ``forward_sparse``."""
-        starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        lens = ends - starts
-        pos = (
-            np.concatenate([np.arange(a, b) for a, b in zip(starts, ends, strict=True)]) if len(rows) else []
-        )
-        pos = np.asarray(pos, dtype=np.int64)
-        r = torch.as_tensor(np.repeat(np.arange(len(rows)), lens), dtype=torch.long)
-        c = torch.as_tensor(self.indices[pos], dtype=torch.long)
-        v = torch.as_tensor(self.values[pos], dtype=torch.float32)
-        hist = torch.zeros(len(rows), n_items)
-        if len(pos):
-            hist[r, c] = v[:, 1]
-        return hist.to(device), r.to(device), c.to(device), v.to(device)
-
-
-def _user_groups(bs: BasketSet) -> tuple[np.ndarray, list[np.ndarray]]:
-    """Sorted known user ids and, per user, their basket rows in time order."""
-    users = bs.baskets["user_id"]
-    known = np.flatnonzero(users.notna().to_numpy())
-    if len(known) == 0:
-        return np.zeros(0, dtype=object), []
-    ids = users.iloc[known].astype(str).to_numpy()
-    times = pd.to_datetime(bs.baskets["basket_time"]).to_numpy()[known]
-    order = np.lexsort((known, times, ids))
-    ids, rows = ids[order], known[order]
-    uniq, first = np.unique(ids, return_index=True)
-    groups = np.split(rows, first[1:])
-    return uniq.astype(object), groups
-
-
-def _basket_days(bs: BasketSet) -> np.ndarray:
-    """Each basket's time in days (float64), converted once for all users."""
-    times = pd.to_datetime(bs.baskets["basket_time"]).to_numpy()
-    return times.astype("datetime64[s]").astype(np.float64) / 86400.0
-
-
-def _features_for_user(
-    bs: BasketSet,
-    basket_days: np.ndarray,
-    rows: np.ndarray,
-    half_life: float,
-    max_hist: int,
-    all_prefixes: bool,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Features of each history prefix of one user (prefix t = baskets before t, t >= 1).
-
-    Returns (item indices, feature values, target items) per prefix; with ``all_prefixes`` False
-    only the full history (for scoring) and no target.
-    """
-    m = bs.matrix[rows]
-    items, local = np.unique(m.indices, return_inverse=True)
-    n = len(rows)
-    x = np.zeros((n, len(items)), dtype=np.float32)
-    x[np.repeat(np.arange(n), np.diff(m.indptr)), local] = 1.0
-    days = basket_days[rows]
-    out_items, out_vals, out_targets = [], [], []
-    ends = range(1, n) if all_prefixes else [n]
-    for t in ends:
-        lo = max(0, t - max_hist)
-        hx = x[lo:t]
-        w = np.power(0.5, (days[t - 1] - days[lo:t]) / half_life).astype(np.float32)
-        cnt = hx.sum(0)
-        keep = np.flatnonzero(cnt > 0)
-        dec = (w[:, None] * hx).sum(0)
-        rec = (w[:, None] * hx).max(0)
-        vals = np.stack([np.log1p(cnt), dec, cnt / (t - lo), rec], axis=1)[keep]
-        out_items.append(items[keep])
-        out_vals.append(vals.astype(np.float32))
-        if all_prefixes:
-            out_targets.append(m.indices[m.indptr[t] : m.indptr[t + 1]].astype(np.int64))
-    return out_items, out_vals, out_targets
-
-
-def _pack(items: list[np.ndarray], vals: list[np.ndarray]) -> HistoryFeatures:
-    indptr = np.zeros(len(items) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(i) for i in items])
-    indices = np.concatenate(items).astype(np.int64) if items else np.zeros(0, dtype=np.int64)
-    values = np.concatenate(vals).astype(np.float32) if vals else np.zeros((0, N_FEATURES), dtype=np.float32)
-    return HistoryFeatures(indptr, indices, values)
-
-
-def user_history_features(bs: BasketSet, params: DNNParams) -> tuple[pd.Index, HistoryFeatures]:
-    """Each known user's full-history features (what next-basket scoring reads)."""
-    ids, groups = _user_groups(bs)
-    days = _basket_days(bs)
-    items, vals = [], []
-    for rows in groups:
-        i, v, _ = _features_for_user(bs, days, rows, params.half_life_days, params.max_history_baskets, False)
-        items += i
-        vals += v
-    return pd.Index(ids.astype(str)), _pack(items, vals)
-
-
-def next_basket_examples(bs: BasketSet, params: DNNParams) -> tuple[HistoryFeatures, list[np.ndarray]]:
-    """(history before basket t, basket t) for every user and every basket after their first."""
-    _, groups = _user_groups(bs)
-    days = _basket_days(bs)
-    items, vals, targets = [], [], []
-    for rows in groups:
-        if len(rows) < 2:
-            continue
-        i, v, t = _features_for_user(bs, days, rows, params.half_life_days, params.max_history_baskets, True)
-        items += i
-        vals += v
-        targets += t
-    return _pack(items, vals), targets
-
-
 def _multi_hot(lists: Sequence[np.ndarray], n_items: int, device: torch.device) -> torch.Tensor:
     lens = np.fromiter((len(b) for b in lists), dtype=np.int64, count=len(lists))
     x = torch.zeros(len(lists), n_items)
@@ -414,7 +281,7 @@ class DNNRecommender(TrainedRecommender):
     def __init__(self, params: DNNParams | None = None) -> None:
         super().__init__(params)
         self.user_index: pd.Index = pd.Index([], dtype=str)
-        self.history: HistoryFeatures = _pack([], [])
+        self.history: HistoryFeatures = pack_features([], [])
 
     def fit(
         self,
@@ -436,8 +303,8 @@ class DNNRecommender(TrainedRecommender):
         """
         p = self.params
         device = self._start_fit(train)
-        nb_feats, nb_targets = next_basket_examples(train, p)
-        self.user_index, self.history = user_history_features(train, p)
+        nb_feats, nb_targets = next_basket_examples(train, p.half_life_days, p.max_history_baskets)
+        self.user_index, self.history = user_history_features(train, p.half_life_days, p.max_history_baskets)
         comp = train.matrix
         if extra_baskets is not None:
             if extra_baskets.n_items != train.n_items:
@@ -576,7 +443,9 @@ class DNNRecommender(TrainedRecommender):
         """Replace the users' history (e.g. train_full for the test period) without retraining."""
         if baskets.n_items != self.n_items:
             raise ValueError("dnn: history baskets must share the model's vocabulary")
-        self.user_index, self.history = user_history_features(baskets, self.params)
+        self.user_index, self.history = user_history_features(
+            baskets, self.params.half_life_days, self.params.max_history_baskets
+        )
         if self.params.refresh_item_item and self.module is not None:
             set_item_item(self.module, baskets, self.params.ease_l2)
         return self
