@@ -77,13 +77,24 @@ class RuleArrays:
         return list(zip(*self.levels[k][0][rows].T.tolist(), strict=True))
 
     def sides(self) -> tuple[np.ndarray, np.ndarray]:
-        """Antecedents and consequents as object arrays of tuples of item indices."""
-        out = []
-        for lens, at in ((self.ant_len, self.ant_at), (self.con_len, self.con_at)):
-            side = np.empty(len(lens), dtype=object)
-            for k, mine, rows, back in self._groups(lens, at):
-                side[mine] = _objects(self._level_tuples(k, rows))[back]
-            out.append(side)
+        """Antecedents and consequents as object arrays of tuples of item indices.
+
+        One tuple per itemset of a level that either side uses (an itemset is often both an
+        antecedent and a consequent), gathered for every rule by one take per side and level."""
+        sides = ((self.ant_len, self.ant_at), (self.con_len, self.con_at))
+        out = [np.empty(len(self), dtype=object), np.empty(len(self), dtype=object)]
+        masks = [{k: lens == k for k in np.flatnonzero(np.bincount(lens)).tolist()} for lens, _ in sides]
+        for k in sorted(masks[0].keys() | masks[1].keys()):
+            used = np.zeros(len(self.levels[k][1]), dtype=bool)
+            for (_, at), mask in zip(sides, masks, strict=True):
+                if k in mask:
+                    used[at[mask[k]]] = True
+            rows = np.flatnonzero(used)
+            position = np.cumsum(used) - 1
+            tuples = _objects(self._level_tuples(k, rows))
+            for side, (_, at), mask in zip(out, sides, masks, strict=True):
+                if k in mask:
+                    side[mask[k]] = tuples[position[at[mask[k]]]]
         return out[0], out[1]
 
     def _named(
@@ -120,15 +131,18 @@ class RuleArrays:
         import pandas as pd
 
         lhs, rhs = self.sides()
-        data: dict[str, object] = {
-            "antecedent": pd.Series(lhs, dtype=object),
-            "consequent": pd.Series(rhs, dtype=object),
-            "count": self.count,
-        }
-        data.update(self.measures(which))
-        data["antecedent_count"] = self.ant_count
-        data["consequent_count"] = self.con_count
-        return pd.DataFrame(data)
+        measures = self.measures(which)
+        block = np.empty((len(measures), len(self)), dtype=np.float64)  # one float block: no
+        for row, values in zip(block, measures.values(), strict=True):  # consolidation copy
+            row[:] = values
+        return pd.concat(
+            [
+                pd.DataFrame({"antecedent": lhs, "consequent": rhs, "count": self.count}),
+                pd.DataFrame(block.T, columns=list(measures)),
+                pd.DataFrame({"antecedent_count": self.ant_count, "consequent_count": self.con_count}),
+            ],
+            axis=1,
+        )
 
 
 def _objects(values: list) -> np.ndarray:
