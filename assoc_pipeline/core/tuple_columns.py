@@ -17,11 +17,12 @@ import pyarrow as pa
 INT32_MAX = 2**31 - 1  # a ``list`` column's offsets are int32
 
 
-def list_array(values: pd.Series) -> pa.Array:
+def list_array(values: pd.Series) -> pa.Array | pa.ChunkedArray:
     """``values`` (tuples) as the ``list<...>`` array ``pa.Table.from_pandas`` makes of lists."""
     lengths = np.fromiter(map(len, values), dtype=np.int64, count=len(values))
-    if lengths.sum() > INT32_MAX:  # beyond int32 offsets: let pyarrow choose its chunks
-        return pa.array(values.map(list), from_pandas=True)
+    if lengths.sum() > INT32_MAX:  # beyond int32 offsets: from_pandas splits it into chunks
+        frame = pd.DataFrame({"values": values.map(list)})
+        return pa.Table.from_pandas(frame, preserve_index=False).column(0)
     offsets = np.zeros(len(values) + 1, dtype=np.int32)
     np.cumsum(lengths, out=offsets[1:])
     flat = pa.array(list(itertools.chain.from_iterable(values)))

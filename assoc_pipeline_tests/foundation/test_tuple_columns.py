@@ -62,3 +62,13 @@ def test_itemsets_and_their_border_round_trip(tmp_path) -> None:
     back = read_table(tmp_path / "itemsets.parquet")
     pd.testing.assert_frame_equal(back.table, itemsets.table)
     pd.testing.assert_frame_equal(back.border, itemsets.border)
+
+
+def test_a_column_beyond_int32_offsets_goes_through_from_pandas(monkeypatch, tmp_path) -> None:
+    import assoc_pipeline.core.tuple_columns as tuple_columns
+
+    monkeypatch.setattr(tuple_columns, "INT32_MAX", 3)  # as if the column held > 2^31 items
+    frame = pd.DataFrame({"items": pd.Series(SIDES, dtype=object), "count": range(len(SIDES))})
+    assert isinstance(list_array(frame["items"]), pa.ChunkedArray)
+    write_table(frame, tmp_path / "t.parquet")
+    pd.testing.assert_frame_equal(read_table(tmp_path / "t.parquet"), frame)
