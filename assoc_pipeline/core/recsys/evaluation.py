@@ -61,7 +61,7 @@ def evaluate(
     per_query: dict[tuple[str, int], list[np.ndarray]] = {(m, k): [] for m in RANKING_METRICS for k in ks}
     extra = _Means()
     all_topk, all_valid = [], []
-    all_targets, known_targets = task.targets, task.known_targets  # properties: read once
+    known_targets = task.known_targets
     for start in range(0, n, batch_size):
         stop = min(start + batch_size, n)
         if is_next:
@@ -79,7 +79,7 @@ def evaluate(
             mask_rows(scores, task.partial_baskets[start:stop])
         topk = top_k(scores, k_max)
         valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))
-        targets = all_targets[start:stop]
+        targets = task.targets[start:stop]
         hits = hits_matrix(topk, targets, valid)
         n_rel = np.array([len(t) for t in targets])
         for k in ks:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -89,7 +90,7 @@ class NextBasketTask:
     def __len__(self) -> int:
         return len(self.user_ids)
 
-    @property
+    @cached_property  # read by every method's evaluation: built once per task
     def known_targets(self) -> list[np.ndarray]:
         """Targets seen in the history period (the "known items only" view)."""
         return [t[self.candidates[t]] for t in self.targets]
@@ -112,11 +113,11 @@ class CompletionTask:
     def __len__(self) -> int:
         return len(self.hidden)
 
-    @property
+    @cached_property  # read by every method's evaluation: built once per task
     def targets(self) -> list[np.ndarray]:
-        return list(self.hidden.reshape(-1, 1))  # one-item views, built in C (read per method and K)
+        return list(self.hidden.reshape(-1, 1))  # one-item views
 
-    @property
+    @cached_property
     def known_targets(self) -> list[np.ndarray]:
         return [t[self.candidates[t]] for t in self.targets]
 

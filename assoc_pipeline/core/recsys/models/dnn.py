@@ -385,8 +385,7 @@ class DNNRecommender(TrainedRecommender):
                 raise ValueError("dnn: validation has no users with training history; cannot early-stop")
             cidx = np.random.default_rng(0).permutation(len(ctask))[:2000]
             parts = [ctask.partial_baskets[i] for i in cidx]
-            all_targets = ctask.targets  # a property that builds the whole list: read it once
-            ctargets = [all_targets[i] for i in cidx]
+            ctargets = [ctask.targets[i] for i in cidx]
             # yardsticks for the combined monitor: personal top-frequency (next-basket), EASE (completion)
             from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 
