@@ -91,3 +91,41 @@ def test_cache_hit_recomputes_nothing_and_a_changed_description_only_itself(coun
     # whitespace does not change the key; the model does
     assert text_key(" WHITE  HANGING HEART T-LIGHT HOLDER") == text_key(NAMES[0])
     assert text_key(NAMES[0], model_id="another/model") != text_key(NAMES[0])
+
+
+def test_a_long_run_logs_progress_and_a_stopped_run_resumes_from_the_cache(
+    counting_encoder, tmp_path: Path, monkeypatch
+):
+    """Chunks of 2: a progress line per chunk; the encoder dies on the second chunk after the
+    first was saved, and the next run embeds only what is still missing (same vectors)."""
+    import assoc_pipeline.core.content.embeddings as embeddings
+
+    factory, calls = counting_encoder
+    names = [*NAMES, "JUMBO BAG PINK POLKADOT", "REGENCY CAKESTAND 3 TIER"]
+    monkeypatch.setattr(embeddings, "SAVE_EVERY_S", 0.0)
+    cache = EmbeddingCache(tmp_path / "cache.parquet")
+
+    def dies_on_second_chunk():
+        encode, asked = factory(), []
+
+        def encode_or_die(texts: list[str]) -> np.ndarray:
+            asked.append(len(texts))
+            if len(asked) == 2:
+                raise KeyboardInterrupt("stopped by the user")
+            return encode(texts)
+
+        return encode_or_die
+
+    with pytest.raises(KeyboardInterrupt):
+        embed_texts(names, cache, dies_on_second_chunk, chunk=2)
+    assert len(cache.load()) == 2  # the first chunk survived the stop
+
+    lines: list[str] = []
+    before = calls["texts"]
+    vectors, stats = embed_texts(names, cache, factory, log=lines.append, chunk=2)
+    assert (stats.computed, stats.cached) == (3, 2) and calls["texts"] - before == 3
+    assert lines[0] == "embedding 3 new descriptions (2 cached)"
+    assert lines[1].startswith("embedded 2 / 3 descriptions (") and lines[1].endswith(" s left)")
+    assert len(lines) == 2  # no line for the last chunk: the asset logs the total
+    one_call, _ = embed_texts(names, EmbeddingCache(tmp_path / "fresh.parquet"), factory)
+    assert np.allclose(vectors, one_call, atol=1e-5)
