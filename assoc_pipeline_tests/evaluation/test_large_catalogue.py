@@ -188,3 +188,42 @@ def test_in_loop_validation_in_row_blocks_gives_the_same_means(monkeypatch):
     blocks = training.batched_ranking_metrics(score, 53, 40, targets, candidates, 10, exclude)
     assert calls == [10, 10, 10, 10, 10, 3]
     assert blocks == pytest.approx(whole, abs=1e-12)
+
+
+def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix():
+    """Above the EASE block the first stage keeps users x block scores and sparse TIFU rows; the
+    pairs it is read at equal the dense scores, and the EASE neighbours all come from the block."""
+    from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+    from assoc_pipeline.core.recsys.candidates import (
+        SOURCE_NEIGHBOUR,
+        CandidateSettings,
+        candidate_lists,
+        first_stage,
+        prediction_day,
+    )
+
+    bs = wide_baskets(n_baskets=300, n_items=5_000, seed=3)
+    settings = CandidateSettings(n_neighbours=20, ease_max_items=200)
+    users = [f"u{i}" for i in range(50)] + ["nobody"]
+    stage = first_stage(bs, users, prediction_day(bs), settings)
+    assert stage.ease.shape == (51, 200) and len(stage.ease_items) == 200
+    assert sp.issparse(stage.tifu) and stage.tifu.shape == (51, 5_000)
+
+    lists = candidate_lists(stage, settings)
+    lor, items = lists.list_of_row, lists.items
+    keys = lor.astype(np.int64) * 5_000 + items
+    assert len(np.unique(keys)) == len(keys)  # no item listed twice for a user
+    neighbours = items[lists.source == SOURCE_NEIGHBOUR]
+    assert len(neighbours) > 0 and np.isin(neighbours, stage.ease_items).all()
+    assert np.diff(lists.indptr)[-1] == settings.n_trending  # "nobody": trending items only
+
+    hist_users, counts = user_item_counts(bs)
+    binary = counts[hist_users.get_indexer(users[:50])].copy()
+    binary.data[:] = 1.0
+    dense_ease = ease_item_weights(bs.matrix, settings.ease_l2, 200).scores(binary)
+    tifu = TIFUKNNRecommender().fit(bs)
+    dense_tifu = tifu.predictions_[tifu.users_.get_indexer(users[:50])].toarray()
+    known = lor < 50
+    assert np.array_equal(stage.ease_at(lor, items)[known], dense_ease[lor[known], items[known]])
+    assert np.array_equal(stage.tifu_at(lor, items)[known], dense_tifu[lor[known], items[known]])
+    assert not stage.ease_at(lor, items)[~known].any() and not stage.tifu_at(lor, items)[~known].any()

@@ -71,8 +71,12 @@ def history_before(bs: BasketSet, day: float) -> BasketSet:
 class FirstStage:
     """First-stage scores of some users at one prediction time, read by candidates and features.
 
-    ``rows``: each user's row in ``users`` / ``counts`` (-1 = no history); ``ease`` / ``tifu``:
-    dense (n_users, n_items) scores of the queried users (zero rows for users without history).
+    ``rows``: each user's row in ``users`` / ``counts`` (-1 = no history). Nothing here is dense
+    over users x items once the catalogue is above the EASE block (a 100k-item catalogue):
+    ``ease`` holds the queried users' EASE scores at the block's columns ``ease_items`` only
+    (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` is the
+    users' sparse TIFU-KNN rows. Zero rows for users without history. Read them at (list, item)
+    pairs with :meth:`ease_at` / :meth:`tifu_at`.
     """
 
     history: BasketSet
@@ -82,9 +86,32 @@ class FirstStage:
     rows: np.ndarray
     counts: sp.csr_matrix
     ease: np.ndarray
-    tifu: np.ndarray
+    ease_items: np.ndarray | None
+    tifu: sp.csr_matrix
     recent: np.ndarray
     popularity: np.ndarray
+
+    def ease_column(self, items: np.ndarray) -> np.ndarray:
+        """Each item's column in ``ease`` (-1: outside the block, an EASE score of zero)."""
+        if self.ease_items is None:
+            return np.asarray(items, dtype=np.int64)
+        col = np.full(self.history.n_items, -1, dtype=np.int64)
+        col[self.ease_items] = np.arange(len(self.ease_items))
+        return col[items]
+
+    def ease_at(self, lists: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """EASE score of each (list, item) pair."""
+        col = self.ease_column(items)
+        inside = col >= 0
+        out = np.zeros(len(col), dtype=self.ease.dtype)
+        out[inside] = self.ease[lists[inside], col[inside]]
+        return out
+
+    def tifu_at(self, lists: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """TIFU-KNN score of each (list, item) pair (zero where nothing was predicted)."""
+        if len(lists) == 0:
+            return np.zeros(0, dtype=np.float32)
+        return np.asarray(self.tifu[lists, items], dtype=np.float32).ravel()
 
 
 def first_stage(
@@ -102,18 +129,26 @@ def first_stage(
     users, counts = user_item_counts(history)
     rows = lookup(users, user_ids)
     n_items = history.n_items
-    ease = np.zeros((len(rows), n_items), dtype=np.float32)
-    tifu_scores = np.zeros((len(rows), n_items), dtype=np.float32)
     known = np.flatnonzero(rows >= 0)
+    ease_items: np.ndarray | None = np.zeros(0, dtype=np.int64)
+    ease = np.zeros((len(rows), 0), dtype=np.float32)
+    tifu_scores = sp.csr_matrix((len(rows), n_items), dtype=np.float32)
     if len(known) and history.n_baskets:
         b = ease_item_weights(history.matrix, settings.ease_l2, settings.ease_max_items)
+        ease_items = b.items
+        ease = np.zeros((len(rows), n_items if b.items is None else len(b.items)), dtype=np.float32)
         binary = counts[rows[known]].copy()
         binary.data[:] = 1.0
         for s in range(0, len(known), 1024):
-            ease[known[s : s + 1024]] = b.scores(binary[s : s + 1024])
+            ease[known[s : s + 1024]] = b.block_scores(binary[s : s + 1024])
         if with_tifu:
             t = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
-            tifu_scores[known] = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])].toarray()
+            picked = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])]
+            place = sp.csr_matrix(
+                (np.ones(len(known), dtype=np.float32), (known, np.arange(len(known)))),
+                shape=(len(rows), len(known)),
+            )
+            tifu_scores = (place @ picked).astype(np.float32).tocsr()
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)
@@ -125,6 +160,7 @@ def first_stage(
         rows=rows,
         counts=counts,
         ease=ease,
+        ease_items=ease_items,
         tifu=tifu_scores,
         recent=recent,
         popularity=item_popularity(history),
@@ -161,14 +197,17 @@ class CandidateLists:
 
 
 def candidate_lists(stage: FirstStage, settings: CandidateSettings = DEFAULT_CANDIDATES) -> CandidateLists:
-    """History items (most-bought first), then EASE neighbours, then trending items, cut at max_size."""
-    n_users, n_items = stage.ease.shape
+    """History items (most-bought first), then EASE neighbours, then trending items, cut at max_size.
+
+    Neighbours come from the EASE block's columns (every item below the block size); "already
+    listed" is checked by (list, item) keys, never a users x items mask."""
+    n_users, n_items = len(stage.user_ids), stage.history.n_items
     hist = _history_part(stage)
     scores = stage.ease.copy()
-    listed = np.zeros((n_users, n_items), dtype=bool)
-    listed[hist["list"], hist["item"]] = True
-    scores[listed] = -np.inf
-    n_nb = min(settings.n_neighbours, n_items)
+    col = stage.ease_column(hist["item"].to_numpy())
+    inside = col >= 0
+    scores[hist["list"].to_numpy()[inside], col[inside]] = -np.inf
+    n_nb = min(settings.n_neighbours, scores.shape[1])
     if n_nb > 0 and n_users:
         top = np.argpartition(-scores, n_nb - 1, axis=1)[:, :n_nb]
         top_scores = np.take_along_axis(scores, top, axis=1)
@@ -177,14 +216,18 @@ def candidate_lists(stage: FirstStage, settings: CandidateSettings = DEFAULT_CAN
         has_history = (stage.rows >= 0)[:, None] & np.isfinite(top_scores)
         nb_list, nb_rank = np.nonzero(has_history)
         nb_items = top[nb_list, nb_rank]
-        listed[nb_list, nb_items] = True
+        if stage.ease_items is not None:
+            nb_items = stage.ease_items[nb_items]
     else:
         nb_list = nb_items = np.zeros(0, dtype=np.int64)
     trending = np.argsort(-stage.recent, kind="stable")[: settings.n_trending]
     trending = trending[stage.recent[trending] > 0]
     tr_list = np.repeat(np.arange(n_users), len(trending))
     tr_items = np.tile(trending, n_users)
-    fresh = ~listed[tr_list, tr_items]
+    listed = np.concatenate(
+        [hist["list"].to_numpy() * n_items + hist["item"].to_numpy(), nb_list * n_items + nb_items]
+    )
+    fresh = ~np.isin(tr_list.astype(np.int64) * n_items + tr_items, listed)
     tr_list, tr_items = tr_list[fresh], tr_items[fresh]
 
     lists = np.concatenate([hist["list"], nb_list, tr_list])

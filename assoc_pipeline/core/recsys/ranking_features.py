@@ -229,8 +229,8 @@ def ranking_features(
     user_gap = np.where(n_baskets >= 2, (first_basket - last_basket) / np.maximum(n_baskets - 1, 1), 0.0)
     topfreq = count + backoff(stage.popularity)[item]
     decayed = pair(pairs.time_decayed)
-    ease = stage.ease[lor, item]
-    tifu = stage.tifu[lor, item]
+    ease = stage.ease_at(lor, item)
+    tifu = stage.tifu_at(lor, item)
     sizes = np.diff(lists.indptr)
     n_hist = np.bincount(lor, weights=(count > 0).astype(np.float64), minlength=len(lists))[lor]
     topfreq_rank = within_list_rank(topfreq, lor)
@@ -275,7 +275,7 @@ def ranking_features(
     return np.stack([cols[name] for name in FEATURES], axis=1).astype(np.float32)
 
 
-FIRST_STAGE_CELLS = 1 << 27  # users x items per first stage: 512 MB per float32 score matrix
+FIRST_STAGE_CELLS = 1 << 27  # users x EASE-block cells per first stage: 512 MB of float32 scores
 
 
 def scoring_lists(
@@ -309,10 +309,9 @@ def _build_lists(
 ) -> RankingLists:
     """The lists of :func:`scoring_lists`, built.
 
-    The first stage holds a few (users x items) score matrices: above :data:`FIRST_STAGE_CELLS`
-    cells (a 100k-item catalogue) the users go in blocks; every feature reads the whole history,
-    so the lists are the same."""
-    block = max(1, FIRST_STAGE_CELLS // max(history.n_items, 1))
+    The first stage holds dense (users x EASE block) scores: above :data:`FIRST_STAGE_CELLS` cells
+    the users go in blocks; every feature reads the whole history, so the lists are the same."""
+    block = max(1, FIRST_STAGE_CELLS // max(min(history.n_items, candidates.ease_max_items), 1))
     if len(user_ids) > block:
         tifu = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
         parts = [

@@ -86,10 +86,16 @@ class EaseWeights:
     def scores(self, q: sp.spmatrix) -> np.ndarray:
         """``q @ B`` (rows x n_items, float32) without an n x n matrix."""
         if self.items is None:
-            return np.asarray(q @ self.block)
+            return self.block_scores(q)
         out = np.zeros((q.shape[0], self.n_items), dtype=np.float32)
-        out[:, self.items] = np.asarray(sp.csr_matrix(q)[:, self.items] @ self.block)
+        out[:, self.items] = self.block_scores(q)
         return out
+
+    def block_scores(self, q: sp.spmatrix) -> np.ndarray:
+        """``q @ B`` at the block's columns only (rows x len(items)): every other column is zero."""
+        if self.items is None:
+            return np.asarray(q @ self.block)
+        return np.asarray(sp.csr_matrix(q)[:, self.items] @ self.block)
 
     def dense(self) -> np.ndarray:
         """The n x n matrix (only for catalogues where that is small)."""
