@@ -127,3 +127,26 @@ def test_coverage_and_novelty_by_hand():
     assert novelty(topk, np.array([2, 1, 1, 0]), np.array([[True, False], [True, False]])) == pytest.approx(
         1.0
     )
+
+
+def test_in_loop_metrics_leave_the_callers_scores_as_they_were():
+    """The metrics mask in their own copy only when they must (a partial basket, candidates), and
+    give what they give on an explicitly masked copy."""
+    from assoc_pipeline.core.recsys.metrics import mean_metrics_at_k
+    from assoc_pipeline.core.recsys.models.training import ranking_metrics
+
+    rng = np.random.default_rng(0)
+    scores = rng.random((40, 30)).astype(np.float32)
+    scores[3, 5] = np.nan
+    kept = scores.copy()
+    targets = [rng.choice(30, size=3, replace=False) for _ in range(40)]
+    exclude = [rng.choice(30, size=2, replace=False) for _ in range(40)]
+    candidates = rng.random(30) > 0.3
+
+    masked = scores.copy()
+    masked[np.repeat(np.arange(40), 2), np.concatenate(exclude)] = -np.inf
+    assert mean_metrics_at_k(scores, targets, 10, exclude=exclude) == mean_metrics_at_k(masked, targets, 10)
+    masked[:, ~candidates] = -np.inf
+    got = ranking_metrics(scores, targets, candidates, 10, exclude)
+    assert got == {"ndcg@10": ndcg_at_k(masked, targets, 10), "recall@10": recall_at_k(masked, targets, 10)}
+    assert np.array_equal(scores, kept, equal_nan=True)

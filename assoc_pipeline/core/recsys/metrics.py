@@ -35,7 +35,8 @@ def top_k(scores: np.ndarray, k: int) -> np.ndarray:
     scores = np.asarray(scores, dtype=np.float32)
     if scores.ndim != 2:
         raise ValueError(f"top_k: scores must be 2-D (queries x items), got shape {scores.shape}")
-    scores = np.where(np.isnan(scores), -np.inf, scores)
+    if np.isnan(scores).any():  # a copy only then: a 100k-item validation block is 256 MB
+        scores = np.where(np.isnan(scores), -np.inf, scores)
     n_items = scores.shape[1]
     kk = min(k, n_items)
     if kk <= 0:
@@ -148,14 +149,17 @@ def mean_metrics_at_k(
     k: int = 10,
     *,
     exclude: Sequence[np.ndarray] | None = None,
+    owned: bool = False,
 ) -> dict[str, float]:
     """Mean precision, recall, NDCG, hit rate, MAP and MRR @k of score rows against target item
     sets, from one ranking pass (early stopping in training loops reads several of them).
 
-    ``exclude`` (per row item indices, e.g. a partial basket) is masked before ranking.
+    ``exclude`` (per row item indices, e.g. a partial basket) is masked before ranking, in a copy
+    (``scores`` is never changed); ``owned=True``: the caller's own float32 copy, masked in place.
     """
-    scores = np.array(scores, dtype=np.float32, copy=True)
+    scores = np.asarray(scores, dtype=np.float32)
     if exclude is not None:
+        scores = scores if owned else scores.copy()
         mask_rows(scores, exclude)
     topk = top_k(scores, k)
     valid = np.isfinite(np.take_along_axis(scores, topk, axis=1))

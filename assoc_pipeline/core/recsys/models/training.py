@@ -325,10 +325,11 @@ def ranking_metrics(
     """
     from assoc_pipeline.core.recsys.metrics import mean_metrics_at_k
 
-    s = np.array(scores, dtype=np.float32, copy=True)
-    if candidates is not None:
+    s = np.asarray(scores, dtype=np.float32)
+    if candidates is not None:  # masked in a copy (the caller's scores are kept), then in place
+        s = s.copy()
         s[:, ~np.asarray(candidates, dtype=bool)] = -np.inf
-    means = mean_metrics_at_k(s, targets, k, exclude=exclude)  # one ranking pass for both
+    means = mean_metrics_at_k(s, targets, k, exclude=exclude, owned=candidates is not None)
     return {f"ndcg@{k}": means["ndcg"], f"recall@{k}": means["recall"]}
 
 
