@@ -73,7 +73,7 @@ def test_a_heavy_users_prefixes_in_chunks_equal_one_dense_block(planted, monkeyp
     from assoc_pipeline.core.recsys.models import dnn_history
 
     monkeypatch.setattr(dnn_history, "PREFIX_CHUNK", 3)
-    ids, groups = dnn_history._user_groups(planted)
+    _, groups = dnn_history._user_groups(planted)
     days = dnn_history._basket_days(planted)
     rows = max(groups, key=len)
     assert len(rows) > 2 * 3  # several chunks
