@@ -207,7 +207,8 @@ def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix()
     users = [f"u{i}" for i in range(50)] + ["nobody"]
     stage = first_stage(bs, users, prediction_day(bs), settings)
     assert stage.ease.shape == (51, 200) and len(stage.ease_items) == 200
-    assert sp.issparse(stage.tifu) and stage.tifu.shape == (51, 5_000)
+    assert sp.issparse(stage.tifu) and stage.tifu.shape == (50, 5_000)  # the fit's, not a copy per query
+    assert stage.tifu_rows[-1] == -1  # "nobody"
 
     lists = candidate_lists(stage, settings)
     lor, items = lists.list_of_row, lists.items

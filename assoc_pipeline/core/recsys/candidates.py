@@ -32,6 +32,7 @@ from assoc_pipeline.core.recsys.baselines.user_history import (
     user_item_counts,
 )
 from assoc_pipeline.core.recsys.tasks import basket_times_ns
+from assoc_pipeline.core.sparse_pairs import values_at
 
 NS_PER_DAY = 86_400 * 10**9
 SOURCE_HISTORY, SOURCE_NEIGHBOUR, SOURCE_TRENDING = 0, 1, 2
@@ -75,8 +76,10 @@ class FirstStage:
     over users x items once the catalogue is above the EASE block (a 100k-item catalogue):
     ``ease`` holds the queried users' EASE scores at the block's columns ``ease_items`` only
     (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` is the
-    users' sparse TIFU-KNN rows. Zero rows for users without history. Read them at (list, item)
-    pairs with :meth:`ease_at` / :meth:`tifu_at`.
+    fitted TIFU-KNN's sparse predictions (every user of the history, shared, not copied) and
+    ``tifu_rows`` each queried user's row there (-1: none; None when TIFU-KNN was not asked for).
+    Users without history score zero. Read them at (list, item) pairs with :meth:`ease_at` /
+    :meth:`tifu_at`.
     """
 
     history: BasketSet
@@ -87,7 +90,8 @@ class FirstStage:
     counts: sp.csr_matrix
     ease: np.ndarray
     ease_items: np.ndarray | None
-    tifu: sp.csr_matrix
+    tifu: sp.csr_matrix | None
+    tifu_rows: np.ndarray
     recent: np.ndarray
     popularity: np.ndarray
 
@@ -109,9 +113,13 @@ class FirstStage:
 
     def tifu_at(self, lists: np.ndarray, items: np.ndarray) -> np.ndarray:
         """TIFU-KNN score of each (list, item) pair (zero where nothing was predicted)."""
-        if len(lists) == 0:
-            return np.zeros(0, dtype=np.float32)
-        return np.asarray(self.tifu[lists, items], dtype=np.float32).ravel()
+        out = np.zeros(len(lists), dtype=np.float32)
+        if self.tifu is None or len(lists) == 0:
+            return out
+        rows = self.tifu_rows[lists]
+        known = rows >= 0
+        out[known] = values_at(self.tifu, rows[known], np.asarray(items)[known])
+        return out
 
 
 def first_stage(
@@ -132,7 +140,7 @@ def first_stage(
     known = np.flatnonzero(rows >= 0)
     ease_items: np.ndarray | None = np.zeros(0, dtype=np.int64)
     ease = np.zeros((len(rows), 0), dtype=np.float32)
-    tifu_scores = sp.csr_matrix((len(rows), n_items), dtype=np.float32)
+    tifu_matrix, tifu_rows = None, np.full(len(rows), -1, dtype=np.int64)
     if len(known) and history.n_baskets:
         b = ease_item_weights(history.matrix, settings.ease_l2, settings.ease_max_items)
         ease_items = b.items
@@ -143,12 +151,8 @@ def first_stage(
             ease[known[s : s + 1024]] = b.block_scores(binary[s : s + 1024])
         if with_tifu:
             t = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
-            picked = t.predictions_[lookup(t.users_, [user_ids[i] for i in known])]
-            place = sp.csr_matrix(
-                (np.ones(len(known), dtype=np.float32), (known, np.arange(len(known)))),
-                shape=(len(rows), len(known)),
-            )
-            tifu_scores = (place @ picked).astype(np.float32).tocsr()
+            tifu_matrix = t.predictions_
+            tifu_rows[known] = lookup(t.users_, [user_ids[i] for i in known])
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)
@@ -161,7 +165,8 @@ def first_stage(
         counts=counts,
         ease=ease,
         ease_items=ease_items,
-        tifu=tifu_scores,
+        tifu=tifu_matrix,
+        tifu_rows=tifu_rows,
         recent=recent,
         popularity=item_popularity(history),
     )

@@ -78,6 +78,7 @@ class TIFUKNNRecommender(Recommender):
         u = (assign @ train.matrix.astype(np.float32)).tocsr()
         self.users_ = users
         self.predictions_ = self._blend(u)
+        self.predictions_.sum_duplicates()  # canonical (sorted, once): read at pairs by binary search
         self.backoff_ = backoff(item_popularity(train)) * 1e-6
         return self
 
