@@ -207,7 +207,7 @@ def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix()
     users = [f"u{i}" for i in range(50)] + ["nobody"]
     stage = first_stage(bs, users, prediction_day(bs), settings)
     assert stage.ease.shape == (51, 200) and len(stage.ease_items) == 200
-    assert sp.issparse(stage.tifu) and stage.tifu.shape == (50, 5_000)  # the fit's, not a copy per query
+    assert sp.issparse(stage.tifu) and stage.tifu.shape == (50, 5_000)  # the 50 queried users with history
     assert stage.tifu_rows[-1] == -1  # "nobody"
 
     lists = candidate_lists(stage, settings)
@@ -228,3 +228,14 @@ def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix()
     assert np.array_equal(stage.ease_at(lor, items)[known], dense_ease[lor[known], items[known]])
     assert np.array_equal(stage.tifu_at(lor, items)[known], dense_tifu[lor[known], items[known]])
     assert not stage.ease_at(lor, items)[~known].any() and not stage.tifu_at(lor, items)[~known].any()
+
+
+def test_tifu_predictions_for_some_users_equal_their_rows_of_all_predictions(wide):
+    """The ranker blends only the users it asks for (fit(predict=False)): the same rows, in any order."""
+    everyone = TIFUKNNRecommender(n_neighbors=5).fit(wide)
+    lazy = TIFUKNNRecommender(n_neighbors=5).fit(wide, predict=False)
+    assert lazy.predictions_ is None
+    rows = np.array([7, 3, 41, 3, 0])
+    some = lazy.predictions_for(rows)
+    assert some.shape == (5, N_ITEMS) and some.has_canonical_format
+    assert (some != everyone.predictions_[rows]).nnz == 0

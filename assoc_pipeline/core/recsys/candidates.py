@@ -75,9 +75,9 @@ class FirstStage:
     ``rows``: each user's row in ``users`` / ``counts`` (-1 = no history). Nothing here is dense
     over users x items once the catalogue is above the EASE block (a 100k-item catalogue):
     ``ease`` holds the queried users' EASE scores at the block's columns ``ease_items`` only
-    (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` is the
-    fitted TIFU-KNN's sparse predictions (every user of the history, shared, not copied) and
-    ``tifu_rows`` each queried user's row there (-1: none; None when TIFU-KNN was not asked for).
+    (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` holds the
+    TIFU-KNN predictions of the queried users with history only (sparse; None when TIFU-KNN was not
+    asked for) and ``tifu_rows`` each queried user's row there (-1: none).
     Users without history score zero. Read them at (list, item) pairs with :meth:`ease_at` /
     :meth:`tifu_at`.
     """
@@ -150,9 +150,10 @@ def first_stage(
         for s in range(0, len(known), 1024):
             ease[known[s : s + 1024]] = b.block_scores(binary[s : s + 1024])
         if with_tifu:
-            t = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
-            tifu_matrix = t.predictions_
-            tifu_rows[known] = lookup(t.users_, [user_ids[i] for i in known])
+            t = tifu if tifu is not None else TIFUKNNRecommender().fit(history, predict=False)
+            at = lookup(t.users_, [user_ids[i] for i in known])
+            tifu_matrix = t.predictions_[at] if t.predictions_ is not None else t.predictions_for(at)
+            tifu_rows[known] = np.arange(len(known))
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)

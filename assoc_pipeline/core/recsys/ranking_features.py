@@ -313,7 +313,7 @@ def _build_lists(
     the users go in blocks; every feature reads the whole history, so the lists are the same."""
     block = max(1, FIRST_STAGE_CELLS // max(min(history.n_items, candidates.ease_max_items), 1))
     if len(user_ids) > block:
-        tifu = tifu if tifu is not None else TIFUKNNRecommender().fit(history)
+        tifu = tifu if tifu is not None else TIFUKNNRecommender().fit(history, predict=False)
         parts = [
             _build_lists(history, user_ids[s : s + block], at_day, candidates, features, tifu=tifu)
             for s in range(0, len(user_ids), block)

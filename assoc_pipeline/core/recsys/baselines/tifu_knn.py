@@ -52,10 +52,14 @@ class TIFUKNNRecommender(Recommender):
         self.alpha = alpha
         self.group_size = group_size
         self.users_: pd.Index | None = None
+        self.vectors_: sp.csr_matrix | None = None
         self.predictions_: sp.csr_matrix | None = None
         self.backoff_: np.ndarray | None = None
 
-    def fit(self, train: BasketSet) -> Self:
+    def fit(self, train: BasketSet, predict: bool = True) -> Self:
+        """User vectors of ``train``; with ``predict`` every user's prediction (``predictions_``).
+        ``predict=False`` keeps only the vectors: :meth:`predictions_for` blends the users asked for
+        (the ranker's first stage at 20k users x 100k items: all predictions are GBs)."""
         users, codes = user_codes(train)
         rows = np.flatnonzero(codes >= 0)
         # rows are in time order; rank each basket within its user's sequence
@@ -77,13 +81,21 @@ class TIFUKNNRecommender(Recommender):
         assign = sp.csr_matrix((weight, (c, r)), shape=(len(users), train.n_baskets))
         u = (assign @ train.matrix.astype(np.float32)).tocsr()
         self.users_ = users
-        self.predictions_ = self._blend(u)
-        self.predictions_.sum_duplicates()  # canonical (sorted, once): read at pairs by binary search
+        self.vectors_ = u
+        self.predictions_ = self.predictions_for(np.arange(len(users))) if predict else None
         self.backoff_ = backoff(item_popularity(train)) * 1e-6
         return self
 
-    def _blend(self, u: sp.csr_matrix) -> sp.csr_matrix:
-        """alpha * own vector + (1 - alpha) * mean of the nearest user vectors, in blocks.
+    def predictions_for(self, rows: np.ndarray) -> sp.csr_matrix:
+        """Predictions of the users at ``rows`` of ``users_`` (one row each, canonical CSR)."""
+        check_fitted(self, "vectors_")
+        out = self._blend(self.vectors_, np.asarray(rows, dtype=np.int64))
+        out.sum_duplicates()  # sorted columns: read at (user, item) pairs by binary search
+        return out
+
+    def _blend(self, u: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+        """alpha * own vector + (1 - alpha) * mean of the nearest user vectors, for ``rows``, in
+        blocks (each row's result depends on that row alone: any subset gives the same rows).
 
         User vectors are sparse (a user buys a few dozen of thousands of items), so distances
         and neighbour means are sparse products, not dense (users x users x items) work; the
@@ -95,17 +107,18 @@ class TIFUKNNRecommender(Recommender):
         ut = u.T.tocsc()
         out = []
         block = 1024
-        for s in range(0, n, block):
-            blk = u[s : s + block]
-            d = sq[s : s + block, None] + sq[None, :] - 2.0 * (blk @ ut).toarray().astype(np.float64)
+        for s in range(0, len(rows), block):
+            at = rows[s : s + block]
+            blk = u[at]
+            d = sq[at, None] + sq[None, :] - 2.0 * (blk @ ut).toarray().astype(np.float64)
             nn = np.argpartition(d, k - 1, axis=1)[:, :k] if k < n else np.argsort(d, axis=1)
-            rows = np.repeat(np.arange(len(nn)), nn.shape[1])
+            nn_rows = np.repeat(np.arange(len(nn)), nn.shape[1])
             w = sp.csr_matrix(
-                (np.full(rows.size, 1.0 / nn.shape[1], dtype=np.float32), (rows, nn.ravel())),
+                (np.full(nn_rows.size, 1.0 / nn.shape[1], dtype=np.float32), (nn_rows, nn.ravel())),
                 shape=(len(nn), n),
             )
             out.append((self.alpha * blk + (1.0 - self.alpha) * (w @ u)).astype(np.float32))
-        return sp.vstack(out, format="csr") if out else sp.csr_matrix(u.shape, dtype=np.float32)
+        return sp.vstack(out, format="csr") if out else sp.csr_matrix((0, u.shape[1]), dtype=np.float32)
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         check_fitted(self, "predictions_")

@@ -306,7 +306,7 @@ class RankerRecommender(TrainedRecommender):
     def _lists(self, user_ids: Sequence[str]) -> RankingLists:
         history = self._require_history()
         if self._tifu is None:
-            self._tifu = TIFUKNNRecommender().fit(history)
+            self._tifu = TIFUKNNRecommender().fit(history, predict=False)  # users blended when asked
         p = self.params
         return scoring_lists(
             history, user_ids, prediction_day(history), p.candidates, p.features, tifu=self._tifu
