@@ -5,7 +5,7 @@ from __future__ import annotations
 from itertools import combinations
 
 import numpy as np
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from assoc_pipeline.core.mining import derive_rules, is_redundant, mine_itemsets
@@ -151,6 +151,8 @@ def test_rule_arrays_equal_definition_in_every_chunking(
     low=st.integers(0, 2**40),
     misses=st.lists(st.integers(0, 2**64 - 1), max_size=20),
 )
+@example(top=[0, 0, 7, 7], low=0, misses=[2**64 - 1])  # key 0 stored (empty slots hold key 0)
+@example(top=[7, 7, 7], low=1, misses=[0, 2**64 - 1])  # 0 absent; probing wraps at the end
 def test_key_lookup_probes_to_every_stored_key(top: list[int], low: int, misses: list[int]) -> None:
     """The open-addressing lookup: keys crowded into a few slots (same top bits, so probing runs
     long and wraps around the table) are each found at their row; absent keys give -1; a

@@ -44,43 +44,55 @@ RANGES: dict[str, tuple[float, float]] = {
 def rule_measures(
     n: int, n_ac: np.ndarray, n_a: np.ndarray, n_c: np.ndarray, which: tuple[str, ...] = MEASURES
 ) -> dict[str, np.ndarray]:
-    """Every measure in ``which`` for rules with counts n(AC), n(A), n(C) over ``n`` baskets."""
+    """Every measure in ``which`` for rules with counts n(AC), n(A), n(C) over ``n`` baskets.
+
+    The values are the rows of one (len(which), rules) float block (:func:`measure_block`)."""
+    return dict(zip(which, measure_block(n, n_ac, n_a, n_c, which), strict=True))
+
+
+def measure_block(
+    n: int, n_ac: np.ndarray, n_a: np.ndarray, n_c: np.ndarray, which: tuple[str, ...] = MEASURES
+) -> np.ndarray:
+    """The measures in ``which`` as the rows of one float64 block, each computed into its row:
+    a rules table takes the block as its measure columns without another copy."""
+    unknown = [name for name in which if name not in MEASURES]
+    if unknown:
+        raise ValueError(f"unknown measure {unknown[0]!r}; known: {', '.join(MEASURES)}")
     n_ac = np.asarray(n_ac, dtype=np.float64)
     n_a = np.asarray(n_a, dtype=np.float64)
     n_c = np.asarray(n_c, dtype=np.float64)
     s_ac, s_a, s_c = n_ac / n, n_a / n, n_c / n
     conf = n_ac / n_a
-    out: dict[str, np.ndarray] = {}
+    block = np.empty((len(which), len(n_ac)), dtype=np.float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        for name in which:
+        for row, name in zip(block, which, strict=True):
             if name == "support":
-                v = s_ac
+                row[:] = s_ac
             elif name == "confidence":
-                v = conf
+                row[:] = conf
             elif name == "lift":
-                v = conf / s_c
+                np.divide(conf, s_c, out=row)
             elif name == "leverage":
-                v = s_ac - s_a * s_c
+                np.subtract(s_ac, s_a * s_c, out=row)
             elif name == "conviction":
-                v = np.where(conf < 1.0, (1.0 - s_c) / (1.0 - conf), np.inf)
+                np.divide(1.0 - s_c, 1.0 - conf, out=row)
+                row[~(conf < 1.0)] = np.inf  # confidence 1 (or undefined)
             elif name == "zhangs_metric":
                 den = np.maximum(s_ac * (1.0 - s_a), s_a * (s_c - s_ac))
-                v = np.where(den == 0, 0.0, (s_ac - s_a * s_c) / den)
+                np.divide(s_ac - s_a * s_c, den, out=row)
+                row[den == 0] = 0.0
             elif name == "jaccard":
-                v = n_ac / (n_a + n_c - n_ac)
+                np.divide(n_ac, n_a + n_c - n_ac, out=row)
             elif name == "kulczynski":
-                v = (n_ac / n_a + n_ac / n_c) / 2.0
+                np.divide(n_ac / n_a + n_ac / n_c, 2.0, out=row)
             elif name == "certainty":
-                v = np.where(
+                row[:] = np.where(
                     conf > s_c,
                     np.where(s_c < 1.0, (conf - s_c) / (1.0 - s_c), 0.0),
                     np.where(s_c > 0.0, (conf - s_c) / s_c, 0.0),
                 )
             elif name == "antecedent_support":
-                v = s_a
-            elif name == "consequent_support":
-                v = s_c
-            else:
-                raise ValueError(f"unknown measure {name!r}; known: {', '.join(MEASURES)}")
-            out[name] = np.asarray(v, dtype=np.float64)
-    return out
+                row[:] = s_a
+            else:  # consequent_support
+                row[:] = s_c
+    return block

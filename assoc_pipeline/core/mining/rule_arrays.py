@@ -10,13 +10,13 @@ Measures come from the counts in one vectorised pass (:func:`.measures.rule_meas
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .itemsets import Levels
-from .measures import MEASURES, rule_measures
+from .measures import MEASURES, measure_block, rule_measures
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -45,7 +45,6 @@ class RuleArrays:
     count: np.ndarray  # int64: n(A u C)
     ant_count: np.ndarray  # int64: n(A)
     con_count: np.ndarray  # int64: n(C)
-    _tuples: dict = field(default_factory=dict, repr=False)  # level -> tuples of its rows
 
     def __len__(self) -> int:
         return len(self.count)
@@ -57,7 +56,6 @@ class RuleArrays:
             self.n_baskets,
             *(a[rows] for a in (self.ant_len, self.ant_at, self.con_len, self.con_at)),
             *(a[rows] for a in (self.count, self.ant_count, self.con_count)),
-            _tuples=self._tuples,
         )
 
     def measures(self, which: Sequence[str] = MEASURES) -> dict[str, np.ndarray]:
@@ -79,23 +77,24 @@ class RuleArrays:
     def sides(self) -> tuple[np.ndarray, np.ndarray]:
         """Antecedents and consequents as object arrays of tuples of item indices.
 
-        One tuple per itemset of a level that either side uses (an itemset is often both an
-        antecedent and a consequent), gathered for every rule by one take per side and level."""
-        sides = ((self.ant_len, self.ant_at), (self.con_len, self.con_at))
-        out = [np.empty(len(self), dtype=object), np.empty(len(self), dtype=object)]
-        masks = [{k: lens == k for k in np.flatnonzero(np.bincount(lens)).tolist()} for lens, _ in sides]
-        for k in sorted(masks[0].keys() | masks[1].keys()):
-            used = np.zeros(len(self.levels[k][1]), dtype=bool)
-            for (_, at), mask in zip(sides, masks, strict=True):
-                if k in mask:
-                    used[at[mask[k]]] = True
-            rows = np.flatnonzero(used)
-            position = np.cumsum(used) - 1
-            tuples = _objects(self._level_tuples(k, rows))
-            for side, (_, at), mask in zip(out, sides, masks, strict=True):
-                if k in mask:
-                    side[mask[k]] = tuples[position[at[mask[k]]]]
-        return out[0], out[1]
+        One tuple per itemset that either side uses (an itemset is often both an antecedent and a
+        consequent), numbered across the levels, then gathered for every rule by one take per
+        side."""
+        sizes = np.zeros(max(self.levels, default=0) + 1, dtype=np.int64)
+        for k, (_, counts) in self.levels.items():
+            sizes[k] = len(counts)
+        start = np.concatenate([[0], np.cumsum(sizes)])  # level k's rows begin at start[k]
+        ant = start[self.ant_len] + self.ant_at
+        con = start[self.con_len] + self.con_at
+        used = np.zeros(int(start[-1]), dtype=bool)
+        used[ant] = True
+        used[con] = True
+        tuples: list[tuple[int, ...]] = []
+        for k in sorted(self.levels):
+            tuples += self._level_tuples(k, np.flatnonzero(used[start[k] : start[k + 1]]))
+        position = np.cumsum(used) - 1
+        objects = _objects(tuples)
+        return objects[position[ant]], objects[position[con]]
 
     def _named(
         self, lens: np.ndarray, at: np.ndarray, name: Callable[[int], str], joined: bool
@@ -131,14 +130,12 @@ class RuleArrays:
         import pandas as pd
 
         lhs, rhs = self.sides()
-        measures = self.measures(which)
-        block = np.empty((len(measures), len(self)), dtype=np.float64)  # one float block: no
-        for row, values in zip(block, measures.values(), strict=True):  # consolidation copy
-            row[:] = values
-        return pd.concat(
+        which = tuple(which)
+        block = measure_block(self.n_baskets, self.count, self.ant_count, self.con_count, which)
+        return pd.concat(  # the measures as one float block, not copied (pandas copies by default)
             [
                 pd.DataFrame({"antecedent": lhs, "consequent": rhs, "count": self.count}),
-                pd.DataFrame(block.T, columns=list(measures)),
+                pd.DataFrame(block.T, columns=list(which), copy=False),
                 pd.DataFrame({"antecedent_count": self.ant_count, "consequent_count": self.con_count}),
             ],
             axis=1,
