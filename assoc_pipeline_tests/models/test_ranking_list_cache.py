@@ -8,7 +8,7 @@ import pytest
 
 from assoc_pipeline.core.recsys import ranking_list_cache
 from assoc_pipeline.core.recsys.candidates import CandidateSettings, prediction_day
-from assoc_pipeline.core.recsys.ranking_features import scoring_lists, training_lists
+from assoc_pipeline.core.recsys.ranking_features import prediction_times, scoring_lists, training_lists
 from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 from assoc_pipeline_tests.models.test_ranker import cyclic_baskets
 
@@ -101,3 +101,26 @@ def test_a_small_request_reads_kept_lists_but_adds_none(monkeypatch):
     assert list(ranking_list_cache._RECENT.values()) == [entry]  # nothing added
     ranking_list_cache.clear()
     assert same_lists(served, scoring_lists(bs, [users[30], users[2]], day, SETTINGS))
+
+
+def test_a_cap_on_training_lists_samples_users_per_time_and_keeps_their_rows():
+    """``max_lists``: each prediction time keeps at most its even share of lists, a seeded sample
+    of its users whose rows are exactly the uncapped ones; a cap above the count changes nothing."""
+    bs = cyclic_baskets(n_users=40, n_baskets=12)
+    times = prediction_times(bs)
+    assert len(times) == 3
+    full = training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False)
+    per_time = {t: int((full.at_days == t).sum()) for t in times}
+    assert min(per_time.values()) > 6  # the cap below bites at every time
+    assert same_lists(
+        full, training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False, max_lists=10**6)
+    )
+    capped = training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False, max_lists=17, seed=3)
+    assert [int((capped.at_days == t).sum()) for t in times] == [6, 6, 6]  # ceil(17 / 3)
+    key = {(u, d): i for i, (u, d) in enumerate(zip(full.user_ids, full.at_days, strict=True))}
+    at = [key[(u, d)] for u, d in zip(capped.user_ids, capped.at_days, strict=True)]
+    assert same_lists(capped, full.take(np.asarray(at)))
+    again = training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False, max_lists=17, seed=3)
+    assert same_lists(capped, again)
+    other = training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False, max_lists=17, seed=4)
+    assert list(other.user_ids) != list(capped.user_ids)

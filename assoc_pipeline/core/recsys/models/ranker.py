@@ -87,6 +87,9 @@ class RankerParams(LoopParams):
     monitor: str = "val_ndcg@10"
     drop_groups: str = ""  # comma-separated feature groups held at their mean (ablations), e.g. "cycle"
     list_workers: int = 2  # prediction times whose training lists are built side by side (same lists)
+    # training lists at most (0: all): above it each prediction time keeps an even share of its
+    # users, sampled. The demo has ~4,500; 20k users x 13 months would be 260k lists, ~8 GB
+    max_training_lists: int = 40_000
 
     @property
     def candidates(self) -> CandidateSettings:
@@ -262,6 +265,8 @@ class RankerRecommender(TrainedRecommender):
             p.features,
             per_month=p.times_per_month,
             workers=p.list_workers,
+            max_lists=p.max_training_lists,
+            seed=p.seed,
         )
 
     def _validation(self, train: BasketSet, validation: BasketSet):
