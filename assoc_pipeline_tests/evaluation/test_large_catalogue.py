@@ -190,9 +190,14 @@ def test_in_loop_validation_in_row_blocks_gives_the_same_means(monkeypatch):
     assert blocks == pytest.approx(whole, abs=1e-12)
 
 
-def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix():
-    """Above the EASE block the first stage keeps users x block scores and sparse TIFU rows; the
-    pairs it is read at equal the dense scores, and the EASE neighbours all come from the block."""
+@pytest.mark.parametrize("tifu_rows, neighbour_rows", [(512, 1024), (7, 4)])
+def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix(
+    monkeypatch, tifu_rows: int, neighbour_rows: int
+):
+    """Above the EASE block the first stage keeps users x block scores and TIFU-KNN's user vectors
+    (predictions are blended where they are read, some users at a time); the pairs it is read at
+    equal the dense scores, and the EASE neighbours all come from the block."""
+    from assoc_pipeline.core.recsys import candidates as candidates_module
     from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
     from assoc_pipeline.core.recsys.candidates import (
         SOURCE_NEIGHBOUR,
@@ -202,12 +207,14 @@ def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix()
         prediction_day,
     )
 
+    monkeypatch.setattr(candidates_module, "TIFU_ROWS", tifu_rows)
+    monkeypatch.setattr(candidates_module, "NEIGHBOUR_ROWS", neighbour_rows)
     bs = wide_baskets(n_baskets=300, n_items=5_000, seed=3)
     settings = CandidateSettings(n_neighbours=20, ease_max_items=200)
     users = [f"u{i}" for i in range(50)] + ["nobody"]
     stage = first_stage(bs, users, prediction_day(bs), settings)
     assert stage.ease.shape == (51, 200) and len(stage.ease_items) == 200
-    assert sp.issparse(stage.tifu) and stage.tifu.shape == (50, 5_000)  # the 50 queried users with history
+    assert stage.tifu.predictions_ is None and (stage.tifu_rows[:50] >= 0).all()  # nothing blended yet
     assert stage.tifu_rows[-1] == -1  # "nobody"
 
     lists = candidate_lists(stage, settings)

@@ -75,9 +75,9 @@ class FirstStage:
     ``rows``: each user's row in ``users`` / ``counts`` (-1 = no history). Nothing here is dense
     over users x items once the catalogue is above the EASE block (a 100k-item catalogue):
     ``ease`` holds the queried users' EASE scores at the block's columns ``ease_items`` only
-    (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` holds the
-    TIFU-KNN predictions of the queried users with history only (sparse; None when TIFU-KNN was not
-    asked for) and ``tifu_rows`` each queried user's row there (-1: none).
+    (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` is the
+    TIFU-KNN fitted on the history (None when it was not asked for) and ``tifu_rows`` each queried
+    user's row in its ``users_`` (-1: none): its predictions are blended only where they are read.
     Users without history score zero. Read them at (list, item) pairs with :meth:`ease_at` /
     :meth:`tifu_at`.
     """
@@ -90,7 +90,7 @@ class FirstStage:
     counts: sp.csr_matrix
     ease: np.ndarray
     ease_items: np.ndarray | None
-    tifu: sp.csr_matrix | None
+    tifu: TIFUKNNRecommender | None
     tifu_rows: np.ndarray
     recent: np.ndarray
     popularity: np.ndarray
@@ -112,14 +112,31 @@ class FirstStage:
         return out
 
     def tifu_at(self, lists: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """TIFU-KNN score of each (list, item) pair (zero where nothing was predicted)."""
+        """TIFU-KNN score of each (list, item) pair (zero where nothing was predicted).
+
+        The users' predictions are blended :data:`TIFU_ROWS` users at a time and read at their
+        pairs, then dropped: a user's prediction row is the union of ~100 neighbours' items, so
+        thousands of users' rows at 100k-item scale are gigabytes, while the pairs are ~200 each."""
         out = np.zeros(len(lists), dtype=np.float32)
         if self.tifu is None or len(lists) == 0:
             return out
-        rows = self.tifu_rows[lists]
-        known = rows >= 0
-        out[known] = values_at(self.tifu, rows[known], np.asarray(items)[known])
+        rows = self.tifu_rows[np.asarray(lists)]
+        items = np.asarray(items)
+        known = np.flatnonzero(rows >= 0)
+        if self.tifu.predictions_ is not None:
+            out[known] = values_at(self.tifu.predictions_, rows[known], items[known])
+            return out
+        users, local = np.unique(rows[known], return_inverse=True)
+        order = np.argsort(local, kind="stable")
+        starts = np.searchsorted(local[order], np.arange(0, len(users) + TIFU_ROWS, TIFU_ROWS))
+        for n, lo in enumerate(range(0, len(users), TIFU_ROWS)):
+            at = order[starts[n] : starts[n + 1]]
+            block = self.tifu.predictions_for(users[lo : lo + TIFU_ROWS])
+            out[known[at]] = values_at(block, local[at] - lo, items[known[at]])
         return out
+
+
+TIFU_ROWS = 512  # users whose TIFU-KNN predictions are blended at a time when read at pairs
 
 
 def first_stage(
@@ -140,7 +157,7 @@ def first_stage(
     known = np.flatnonzero(rows >= 0)
     ease_items: np.ndarray | None = np.zeros(0, dtype=np.int64)
     ease = np.zeros((len(rows), 0), dtype=np.float32)
-    tifu_matrix, tifu_rows = None, np.full(len(rows), -1, dtype=np.int64)
+    tifu_model, tifu_rows = None, np.full(len(rows), -1, dtype=np.int64)
     if len(known) and history.n_baskets:
         b = ease_item_weights(history.matrix, settings.ease_l2, settings.ease_max_items)
         ease_items = b.items
@@ -150,10 +167,8 @@ def first_stage(
         for s in range(0, len(known), 1024):
             ease[known[s : s + 1024]] = b.block_scores(binary[s : s + 1024])
         if with_tifu:
-            t = tifu if tifu is not None else TIFUKNNRecommender().fit(history, predict=False)
-            at = lookup(t.users_, [user_ids[i] for i in known])
-            tifu_matrix = t.predictions_[at] if t.predictions_ is not None else t.predictions_for(at)
-            tifu_rows[known] = np.arange(len(known))
+            tifu_model = tifu if tifu is not None else TIFUKNNRecommender().fit(history, predict=False)
+            tifu_rows[known] = lookup(tifu_model.users_, [user_ids[i] for i in known])
     days = basket_days(history)
     recent_rows = np.flatnonzero(days >= at_day - settings.trend_days)
     recent = np.asarray(history.matrix[recent_rows].getnnz(axis=0)).ravel().astype(np.float32)
@@ -166,7 +181,7 @@ def first_stage(
         counts=counts,
         ease=ease,
         ease_items=ease_items,
-        tifu=tifu_matrix,
+        tifu=tifu_model,
         tifu_rows=tifu_rows,
         recent=recent,
         popularity=item_popularity(history),
@@ -209,23 +224,7 @@ def candidate_lists(stage: FirstStage, settings: CandidateSettings = DEFAULT_CAN
     listed" is checked by (list, item) keys, never a users x items mask."""
     n_users, n_items = len(stage.user_ids), stage.history.n_items
     hist = _history_part(stage)
-    scores = stage.ease.copy()
-    col = stage.ease_column(hist["item"].to_numpy())
-    inside = col >= 0
-    scores[hist["list"].to_numpy()[inside], col[inside]] = -np.inf
-    n_nb = min(settings.n_neighbours, scores.shape[1])
-    if n_nb > 0 and n_users:
-        top = np.argpartition(-scores, n_nb - 1, axis=1)[:, :n_nb]
-        top_scores = np.take_along_axis(scores, top, axis=1)
-        order = np.argsort(-top_scores, axis=1, kind="stable")
-        top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
-        has_history = (stage.rows >= 0)[:, None] & np.isfinite(top_scores)
-        nb_list, nb_rank = np.nonzero(has_history)
-        nb_items = top[nb_list, nb_rank]
-        if stage.ease_items is not None:
-            nb_items = stage.ease_items[nb_items]
-    else:
-        nb_list = nb_items = np.zeros(0, dtype=np.int64)
+    nb_list, nb_items = _ease_neighbours(stage, hist, min(settings.n_neighbours, stage.ease.shape[1]))
     trending = np.argsort(-stage.recent, kind="stable")[: settings.n_trending]
     trending = trending[stage.recent[trending] > 0]
     tr_list = np.repeat(np.arange(n_users), len(trending))
@@ -251,6 +250,44 @@ def candidate_lists(stage: FirstStage, settings: CandidateSettings = DEFAULT_CAN
     indptr = np.concatenate([[0], np.cumsum(np.bincount(lists, minlength=n_users))])
     out = CandidateLists(stage.user_ids, indptr, items.astype(np.int64), source)
     return out.truncated(settings.max_size) if settings.max_size else out
+
+
+NEIGHBOUR_ROWS = 1024  # users whose EASE neighbours are chosen at a time (a few copies of their rows)
+
+
+def _ease_neighbours(stage: FirstStage, hist: pd.DataFrame, n_nb: int) -> tuple[np.ndarray, np.ndarray]:
+    """(list, item) of each user's ``n_nb`` best EASE items not in their history, best first.
+
+    Users go :data:`NEIGHBOUR_ROWS` at a time: the selection copies and sorts a user's row of
+    scores, and a whole users x block of them is ~2 GB per prediction time at 100k-item scale.
+    Each row's choice reads that row alone, so the result is the same."""
+    if n_nb <= 0 or len(stage.user_ids) == 0:
+        return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
+    hist_list = hist["list"].to_numpy()
+    hist_col = stage.ease_column(hist["item"].to_numpy())
+    inside = hist_col >= 0
+    hist_list, hist_col = hist_list[inside], hist_col[inside]
+    order = np.argsort(hist_list, kind="stable")
+    hist_list, hist_col = hist_list[order], hist_col[order]
+    lists, items = [], []
+    for lo in range(0, len(stage.user_ids), NEIGHBOUR_ROWS):
+        hi = min(lo + NEIGHBOUR_ROWS, len(stage.user_ids))
+        scores = stage.ease[lo:hi].copy()
+        a, b = np.searchsorted(hist_list, [lo, hi])
+        scores[hist_list[a:b] - lo, hist_col[a:b]] = -np.inf
+        np.negative(scores, out=scores)
+        top = np.argpartition(scores, n_nb - 1, axis=1)[:, :n_nb]
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        order = np.argsort(top_scores, axis=1, kind="stable")
+        top, top_scores = np.take_along_axis(top, order, 1), np.take_along_axis(top_scores, order, 1)
+        has_history = (stage.rows[lo:hi] >= 0)[:, None] & np.isfinite(top_scores)
+        nb_list, nb_rank = np.nonzero(has_history)
+        lists.append(nb_list + lo)
+        items.append(top[nb_list, nb_rank])
+    nb_items = np.concatenate(items)
+    if stage.ease_items is not None:
+        nb_items = stage.ease_items[nb_items]
+    return np.concatenate(lists), nb_items
 
 
 def _history_part(stage: FirstStage) -> pd.DataFrame:

@@ -55,6 +55,7 @@ class TIFUKNNRecommender(Recommender):
         self.vectors_: sp.csr_matrix | None = None
         self.predictions_: sp.csr_matrix | None = None
         self.backoff_: np.ndarray | None = None
+        self._search: tuple[np.ndarray, sp.csc_matrix] | None = None
 
     def fit(self, train: BasketSet, predict: bool = True) -> Self:
         """User vectors of ``train``; with ``predict`` every user's prediction (``predictions_``).
@@ -82,6 +83,7 @@ class TIFUKNNRecommender(Recommender):
         u = (assign @ train.matrix.astype(np.float32)).tocsr()
         self.users_ = users
         self.vectors_ = u
+        self._search = None
         self.predictions_ = self.predictions_for(np.arange(len(users))) if predict else None
         self.backoff_ = backoff(item_popularity(train)) * 1e-6
         return self
@@ -89,11 +91,19 @@ class TIFUKNNRecommender(Recommender):
     def predictions_for(self, rows: np.ndarray) -> sp.csr_matrix:
         """Predictions of the users at ``rows`` of ``users_`` (one row each, canonical CSR)."""
         check_fitted(self, "vectors_")
-        out = self._blend(self.vectors_, np.asarray(rows, dtype=np.int64))
+        out = self._blend(np.asarray(rows, dtype=np.int64))
         out.sum_duplicates()  # sorted columns: read at (user, item) pairs by binary search
         return out
 
-    def _blend(self, u: sp.csr_matrix, rows: np.ndarray) -> sp.csr_matrix:
+    def _neighbour_search(self) -> tuple[np.ndarray, sp.csc_matrix]:
+        """Squared norms and the transpose of the user vectors, made once per fit: the ranker
+        asks for a few hundred users at a time."""
+        if self._search is None:
+            u = self.vectors_
+            self._search = (np.asarray(u.multiply(u).sum(axis=1)).ravel().astype(np.float64), u.T.tocsc())
+        return self._search
+
+    def _blend(self, rows: np.ndarray) -> sp.csr_matrix:
         """alpha * own vector + (1 - alpha) * mean of the nearest user vectors, for ``rows``, in
         blocks (each row's result depends on that row alone: any subset gives the same rows).
 
@@ -101,10 +111,10 @@ class TIFUKNNRecommender(Recommender):
         and neighbour means are sparse products, not dense (users x users x items) work; the
         predictions stay sparse too (20k users x 100k items would be 8 GB dense), the same values.
         """
+        u = self.vectors_
         n = u.shape[0]
         k = min(self.n_neighbors, n)
-        sq = np.asarray(u.multiply(u).sum(axis=1)).ravel().astype(np.float64)
-        ut = u.T.tocsc()
+        sq, ut = self._neighbour_search()
         out = []
         block = 1024
         for s in range(0, len(rows), block):
