@@ -6,6 +6,7 @@ import math
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from assoc_pipeline.core.recsys.baselines import (
     EASERecommender,
@@ -122,6 +123,41 @@ def test_spd_inverse_is_symmetric_across_row_bands():
         got = _spd_inverse(g)
         assert got.dtype == np.float32 and np.array_equal(got, got.T)
         np.testing.assert_allclose(got, np.linalg.inv(g), rtol=1e-3, atol=1e-6)
+
+
+def test_gram_summed_over_basket_chunks_is_the_dense_product(monkeypatch):
+    """X'X + lambda I built chunk by chunk straight into a Fortran array equals the dense product,
+    and the inverse factorised in place equals the one made from a copy."""
+    from assoc_pipeline.core.recsys.baselines import ease
+
+    rng = np.random.default_rng(11)
+    x = sp.csr_matrix((rng.random((203, 37)) < 0.15).astype(np.float32))
+    dense = x.toarray().astype(np.float64)
+    expected = dense.T @ dense + 4.0 * np.eye(37)
+    for rows in (1, 50, 1 << 16):
+        monkeypatch.setattr(ease, "GRAM_ROWS", rows)
+        g = ease._gram(x, 4.0)
+        assert g.dtype == np.float32 and g.flags.f_contiguous
+        assert np.array_equal(g, expected.astype(np.float32))
+    in_place = ease._spd_inverse(ease._gram(x, 4.0), again=lambda: ease._gram(x, 4.0))
+    assert np.array_equal(in_place, ease._spd_inverse(expected))
+
+
+def test_spd_inverse_in_place_retries_in_float64_from_a_new_matrix():
+    """A Gram matrix that is singular in float32 (ones + 1e-9 I) is rebuilt by ``again`` for the
+    float64 retry, since the float32 attempt destroyed it."""
+    from assoc_pipeline.core.recsys.baselines.ease import _spd_inverse
+
+    exact = np.ones((6, 6)) + 1e-9 * np.eye(6)
+    built = []
+
+    def again() -> np.ndarray:
+        built.append(1)
+        return exact
+
+    got = _spd_inverse(np.asfortranarray(exact, dtype=np.float32), again=again)
+    assert built == [1]
+    np.testing.assert_allclose(got, np.linalg.inv(exact), rtol=1e-3)
 
 
 def test_ease_cache_under_threads_gives_each_matrix_its_own_inverse(monkeypatch):
