@@ -49,6 +49,7 @@ from assoc_pipeline.core.recsys.models.gan.basket_moments import (
 )
 from assoc_pipeline.core.recsys.models.gan.networks import BasketGAN
 from assoc_pipeline.core.recsys.models.gan.sampled_baskets import basket_set_from_lists
+from assoc_pipeline.core.recsys.models.gan.tail_draws import tail_draws
 from assoc_pipeline.core.recsys.models.gan.topk import gumbel, hard_topk, sample_topk
 from assoc_pipeline.core.recsys.models.training import (
     Checkpointable,
@@ -433,22 +434,11 @@ class BasketGANModel(Checkpointable):
         return out
 
     def _tail_draws(self, rng: np.random.Generator, sizes: np.ndarray) -> list[np.ndarray]:
-        """Per basket, Poisson(tail_rate * size) tail items without replacement by support
-        (Gumbel top-k over log supports: one vectorised draw for the whole batch)."""
+        """Per basket, Poisson(tail_rate * size) tail items without replacement by support."""
         if len(self.tail_items) == 0:
             return [np.zeros(0, dtype=np.int64)] * len(sizes)
         n_tail = np.minimum(rng.poisson(self.tail_rate * sizes), len(self.tail_items))
-        most = int(n_tail.max()) if len(n_tail) else 0
-        if most == 0:
-            return [np.zeros(0, dtype=np.int64)] * len(sizes)
-        keys = np.log(self.tail_probs)[None, :] + rng.gumbel(size=(len(sizes), len(self.tail_items)))
-        best = (
-            np.argpartition(-keys, most - 1, axis=1)[:, :most]
-            if most < keys.shape[1]
-            else np.tile(np.arange(keys.shape[1]), (len(sizes), 1))
-        )
-        ranked = np.take_along_axis(best, np.argsort(-np.take_along_axis(keys, best, 1), axis=1), 1)
-        return [self.tail_items[ranked[i, :k]] for i, k in enumerate(n_tail)]
+        return tail_draws(rng, self.tail_items, self.tail_probs, n_tail)
 
     def sample_basket_set(self, n: int, seed: int = 0) -> BasketSet:
         """Synthetic baskets as a BasketSet on the training vocabulary (anonymous, no timestamps)."""
