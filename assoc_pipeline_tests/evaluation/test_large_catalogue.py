@@ -79,6 +79,22 @@ def test_ease_within_max_items_is_the_exact_whole_matrix():
         ease_item_weights(small.matrix, 3.0, max_items=0)
 
 
+def test_an_ease_block_not_kept_is_the_callers_own_and_a_kept_one_is_shared(monkeypatch):
+    """``keep=False`` (the DNN, which copies the block into its layer): the same weights, writable,
+    and nothing stored; a block already stored is still read (read-only, the cache's copy)."""
+    from assoc_pipeline.core.recsys.baselines import ease
+
+    monkeypatch.setattr(ease, "_RECENT", {})
+    small = wide_baskets(n_baskets=80, n_items=150)
+    own = ease_item_weights(small.matrix, 3.0, max_items=120, keep=False)
+    assert ease._RECENT == {} and own.block.flags.writeable
+    kept = ease_item_weights(small.matrix, 3.0, max_items=120)
+    assert len(ease._RECENT) == 1 and not kept.block.flags.writeable
+    assert np.array_equal(own.items, kept.items) and np.array_equal(own.block, kept.block)
+    again = ease_item_weights(small.matrix, 3.0, max_items=120, keep=False)
+    assert again.block is kept.block and len(ease._RECENT) == 1
+
+
 def test_item_knn_sparse_similarity_equals_the_dense_one(monkeypatch):
     small = wide_baskets(n_baskets=120, n_items=400, seed=1)
     dense = ItemKNNRecommender(shrink=2.0).fit(small)

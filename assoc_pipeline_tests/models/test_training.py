@@ -58,6 +58,36 @@ def test_early_stopping_keeps_best_state(tmp_path) -> None:
     assert res.device == "cpu" and res.wall_time_s > 0
 
 
+class _WithFixedBuffer(torch.nn.Linear):
+    fixed_state = ("table",)
+
+    def __init__(self) -> None:
+        super().__init__(2, 1)
+        self.register_buffer("table", torch.arange(6.0).reshape(2, 3))
+
+
+def test_best_state_shares_the_fixed_buffers_and_copies_the_rest() -> None:
+    """A module's ``fixed_state`` (e.g. the DNN's 400 MB EASE block) is not copied per best epoch;
+    the learnt tensors are, and the loop's outcome is the same."""
+    module = _WithFixedBuffer()
+    opt = torch.optim.SGD(module.parameters(), lr=0.1)
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(2))
+    values = iter([0.1, 0.5, 0.2])
+
+    def epoch(ctx: StepContext, e: int) -> dict[str, float]:
+        return {"loss": ctx.optimize(((module(x) - 1) ** 2).mean(), opt)}
+
+    res = train_loop(
+        module, epoch, LoopParams(epochs=3, patience=0, device="cpu"), validate=lambda: {"m": next(values)},
+        monitor="m",
+    )  # fmt: skip
+    assert res.best_epoch == 2
+    assert res.best_state["table"].data_ptr() == module.table.data_ptr()
+    assert res.best_state["weight"].data_ptr() != module.weight.data_ptr()
+    assert torch.equal(res.best_state["weight"], module.weight)  # the best epoch's weights restored
+    assert torch.equal(module.table, torch.arange(6.0).reshape(2, 3))
+
+
 def test_same_seed_same_weights() -> None:
     p = LoopParams(epochs=3, patience=0, device="cpu", seed=3)
     torch.manual_seed(0)

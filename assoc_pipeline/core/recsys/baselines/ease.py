@@ -106,11 +106,14 @@ class EaseWeights:
         return out
 
 
-def ease_item_weights(matrix: sp.spmatrix, l2: float, max_items: int = MAX_ITEMS) -> EaseWeights:
+def ease_item_weights(
+    matrix: sp.spmatrix, l2: float, max_items: int = MAX_ITEMS, *, keep: bool = True
+) -> EaseWeights:
     """EASE weights of at most ``max_items`` items: every item when the catalogue is that small
     (the exact B of :func:`ease_weights`), else the block of exactly ``max_items`` items: those in
     most baskets of ``matrix`` (ties: the lower index), so a refit keeps the block's shape. Cached
-    like :func:`ease_weights`."""
+    like :func:`ease_weights`; ``keep=False``: a block computed now is not stored (a caller that
+    copies it into a model of its own), a stored one is still read."""
     if max_items < 1:
         raise ValueError(f"EASE: max_items must be >= 1, got {max_items}")
     n = matrix.shape[1]
@@ -118,17 +121,20 @@ def ease_item_weights(matrix: sp.spmatrix, l2: float, max_items: int = MAX_ITEMS
         return EaseWeights(None, ease_weights(matrix, l2), n)
     support = np.asarray(matrix.getnnz(axis=0)).ravel()
     items = np.sort(np.argsort(-support, kind="stable")[:max_items])
-    return EaseWeights(items, _cached_block(sp.csr_matrix(matrix)[:, items], l2), n)
+    return EaseWeights(items, _cached_block(sp.csr_matrix(matrix)[:, items], l2, keep), n)
 
 
-def _cached_block(matrix: sp.spmatrix, l2: float) -> np.ndarray:
+def _cached_block(matrix: sp.spmatrix, l2: float, keep: bool = True) -> np.ndarray:
     """B of every column of ``matrix`` (an unbought column: a zero row and column), computed once
-    per (matrix, lambda) in a process."""
+    per (matrix, lambda) in a process and read-only; ``keep=False``: a block computed now is
+    the caller's own (writable, not stored)."""
     key = (_matrix_key(matrix), float(l2))
     with _LOCK:
         hit = _RECENT.get(key)
     if hit is None:
         block = _ease_block(sp.csc_matrix(matrix), l2)
+        if not keep:
+            return block
         block.setflags(write=False)
         hit = _keep(key, (np.arange(matrix.shape[1]), block))
     return hit[1]

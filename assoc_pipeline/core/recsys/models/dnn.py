@@ -97,6 +97,9 @@ class NextBasketNet(nn.Module):
     row whose count channel is all zero is treated as completion (no personal history).
     """
 
+    # set before training, never by it: the training loop's best-state copies share them
+    fixed_state: tuple[str, ...] = ("item_item", "item_item_items", "item_text")
+
     def __init__(
         self,
         n_items: int,
@@ -264,9 +267,11 @@ def set_item_item(module: NextBasketNet, bs: BasketSet, l2: float) -> None:
         if len(module.item_item) == module.n_items:
             module.item_item.copy_(fit_item_item(bs, l2))
             return
-        w = ease_item_weights(bs.matrix, l2, len(module.item_item))
+        # not stored in EASE's cache: the module keeps the weights (400 MB at 10,000 items)
+        w = ease_item_weights(bs.matrix, l2, len(module.item_item), keep=False)
         module.item_item_items.copy_(torch.as_tensor(w.items))
-        module.item_item.copy_(torch.tensor(w.block))  # a copy: the cached block is read-only
+        block = w.block  # read-only only when it came from the cache: then a copy
+        module.item_item.copy_(torch.from_numpy(block) if block.flags.writeable else torch.tensor(block))
 
 
 # --------------------------------------------------------------------------- recommender
@@ -402,6 +407,7 @@ class DNNRecommender(TrainedRecommender):
                 q = _multi_hot(parts, self.n_items, torch.device("cpu"))
                 ease_scores = module.item_item_scores(q.to(device)).float().cpu().numpy()
             ref_cp = ranking_metrics(ease_scores, ctargets, ctask.candidates, 10, parts)["recall@10"]
+            del q, ease_scores  # 2,000 x n_items each (174 MB at 22k items), not kept through training
 
             def validate() -> dict[str, float]:
                 m = next_basket_metrics(self.score_next_basket)

@@ -111,7 +111,8 @@ class LoopParams:
 
 @dataclass
 class TrainingResult:
-    """What a training run produced; ``best_state`` is on CPU so it can be saved or logged anywhere."""
+    """What a training run produced; ``best_state`` is on CPU so it can be saved or logged anywhere
+    (the module's ``fixed_state`` tensors by reference: see :func:`cpu_state`)."""
 
     best_state: dict[str, torch.Tensor]
     history: list[dict[str, float]]
@@ -181,8 +182,16 @@ class StepContext:
 
 
 def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
-    """A detached CPU copy of the state_dict (safe to keep while training goes on)."""
-    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+    """A detached CPU copy of the state_dict (safe to keep while training goes on).
+
+    Tensors the module names in ``fixed_state`` (closed-form or input buffers that training never
+    changes, e.g. the DNN's 10,000 x 10,000 EASE block: 400 MB) are kept by reference when they
+    are already on the CPU: a copy per best epoch would only duplicate them."""
+    fixed = set(getattr(module, "fixed_state", ()))
+    return {
+        k: v.detach() if k in fixed and v.device.type == "cpu" else v.detach().to("cpu", copy=True)
+        for k, v in module.state_dict().items()
+    }
 
 
 def save_checkpoint(state: Mapping[str, Any], path: str | os.PathLike[str]) -> Path:
