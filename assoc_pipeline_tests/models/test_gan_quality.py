@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import basket_set_from_lists
 from assoc_pipeline.core.privacy import synthetic_quality as sq
@@ -75,6 +76,31 @@ def test_fidelity_on_hand_made_baskets() -> None:
     assert f["rules_real_found"] == 1.0 and f["rules_synthetic_real"] == 1.0
     d = sq.distance_to_closest_record(basket_set_from_lists([[0, 3]], list("abcd")), real)
     assert d[0] == pytest.approx(1 - 1 / 3)  # {a,d} vs {c,d} or {a,b}: jaccard 1/3
+
+
+def _dense_dcr(q: sp.csr_matrix, r: sp.csr_matrix) -> np.ndarray:
+    """The definition: Jaccard distance to every reference basket, the smallest."""
+    a, b = q.toarray() > 0, r.toarray() > 0
+    inter = (a[:, None, :] & b[None, :, :]).sum(-1)
+    union = (a[:, None, :] | b[None, :, :]).sum(-1)
+    return 1.0 - np.divide(inter, union, out=np.zeros(inter.shape), where=union > 0).max(axis=1)
+
+
+@pytest.mark.parametrize("max_pairs", [1, 37, 1 << 24])
+def test_dcr_scores_only_overlapping_pairs_and_equals_the_definition(max_pairs) -> None:
+    """Chunked by candidate pairs (one query a chunk, a few, all at once): the same distances as
+    every pair scored densely, 1.0 for a query sharing no item and for an empty one."""
+    rng = np.random.default_rng(4)
+    dense_q = (rng.random((60, 40)) < 0.08).astype(np.float32)
+    dense_r = (rng.random((90, 40)) < 0.06).astype(np.float32)
+    dense_r[:, 35:] = 0  # the last 5 items: never in the reference
+    dense_q[0] = 0  # an empty query basket
+    dense_q[1] = 0
+    dense_q[1, 37] = 1  # a query of a reference-free item only
+    q, r = sp.csr_matrix(dense_q), sp.csr_matrix(dense_r)
+    got = sq.distance_to_closest_record(q, r, max_pairs=max_pairs)
+    assert got.dtype == np.float32 and got[0] == 1.0 and got[1] == 1.0
+    np.testing.assert_allclose(got, _dense_dcr(q, r), rtol=0, atol=1e-6)
 
 
 def test_utility_comparison_runs(planted_split, gan) -> None:

@@ -263,21 +263,37 @@ def exact_match_share(synthetic: BasketSet | sp.spmatrix, train: BasketSet | sp.
     return hits / n if n else 0.0
 
 
+DCR_PAIRS = 1 << 24  # (query, reference) pairs sharing an item, scored at a time
+
+
 def distance_to_closest_record(
-    queries: BasketSet | sp.spmatrix, reference: BasketSet | sp.spmatrix, chunk: int = 512
+    queries: BasketSet | sp.spmatrix, reference: BasketSet | sp.spmatrix, max_pairs: int = DCR_PAIRS
 ) -> np.ndarray:
-    """Per query basket, the Jaccard distance to its nearest reference basket (0 = an exact copy)."""
+    """Per query basket, the Jaccard distance to its nearest reference basket (0 = an exact copy;
+    1 when none shares an item).
+
+    Only pairs that share an item are scored (the others are at distance 1): a dense queries x
+    reference block is 2.4 GB per 512 queries against the 600k baskets of a 2M-basket log. Queries
+    go in chunks of about ``max_pairs`` candidate pairs (the sum of their items' reference
+    frequencies), so a log whose baskets all share a popular item still fits."""
     q, r = _matrix(queries), _matrix(reference)
     q.data[:] = 1.0
     r.data[:] = 1.0
     qs, rs = np.diff(q.indptr).astype(np.float32), np.diff(r.indptr).astype(np.float32)
-    rt = r.T.tocsc()
-    out = np.empty(q.shape[0], dtype=np.float32)
-    for s in range(0, q.shape[0], chunk):
-        inter = (q[s : s + chunk] @ rt).toarray()
-        union = qs[s : s + chunk, None] + rs[None, :] - inter
-        sim = np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-        out[s : s + chunk] = 1.0 - sim.max(axis=1)
+    rt = sp.csr_matrix(r.T)
+    pairs = np.cumsum(q @ np.bincount(r.indices, minlength=r.shape[1]).astype(np.float64))
+    out = np.ones(q.shape[0], dtype=np.float32)
+    s = 0
+    while s < q.shape[0]:
+        e = max(s + 1, int(np.searchsorted(pairs, (pairs[s - 1] if s else 0.0) + max_pairs, "right")))
+        inter = sp.csr_matrix(q[s:e] @ rt)
+        counts = np.diff(inter.indptr)
+        rows = np.repeat(np.arange(e - s), counts)
+        sim = inter.data / (qs[s:e][rows] + rs[inter.indices] - inter.data)
+        hit = np.flatnonzero(counts)
+        if len(hit):
+            out[s + hit] = 1.0 - np.maximum.reduceat(sim, inter.indptr[hit])
+        s = e
     return out
 
 
