@@ -21,6 +21,7 @@ from typing import Any
 import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
+from assoc_pipeline.core.recsys.item_pruning import unwrapped
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.resources.artifacts import ArtifactStore
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
@@ -117,6 +118,7 @@ def fine_tune(
         return Skipped(f"version {version.version} uses text features (fine-tuning reads no embeddings)")
     if getattr(base, "item_ids", None) is None:
         return Skipped(f"version {version.version} was saved without item ids (before warm-start support)")
+    unwrapped(base).as_warm_start_source()  # held through the whole fine-tuning: weights and ids only
     params = dataclasses.replace(
         base.params,
         epochs=settings.epochs,

@@ -83,6 +83,25 @@ def test_warm_start_copies_rows_by_id_and_leaves_new_items_fresh(
         assert torch.equal(warm_state["user.weight"][u_new], base_state["user.weight"][u_old])
 
 
+@pytest.mark.parametrize(
+    ("cls", "params_cls", "params"), [(CFRecommender, CFParams, CF), (DNNRecommender, DNNParams, DNN)]
+)
+def test_a_base_reduced_to_a_warm_start_source_starts_the_same_model(
+    cls, params_cls, params, planted_split, grown_split
+) -> None:
+    """What fine-tuning holds of its base: weights and ids; the DNN's EASE block and users'
+    history features go, and the warm-started model is the same to the bit."""
+    base = cls(params_cls(**params)).fit(planted_split.train, planted_split.validation)
+    full = cls(params_cls(**frozen(params))).fit(grown_split.train, init_from=base)
+    source = base.as_warm_start_source()
+    slim = cls(params_cls(**frozen(params))).fit(grown_split.train, init_from=source)
+    assert slim.warm_start == full.warm_start
+    for name, tensor in full.module.state_dict().items():
+        assert torch.equal(slim.module.state_dict()[name], tensor), name
+    if cls is DNNRecommender:
+        assert source.module.item_item.numel() == 0 and len(source.history.indptr) <= 1
+
+
 # CF starts from random vectors: validation NDCG shows the head start. The DNN starts from its
 # closed-form priors either way (validation is flat at epoch 1), so its training loss shows it.
 @pytest.mark.parametrize(

@@ -444,6 +444,11 @@ class DNNRecommender(TrainedRecommender):
         )
         return self
 
+    def as_warm_start_source(self) -> Self:
+        """Also without the users' history features (scoring state; a warm start copies no user rows)."""
+        self.history = pack_features([], [])
+        return super().as_warm_start_source()
+
     def with_history(self, baskets: BasketSet) -> Self:
         """Replace the users' history (e.g. train_full for the test period) without retraining."""
         if baskets.n_items != self.n_items:
