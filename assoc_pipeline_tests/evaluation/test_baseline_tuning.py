@@ -41,7 +41,20 @@ def test_each_choice_is_the_best_point_of_its_validation_curve(tuned):
 
 
 def test_tuning_side_by_side_chooses_the_same_settings_on_the_same_curves(tuned, planted_split):
-    assert tune_baselines(planted_split, seed=0, log=lambda _: None, workers=2) == tuned
+    """... and says each grid point as it is scored (minutes a point on a 100k-item log)."""
+    lines: list[str] = []
+    assert tune_baselines(planted_split, seed=0, log=lines.append, workers=2) == tuned
+    _, curves, _ = tuned
+    ease = [line for line in lines if line.startswith("baseline tuning: EASE lambda ") and "/" in line]
+    assert [line.split("(")[1].split(",")[0] for line in ease] == [
+        f"{k}/{len(EASE_GRID)}" for k in range(1, len(EASE_GRID) + 1)
+    ]
+    first = curves[f"ease_l2/{NEXT_BASKET}"][str(EASE_GRID[0])]
+    assert (
+        ease[0].startswith(f"baseline tuning: EASE lambda {EASE_GRID[0]:g} (1/") and f"{first:.4f}" in ease[0]
+    )
+    tifu = [line for line in lines if line.startswith("baseline tuning: TIFU-KNN (neighbours, alpha)")]
+    assert len(tifu) == len(TIFU_GRID) and f"({len(TIFU_GRID)}/{len(TIFU_GRID)}, " in tifu[-1]
 
 
 def test_the_validation_figures_are_what_the_baselines_score_on_validation(tuned, planted_split):

@@ -9,6 +9,7 @@ aggregation are each chosen on a grid by the validation primary metric (fit on `
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -82,6 +83,13 @@ def primary_value(recommender: Recommender, task: NextBasketTask | CompletionTas
     return float(res[(res["metric"] == PRIMARY[task_name]) & (res["k"] == 10)]["value"].iloc[0])
 
 
+def _progress(total: int) -> Callable[[], str]:
+    """``"k/total, s s"`` for the k-th call: a grid point's place and the time since the start
+    (a 100k-item log takes minutes per EASE point)."""
+    started, count = time.perf_counter(), iter(range(1, total + 1))
+    return lambda: f"{next(count)}/{total}, {time.perf_counter() - started:.0f} s"
+
+
 def choose(
     make: Callable[[Any], Recommender],
     grid: Sequence[Any],
@@ -90,12 +98,18 @@ def choose(
     task_name: str,
     *,
     workers: int = 1,
+    progress: Callable[[str], None] | None = None,
 ) -> tuple[Any, dict[str, float]]:
     """The grid value whose recommender scores best on ``task`` (ties: the first), and the curve
-    (``workers`` grid points at a time)."""
+    (``workers`` grid points at a time; ``progress``: a line per grid point as it is scored)."""
+    curve: dict[str, float] = {}
+    done = _progress(len(grid))
     with thread_lanes(workers) as run:
-        values = list(run(lambda g: primary_value(make(g).fit(train), task, task_name), grid))
-    curve = {str(g): v for g, v in zip(grid, values, strict=True)}
+        scored = run(lambda g: primary_value(make(g).fit(train), task, task_name), grid)
+        for g, v in zip(grid, scored, strict=True):
+            curve[str(g)] = v
+            if progress:
+                progress(f"{g} ({done()}): {PRIMARY[task_name]}@10 {v:.4f}")
     best = max(grid, key=lambda g: curve[str(g)])
     return best, curve
 
@@ -122,10 +136,13 @@ def tune_baselines(
         ease = EASERecommender(l2).fit(train)
         return {task_name: primary_value(ease, task, task_name) for task_name, task in by_task.items()}
 
+    done = _progress(len(EASE_GRID))
     with thread_lanes(workers) as run:
         for l2, point in zip(EASE_GRID, run(ease_point, EASE_GRID), strict=True):
             for task_name, value in point.items():
                 curves[f"ease_l2/{task_name}"][str(l2)] = value
+            shown = ", ".join(f"{t} {PRIMARY[t]}@10 {v:.4f}" for t, v in point.items())
+            log(f"baseline tuning: EASE lambda {l2:g} ({done()}): {shown}")
     ease_l2 = {t: max(EASE_GRID, key=lambda g, t=t: curves[f"ease_l2/{t}"][str(g)]) for t in by_task}
     log("baseline tuning: EASE lambda " + ", ".join(f"{v:g} for {t}" for t, v in ease_l2.items()))
     (neighbors, alpha), curves["tifu/next_basket"] = choose(
@@ -135,6 +152,7 @@ def tune_baselines(
         tasks.next_basket,
         NEXT_BASKET,
         workers=workers,
+        progress=lambda line: log(f"baseline tuning: TIFU-KNN (neighbours, alpha) {line}"),
     )
     log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
     # "max" needs a dense item x item similarity: above its limit (100k catalogues) only "mean"
@@ -148,6 +166,7 @@ def tune_baselines(
             tasks.completion,
             COMPLETION,
             workers=workers,
+            progress=lambda line: log(f"baseline tuning: content aggregate {line}"),
         )
         log(f"baseline tuning: content aggregate {aggregate}")
     chosen_on = (
