@@ -124,7 +124,7 @@ def test_item_knn_at_100k_items_keeps_only_co_bought_pairs(wide):
 
 
 def test_tifu_predictions_are_sparse_at_100k_items(wide):
-    rec = TIFUKNNRecommender(n_neighbors=5).fit(wide)
+    rec = TIFUKNNRecommender(n_neighbors=5).fit(wide, predict=True)
     p = rec.predictions_
     assert sp.issparse(p) and p.shape == (50, N_ITEMS)
     assert p.nnz < 50 * 2000  # only the items the user or a neighbour bought
@@ -245,7 +245,7 @@ def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix(
     binary = counts[hist_users.get_indexer(users[:50])].copy()
     binary.data[:] = 1.0
     dense_ease = ease_item_weights(bs.matrix, settings.ease_l2, 200).scores(binary)
-    tifu = TIFUKNNRecommender().fit(bs)
+    tifu = TIFUKNNRecommender().fit(bs, predict=True)
     dense_tifu = tifu.predictions_[tifu.users_.get_indexer(users[:50])].toarray()
     known = lor < 50
     assert np.array_equal(stage.ease_at(lor, items)[known], dense_ease[lor[known], items[known]])
@@ -255,10 +255,12 @@ def test_ranker_first_stage_above_the_ease_block_holds_no_users_x_items_matrix(
 
 def test_tifu_predictions_for_some_users_equal_their_rows_of_all_predictions(wide):
     """The ranker blends only the users it asks for (fit(predict=False)): the same rows, in any order."""
-    everyone = TIFUKNNRecommender(n_neighbors=5).fit(wide)
-    lazy = TIFUKNNRecommender(n_neighbors=5).fit(wide, predict=False)
-    assert lazy.predictions_ is None
+    everyone = TIFUKNNRecommender(n_neighbors=5).fit(wide, predict=True)
+    lazy = TIFUKNNRecommender(n_neighbors=5).fit(wide)
+    assert lazy.predictions_ is None  # the default: nothing blended at fit (GBs at 20k users)
     rows = np.array([7, 3, 41, 3, 0])
     some = lazy.predictions_for(rows)
     assert some.shape == (5, N_ITEMS) and some.has_canonical_format
     assert (some != everyone.predictions_[rows]).nnz == 0
+    users = ["u3", "nobody", "u7", "u3"]
+    assert np.array_equal(lazy.score_next_basket(users), everyone.score_next_basket(users))

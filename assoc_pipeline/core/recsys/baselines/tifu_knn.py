@@ -57,10 +57,11 @@ class TIFUKNNRecommender(Recommender):
         self.backoff_: np.ndarray | None = None
         self._search: tuple[np.ndarray, sp.csc_matrix] | None = None
 
-    def fit(self, train: BasketSet, predict: bool = True) -> Self:
-        """User vectors of ``train``; with ``predict`` every user's prediction (``predictions_``).
-        ``predict=False`` keeps only the vectors: :meth:`predictions_for` blends the users asked for
-        (the ranker's first stage at 20k users x 100k items: all predictions are GBs)."""
+    def fit(self, train: BasketSet, predict: bool = False) -> Self:
+        """User vectors of ``train``; scoring blends the users asked for (:meth:`predictions_for`).
+        ``predict=True`` also keeps every user's prediction (``predictions_``): GBs at 20k users x
+        100k items (each row is the union of ~300 neighbours' items), so only where the same users
+        are scored again and again. The same scores either way."""
         users, codes = user_codes(train)
         rows = np.flatnonzero(codes >= 0)
         # rows are in time order; rank each basket within its user's sequence
@@ -131,9 +132,10 @@ class TIFUKNNRecommender(Recommender):
         return sp.vstack(out, format="csr") if out else sp.csr_matrix((0, u.shape[1]), dtype=np.float32)
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
-        check_fitted(self, "predictions_")
+        check_fitted(self, "vectors_")
         rows = lookup(self.users_, user_ids)
         out = np.broadcast_to(self.backoff_, (len(rows), len(self.backoff_))).copy()
         known = rows >= 0
-        out[known] += self.predictions_[rows[known]].toarray()
+        kept = self.predictions_
+        out[known] += (kept[rows[known]] if kept is not None else self.predictions_for(rows[known])).toarray()
         return out
