@@ -13,7 +13,7 @@ from assoc_pipeline.core.recsys.baselines import PopularityRecommender
 from assoc_pipeline.core.recsys.evaluation import evaluate
 from assoc_pipeline.core.recsys.report import COLD_START, build_report, cold_start_markdown, content_specs
 from assoc_pipeline.core.recsys.split import temporal_split
-from assoc_pipeline.core.recsys.tasks import cold_start_task
+from assoc_pipeline.core.recsys.tasks import cold_start_task, item_counts
 
 N_GROUPS, PER_GROUP = 6, 6  # items 6g..6g+5 form group g; 6g+4 is new in validation, 6g+5 in test
 
@@ -103,6 +103,33 @@ def test_hybrid_mixes_standardised_signals_and_tunes_its_weight(split, vectors) 
     )
     blind = evaluate(HybridRecommender(pop_train, content_train, 1.0, cold_items=None), task, ks=(10,))
     assert blind[(blind.metric == "hit_rate")]["value"].iloc[0] == 0.0
+
+
+@pytest.mark.parametrize("memo_queries", [4, 8, 1 << 20])
+def test_hybrid_tuning_scores_a_slice_at_a_time_and_draws_the_same_curve(
+    split, vectors, memo_queries
+) -> None:
+    """The curve is each weight's evaluation over the whole task, however many queries are kept
+    at a time (next-basket and completion tasks sliced by ``task_rows``)."""
+    from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task, task_rows
+
+    pop = PopularityRecommender().fit(split.train)
+    content = ContentRecommender(vectors).fit(split.train)
+    cold = item_counts(split.train) == 0
+    for task, metric in (
+        (next_basket_task(split.train, split.validation), "ndcg"),
+        (completion_task(split.validation, seed=0, history=split.train), "hit_rate"),
+    ):
+        assert len(task) > 8 and len(task_rows(task, 4, 8)) == 4
+        _, curve = tune_weight(
+            PopularityRecommender, ContentRecommender(vectors), split.train, task, metric,
+            memo_queries=memo_queries, batch=4,
+        )  # fmt: skip
+        for w in WEIGHT_GRID:
+            res = evaluate(HybridRecommender(pop, content, w, cold_items=cold), task, ks=(10,), batch_size=4)
+            assert curve[w] == res[(res.metric == metric) & (res.k == 10)]["value"].iloc[0], (task.name, w)
+    with pytest.raises(ValueError, match="memo_queries"):
+        tune_weight(PopularityRecommender, content, split.train, task, "hit_rate", memo_queries=6, batch=4)
 
 
 def test_report_adds_the_cold_start_slice_for_every_completion_method(split, vectors) -> None:

@@ -293,6 +293,32 @@ def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> Com
 MAX_COMPLETION_QUERIES = 20_000
 
 
+def task_rows(
+    task: NextBasketTask | CompletionTask, start: int, stop: int
+) -> NextBasketTask | CompletionTask:
+    """Queries ``start:stop`` of ``task`` as a task of their own (the same candidates, counts and
+    catalogue): what a caller scores a slice at a time."""
+    rows = slice(start, stop)
+    times = None if task.query_times is None else task.query_times[rows]
+    if isinstance(task, NextBasketTask):
+        return dataclasses.replace(
+            task,
+            user_ids=task.user_ids[rows],
+            targets=task.targets[rows],
+            repeat_targets=task.repeat_targets[rows],
+            explore_targets=task.explore_targets[rows],
+            history_items=task.history_items[rows],
+            query_times=times,
+        )
+    return dataclasses.replace(
+        task,
+        basket_ids=task.basket_ids[rows],
+        partial_baskets=task.partial_baskets[rows],
+        hidden=task.hidden[rows],
+        query_times=times,
+    )
+
+
 def sampled_completion(task: CompletionTask, max_queries: int, seed: int = 0) -> CompletionTask:
     """At most ``max_queries`` of the task's queries (a fixed-seed sample, in their order; 0 = all).
 
