@@ -46,11 +46,15 @@ class HybridRecommender(Recommender):
         content: ContentRecommender,
         weight: float,
         cold_items: np.ndarray | None = None,
+        standardised: bool = False,
     ) -> None:
+        """``standardised``: the parts already answer z-scores (weight tuning standardises each
+        batch once for the whole grid)."""
         if not 0.0 <= weight <= 1.0:
             raise ValueError(f"hybrid: weight must be in [0, 1], got {weight}")
         self.collaborative, self.content, self.weight = collaborative, content, float(weight)
         self.cold_items = cold_items
+        self.standardised = standardised
         self.supports_next_basket = collaborative.supports_next_basket
         self.supports_completion = collaborative.supports_completion
 
@@ -61,8 +65,9 @@ class HybridRecommender(Recommender):
         return self
 
     def _mix(self, collaborative: np.ndarray, content: np.ndarray) -> np.ndarray:
-        zc = _z(content)
-        mixed = self.weight * _z(collaborative) + (1.0 - self.weight) * zc
+        z = (lambda s: s) if self.standardised else _z
+        zc = z(content)
+        mixed = self.weight * z(collaborative) + (1.0 - self.weight) * zc
         if self.cold_items is not None and self.cold_items.any():
             mixed[:, self.cold_items] = zc[:, self.cold_items]
         return mixed
@@ -81,10 +86,13 @@ class HybridRecommender(Recommender):
 
 class _Memo(Recommender):
     """A fitted recommender whose scores are computed once per distinct query batch: tuning scores
-    the same validation queries for every weight on the grid, and the parts do not change."""
+    the same validation queries for every weight on the grid, and the parts do not change.
+    ``transform`` is applied once to what is kept (the z-scores the mix reads)."""
 
-    def __init__(self, inner: Recommender) -> None:
-        self.inner, self.name = inner, inner.name
+    def __init__(
+        self, inner: Recommender, transform: Callable[[np.ndarray], np.ndarray] = np.asarray
+    ) -> None:
+        self.inner, self.name, self.transform = inner, inner.name, transform
         self.supports_next_basket = inner.supports_next_basket
         self.supports_completion = inner.supports_completion
         self._seen: dict[tuple, np.ndarray] = {}
@@ -94,7 +102,7 @@ class _Memo(Recommender):
 
     def _cached(self, key: tuple, compute: Callable[[], np.ndarray]) -> np.ndarray:
         if key not in self._seen:
-            self._seen[key] = compute()
+            self._seen[key] = self.transform(compute())
         return self._seen[key]
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
@@ -137,9 +145,10 @@ def tune_weight(
     per_query: dict[float, list[np.ndarray]] = {float(w): [] for w in grid}
     for start in range(0, len(task), memo_queries):
         part = task_rows(task, start, min(start + memo_queries, len(task)))
-        both = _Memo(collaborative), _Memo(content)
+        both = _Memo(collaborative, _z), _Memo(content, _z)  # each batch standardised once
         for w in grid:
-            res = evaluate(HybridRecommender(*both, w, cold_items=cold), part, ks=(k,), batch_size=batch)
+            mix = HybridRecommender(*both, w, cold_items=cold, standardised=True)
+            res = evaluate(mix, part, ks=(k,), batch_size=batch)
             per_query[float(w)].append(res.attrs["per_query"][f"{metric}@{k}"])
     curve = {w: float(np.concatenate(v).mean()) for w, v in per_query.items()}
     best = max(sorted(curve, reverse=True), key=lambda w: curve[w])
