@@ -59,7 +59,7 @@ def test_early_stopping_keeps_best_state(tmp_path) -> None:
 
 
 class _WithFixedBuffer(torch.nn.Linear):
-    fixed_state = ("table",)
+    fixed_state = ("table", "weight")  # a parameter named there is still copied: only buffers are fixed
 
     def __init__(self) -> None:
         super().__init__(2, 1)

@@ -100,6 +100,7 @@ def test_a_base_reduced_to_a_warm_start_source_starts_the_same_model(
         assert torch.equal(slim.module.state_dict()[name], tensor), name
     if cls is DNNRecommender:
         assert source.module.item_item.numel() == 0 and len(source.history.indptr) <= 1
+        assert "item_item" not in source.result.best_state  # it shared the dropped tensor
 
 
 # CF starts from random vectors: validation NDCG shows the head start. The DNN starts from its

@@ -258,17 +258,17 @@ def fit_item_item(bs: BasketSet, l2: float) -> torch.Tensor:
     return torch.tensor(ease_weights(bs.matrix, l2))  # a copy: the cached weights are read-only
 
 
-def set_item_item(module: NextBasketNet, bs: BasketSet, l2: float) -> None:
+def set_item_item(module: NextBasketNet, bs: BasketSet, l2: float, keep: bool = True) -> None:
     """Fit the module's closed-form item-item layer on ``bs``: the whole n x n matrix, or the block
-    of the ``len(module.item_item)`` items in most baskets of ``bs`` when the catalogue is larger."""
+    of the ``len(module.item_item)`` items in most baskets of ``bs`` when the catalogue is larger
+    (``keep=False``: that block is not stored in EASE's cache, e.g. while training needs the room)."""
     from assoc_pipeline.core.recsys.baselines.ease import ease_item_weights
 
     with torch.no_grad():
         if len(module.item_item) == module.n_items:
             module.item_item.copy_(fit_item_item(bs, l2))
             return
-        # not stored in EASE's cache: the module keeps the weights (400 MB at 10,000 items)
-        w = ease_item_weights(bs.matrix, l2, len(module.item_item), keep=False)
+        w = ease_item_weights(bs.matrix, l2, len(module.item_item), keep=keep)
         module.item_item_items.copy_(torch.as_tensor(w.items))
         block = w.block  # read-only only when it came from the cache: then a copy
         module.item_item.copy_(torch.from_numpy(block) if block.flags.writeable else torch.tensor(block))
@@ -326,7 +326,7 @@ class DNNRecommender(TrainedRecommender):
         self.module = NextBasketNet(
             self.n_items, p.dim, p.hidden, p.dropout, p.input_dropout, text_dim, p.ease_max_items
         )
-        set_item_item(self.module, train, p.ease_l2)
+        set_item_item(self.module, train, p.ease_l2, keep=False)  # the layer holds it (400 MB at 10k)
         if text_dim:
             self.module.item_text.copy_(torch.as_tensor(np.asarray(item_vectors, dtype=np.float32)))
         if init_from is not None:

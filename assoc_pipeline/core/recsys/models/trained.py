@@ -77,6 +77,8 @@ class TrainedRecommender(Checkpointable, Recommender):
         for name in getattr(module, "fixed_state", ()):
             if name in buffers:
                 module.register_buffer(name, torch.zeros(0, dtype=buffers[name].dtype))
+                if self.result is not None:  # its best state shares the tensor (cpu_state)
+                    self.result.best_state.pop(name, None)
         return self
 
     # ---------------------------------------------------------------- persistence

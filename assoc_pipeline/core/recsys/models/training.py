@@ -186,8 +186,9 @@ def cpu_state(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
     Tensors the module names in ``fixed_state`` (closed-form or input buffers that training never
     changes, e.g. the DNN's 10,000 x 10,000 EASE block: 400 MB) are kept by reference when they
-    are already on the CPU: a copy per best epoch would only duplicate them."""
-    fixed = set(getattr(module, "fixed_state", ()))
+    are already on the CPU: a copy per best epoch would only duplicate them. Only buffers qualify
+    (a parameter named there is copied as usual)."""
+    fixed = set(getattr(module, "fixed_state", ())) & {name for name, _ in module.named_buffers()}
     return {
         k: v.detach() if k in fixed and v.device.type == "cpu" else v.detach().to("cpu", copy=True)
         for k, v in module.state_dict().items()
