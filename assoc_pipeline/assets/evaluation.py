@@ -127,7 +127,8 @@ class ReportConfig(dg.Config):
 
     ks: list[int] = [5, 10, 20]  # noqa: RUF012 - pydantic copies defaults
     seed: int = 0
-    max_completion_queries: int = MAX_COMPLETION_QUERIES  # a fixed-seed sample above it; 0 = all
+    # completion and cold-start queries: a fixed-seed sample above it; 0 = all
+    max_completion_queries: int = MAX_COMPLETION_QUERIES
     workers: int = 2  # methods scored side by side on threads (the figures do not depend on it)
 
 

@@ -23,9 +23,9 @@ from assoc_pipeline.core.recsys.tasks import (
     MAX_COMPLETION_QUERIES,
     Catalogue,
     completion_task,
-    next_basket_task,
     on_sale_at_query_time,
-    sampled_completion,
+    sampled_queries,
+    validation_next_basket,
 )
 from assoc_pipeline.core.rich_values import Image
 from assoc_pipeline.resources.artifacts import ArtifactStore
@@ -55,12 +55,12 @@ def tune_hybrid(
     tasks = {
         NEXT_BASKET: (
             PersonalTopFrequencyRecommender,
-            next_basket_task(train, validation, drop_cold=False),
+            validation_next_basket(train, validation, seed),
             "ndcg",
         ),
         COMPLETION: (
             lambda: EASERecommender(baselines.ease_l2[COMPLETION]),
-            sampled_completion(
+            sampled_queries(
                 completion_task(validation, seed=seed, history=train, drop_cold=False), max_completion, seed
             ),
             "hit_rate",

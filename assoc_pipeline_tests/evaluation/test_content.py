@@ -62,6 +62,25 @@ def test_cold_start_task_hides_only_new_items_and_ranks_everything(split) -> Non
         assert hidden not in part and len(part) >= 1
 
 
+def test_the_report_samples_cold_start_queries_like_completion_ones(split) -> None:
+    """A drifting catalogue can hold 30x more cold-start baskets than users: above the cap the
+    report scores a fixed-seed sample, each query with its own time (the catalogue at that time)."""
+    from assoc_pipeline.core.recsys.report import report_tasks
+
+    whole = cold_start_task(split.test, split.train_full, seed=0)
+    assert report_tasks(split, 0, 0).cold_start.hidden.tolist() == whole.hidden.tolist()
+    cap = len(whole) // 2
+    sampled = report_tasks(split, 0, cap).cold_start
+    assert len(sampled) == cap == len(sampled.query_times) == len(sampled.partial_baskets)
+    rows = [list(whole.basket_ids).index(b) for b in sampled.basket_ids]
+    assert rows == sorted(rows)
+    assert sampled.query_times.tolist() == whole.query_times[rows].tolist()
+    assert sampled.hidden.tolist() == whole.hidden[rows].tolist()
+    assert sampled.catalogue is whole.catalogue or (
+        sampled.catalogue.first_seen.tolist() == whole.catalogue.first_seen.tolist()
+    )
+
+
 def test_content_finds_new_items_that_popularity_cannot(split, vectors) -> None:
     task = cold_start_task(split.test, split.train_full, seed=0)
     content = ContentRecommender(vectors).fit(split.train_full)

@@ -171,18 +171,41 @@ def test_content_mean_in_one_product_above_the_dense_limit_equals_row_by_row(mon
 
 
 def test_completion_queries_are_sampled_above_the_cap_only():
-    from assoc_pipeline.core.recsys.tasks import completion_task, sampled_completion
+    from assoc_pipeline.core.recsys.tasks import completion_task, sampled_queries
 
     task = completion_task(wide_baskets(n_baskets=200, n_items=500, seed=5), seed=0)
-    assert sampled_completion(task, 0) is task and sampled_completion(task, len(task)) is task
-    sample = sampled_completion(task, 50, seed=1)
+    assert sampled_queries(task, 0) is task and sampled_queries(task, len(task)) is task
+    sample = sampled_queries(task, 50, seed=1)
     assert len(sample) == 50 and len(sample.partial_baskets) == 50
     rows = [list(task.basket_ids).index(b) for b in sample.basket_ids]
     assert rows == sorted(rows)  # in their order, a fixed-seed draw
     assert all(task.hidden[r] == h for r, h in zip(rows, sample.hidden, strict=True))
-    assert list(sampled_completion(task, 50, seed=1).basket_ids) == list(sample.basket_ids)
+    assert list(sampled_queries(task, 50, seed=1).basket_ids) == list(sample.basket_ids)
     with pytest.raises(ValueError, match="max_queries"):
-        sampled_completion(task, -1)
+        sampled_queries(task, -1)
+
+
+def test_validation_next_basket_users_are_sampled_above_the_cap_only(monkeypatch):
+    """Every validation (tuning grids, early stops, selection) scores the same fixed-seed sample
+    of at most MAX_VALIDATION_USERS users, each with its own targets and history."""
+    from assoc_pipeline.core.recsys import tasks
+
+    bs = wide_baskets(n_baskets=400, n_items=300, seed=7)
+    train, validation = bs.subset(np.arange(300)), bs.subset(np.arange(300, 400))
+    whole = tasks.next_basket_task(train, validation)
+    assert len(whole) > 30
+    unchanged = tasks.validation_next_basket(train, validation)
+    assert list(unchanged.user_ids) == list(whole.user_ids)
+    monkeypatch.setattr(tasks, "MAX_VALIDATION_USERS", 30)
+    sample = tasks.validation_next_basket(train, validation, seed=3)
+    assert len(sample) == 30 and len(sample.targets) == len(sample.history_items) == 30
+    rows = [list(whole.user_ids).index(u) for u in sample.user_ids]
+    assert rows == sorted(rows) and len(set(rows)) == 30
+    for r, i in zip(rows, range(30), strict=True):
+        for field in ("targets", "repeat_targets", "explore_targets", "history_items"):
+            assert getattr(sample, field)[i].tolist() == getattr(whole, field)[r].tolist()
+    assert list(tasks.validation_next_basket(train, validation, seed=3).user_ids) == list(sample.user_ids)
+    assert list(tasks.validation_next_basket(train, validation, seed=4).user_ids) != list(sample.user_ids)
 
 
 def test_in_loop_validation_in_row_blocks_gives_the_same_means(monkeypatch):

@@ -100,6 +100,8 @@ def test_top_k_picks_the_same_items_as_argpartition(k):
     scores[:50] = rng.standard_normal((50, 400))  # no ties
     scores[50:80, 20:] = -np.inf  # fewer finite scores than k in some rows
     scores[80:90, ::7] = np.nan
+    scores[90:100] = np.floor(rng.standard_normal((10, 400)) * 3)  # ties below the head only
+    scores[90:100, :k] = 100.0 + np.arange(k)
     got = top_k(scores, k)
     assert got.tolist() == _argpartition_top_k(scores, k).tolist()
     assert got.dtype == np.int64

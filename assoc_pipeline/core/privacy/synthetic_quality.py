@@ -377,9 +377,9 @@ def utility_comparison(
     """
     from assoc_pipeline.core.recsys.models.dnn import DNNRecommender
     from assoc_pipeline.core.recsys.models.training import ranking_metrics
-    from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
+    from assoc_pipeline.core.recsys.tasks import completion_task, validation_next_basket
 
-    nb = next_basket_task(train, validation)
+    nb = validation_next_basket(train, validation)
     ct = completion_task(validation, seed=0, history=train)
 
     def score(model: Any) -> dict[str, float]:

@@ -24,8 +24,8 @@ from assoc_pipeline.core.recsys.tasks import (
     CompletionTask,
     NextBasketTask,
     completion_task,
-    next_basket_task,
-    sampled_completion,
+    sampled_queries,
+    validation_next_basket,
 )
 from assoc_pipeline.core.thread_lanes import thread_lanes
 
@@ -69,12 +69,11 @@ class ValidationTasks:
 
 def validation_tasks(split: BasketSplit, seed: int = 0, max_completion: int = 3000) -> ValidationTasks:
     """``train -> validation`` queries; completion is a fixed-seed sample of at most ``max_completion``
-    baskets (scoring every validation basket for every grid point buys little precision)."""
+    baskets (scoring every validation basket for every grid point buys little precision), next
+    basket one of at most ``MAX_VALIDATION_USERS`` users."""
     train, validation = split.train, split.validation
-    completion = sampled_completion(
-        completion_task(validation, seed=seed, history=train), max_completion, seed
-    )
-    return ValidationTasks(next_basket_task(train, validation), completion)
+    completion = sampled_queries(completion_task(validation, seed=seed, history=train), max_completion, seed)
+    return ValidationTasks(validation_next_basket(train, validation, seed), completion)
 
 
 def primary_value(recommender: Recommender, task: NextBasketTask | CompletionTask, task_name: str) -> float:

@@ -74,7 +74,7 @@ def evaluate(
                 f"evaluate: {method} returned scores of shape {scores.shape}, "
                 f"expected {(stop - start, task.n_items)}"
             )
-        scores[~candidate_mask(task, start, stop)] = -np.inf
+        np.copyto(scores, -np.inf, where=~candidate_mask(task, start, stop))  # ~5x a boolean index
         if not is_next:
             mask_rows(scores, task.partial_baskets[start:stop])
         topk = top_k(scores, k_max)

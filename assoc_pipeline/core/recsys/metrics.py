@@ -62,10 +62,11 @@ def _best_columns(scores: np.ndarray, kk: int) -> np.ndarray:
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(scores))
-    values, columns = torch.topk(t, kk, dim=1, sorted=False)
-    kth = values.min(dim=1, keepdim=True).values
-    straddles = np.flatnonzero(((t >= kth).sum(dim=1, dtype=torch.int32) > kk).numpy())
-    part = columns.numpy().astype(np.int64)
+    # the kk+1 best, in order: a tie straddles the kk-th place exactly when the kk-th and the
+    # (kk+1)-th best are equal (counting every score >= the kk-th was a third of a 100k-item report)
+    values, columns = torch.topk(t, kk + 1, dim=1, sorted=True)
+    straddles = np.flatnonzero((values[:, kk - 1] == values[:, kk]).numpy())
+    part = columns[:, :kk].numpy().astype(np.int64)
     if len(straddles):
         part[straddles] = np.argpartition(-scores[straddles], kk - 1, axis=1)[:, :kk]
     return part

@@ -291,35 +291,53 @@ def cold_start_task(future: BasketSet, history: BasketSet, seed: int = 0) -> Com
 # completion queries a report / tuning scores at most (a fixed-seed sample above it; 0 = every
 # query): the Online Retail year has ~7k test baskets, a 2M-basket log ~600k
 MAX_COMPLETION_QUERIES = 20_000
+# next-basket users a validation scores at most (tuning grids, early stopping, model selection):
+# the Online Retail validation quarter has ~1.3k, a 20k-user log 20k, scored for every grid point
+# and epoch. The test report scores every user.
+MAX_VALIDATION_USERS = 5_000
 
 
-def task_rows(
-    task: NextBasketTask | CompletionTask, start: int, stop: int
+def task_subset(
+    task: NextBasketTask | CompletionTask, rows: slice | np.ndarray
 ) -> NextBasketTask | CompletionTask:
-    """Queries ``start:stop`` of ``task`` as a task of their own (the same candidates, counts and
-    catalogue): what a caller scores a slice at a time."""
-    rows = slice(start, stop)
+    """The queries at ``rows`` (a slice, or indices in order) as a task of their own (the same
+    candidates, counts and catalogue)."""
+
+    def take(values):
+        if isinstance(values, np.ndarray) or isinstance(rows, slice):
+            return values[rows]
+        return [values[i] for i in rows]
+
     times = None if task.query_times is None else task.query_times[rows]
     if isinstance(task, NextBasketTask):
         return dataclasses.replace(
             task,
             user_ids=task.user_ids[rows],
-            targets=task.targets[rows],
-            repeat_targets=task.repeat_targets[rows],
-            explore_targets=task.explore_targets[rows],
-            history_items=task.history_items[rows],
+            targets=take(task.targets),
+            repeat_targets=take(task.repeat_targets),
+            explore_targets=take(task.explore_targets),
+            history_items=take(task.history_items),
             query_times=times,
         )
     return dataclasses.replace(
         task,
         basket_ids=task.basket_ids[rows],
-        partial_baskets=task.partial_baskets[rows],
+        partial_baskets=take(task.partial_baskets),
         hidden=task.hidden[rows],
         query_times=times,
     )
 
 
-def sampled_completion(task: CompletionTask, max_queries: int, seed: int = 0) -> CompletionTask:
+def task_rows(
+    task: NextBasketTask | CompletionTask, start: int, stop: int
+) -> NextBasketTask | CompletionTask:
+    """Queries ``start:stop`` of ``task``: what a caller scores a slice at a time."""
+    return task_subset(task, slice(start, stop))
+
+
+def sampled_queries(
+    task: NextBasketTask | CompletionTask, max_queries: int, seed: int = 0
+) -> NextBasketTask | CompletionTask:
     """At most ``max_queries`` of the task's queries (a fixed-seed sample, in their order; 0 = all).
 
     Two million baskets hold ~600k completion queries: each method would rank 100k items for every
@@ -329,10 +347,10 @@ def sampled_completion(task: CompletionTask, max_queries: int, seed: int = 0) ->
     if not max_queries or len(task) <= max_queries:
         return task
     keep = np.sort(np.random.default_rng(seed).choice(len(task), max_queries, replace=False))
-    return dataclasses.replace(
-        task,
-        basket_ids=task.basket_ids[keep],
-        partial_baskets=[task.partial_baskets[i] for i in keep],
-        hidden=task.hidden[keep],
-        query_times=None if task.query_times is None else task.query_times[keep],
-    )
+    return task_subset(task, keep)
+
+
+def validation_next_basket(train: BasketSet, validation: BasketSet, seed: int = 0) -> NextBasketTask:
+    """``train -> validation`` next-basket queries of at most :data:`MAX_VALIDATION_USERS` users
+    (a fixed-seed sample above it): the users every tuning grid, early stop and selection scores."""
+    return sampled_queries(next_basket_task(train, validation), MAX_VALIDATION_USERS, seed)

@@ -382,9 +382,9 @@ class DNNRecommender(TrainedRecommender):
 
         validate = None
         if validation is not None:
-            from assoc_pipeline.core.recsys.tasks import completion_task, next_basket_task
+            from assoc_pipeline.core.recsys.tasks import completion_task, validation_next_basket
 
-            task = next_basket_task(train, validation)
+            task = validation_next_basket(train, validation)
             ctask = completion_task(validation, seed=0, history=train)
             if len(task) == 0:
                 raise ValueError("dnn: validation has no users with training history; cannot early-stop")

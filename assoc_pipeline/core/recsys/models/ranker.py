@@ -271,9 +271,9 @@ class RankerRecommender(TrainedRecommender):
 
     def _validation(self, train: BasketSet, validation: BasketSet):
         """``validate()``: NDCG / recall@10 on the validation users, features computed once."""
-        from assoc_pipeline.core.recsys.tasks import next_basket_task
+        from assoc_pipeline.core.recsys.tasks import validation_next_basket
 
-        task = next_basket_task(train, validation)
+        task = validation_next_basket(train, validation)
         if len(task) == 0:
             raise ValueError("ranker: validation has no users with training history; cannot early-stop")
         lists = self._lists(list(task.user_ids))

@@ -338,7 +338,7 @@ def ranking_metrics(
     s = np.asarray(scores, dtype=np.float32)
     if candidates is not None:  # masked in a copy (the caller's scores are kept), then in place
         s = s.copy()
-        s[:, ~np.asarray(candidates, dtype=bool)] = -np.inf
+        np.copyto(s, -np.inf, where=~np.asarray(candidates, dtype=bool))
     means = mean_metrics_at_k(s, targets, k, exclude=exclude, owned=candidates is not None)
     return {f"ndcg@{k}": means["ndcg"], f"recall@{k}": means["recall"]}
 
@@ -378,9 +378,9 @@ def next_basket_validation(
 ) -> Callable[[], dict[str, float]]:
     """``validate()`` for :func:`train_loop`: next-basket NDCG/recall@10 of ``model`` on the users
     of ``validation`` with history in ``train`` (early stopping of the CF and sequence models)."""
-    from assoc_pipeline.core.recsys.tasks import next_basket_task
+    from assoc_pipeline.core.recsys.tasks import validation_next_basket
 
-    task = next_basket_task(train, validation)
+    task = validation_next_basket(train, validation)
     if len(task) == 0:
         raise ValueError(f"{who}: validation has no users with training history; cannot early-stop")
 
