@@ -24,7 +24,7 @@ from assoc_pipeline.core.recsys.metrics import (
     top_k,
 )
 from assoc_pipeline.core.recsys.recommender import Recommender
-from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, candidate_mask
+from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, mask_non_candidates
 
 DEFAULT_KS = (5, 10, 20)
 REPORT_COLUMNS = ["method", "task", "metric", "k", "value"]
@@ -74,7 +74,7 @@ def evaluate(
                 f"evaluate: {method} returned scores of shape {scores.shape}, "
                 f"expected {(stop - start, task.n_items)}"
             )
-        np.copyto(scores, -np.inf, where=~candidate_mask(task, start, stop))  # ~5x a boolean index
+        mask_non_candidates(scores, task, start, stop)
         if not is_next:
             mask_rows(scores, task.partial_baskets[start:stop])
         topk = top_k(scores, k_max)

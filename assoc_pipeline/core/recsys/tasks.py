@@ -122,14 +122,18 @@ class CompletionTask:
         return [t[self.candidates[t]] for t in self.targets]
 
 
-def candidate_mask(task: NextBasketTask | CompletionTask, start: int, stop: int) -> np.ndarray:
-    """(stop - start, n_items) bool: what may be recommended to each query of ``start:stop``."""
-    mask = np.broadcast_to(np.asarray(task.candidates, dtype=bool), (stop - start, task.n_items))
+def mask_non_candidates(
+    scores: np.ndarray, task: NextBasketTask | CompletionTask, start: int, stop: int
+) -> None:
+    """Set to -inf, in place, the scores of ``start:stop``'s queries for items that may not be
+    recommended to them (whole columns first: a (rows, items) mask of a 100k-item catalogue costs
+    ~10x more than the columns it names)."""
+    scores[:, ~np.asarray(task.candidates, dtype=bool)] = -np.inf
     if task.catalogue is None:
-        return mask
+        return
     if task.query_times is None:
         raise ValueError(f"{task.name}: a catalogue needs the query times")
-    return mask & task.catalogue.known_at(task.query_times[start:stop])
+    np.copyto(scores, -np.inf, where=~task.catalogue.known_at(task.query_times[start:stop]))
 
 
 def on_sale_at_query_time(task: NextBasketTask | CompletionTask, catalogue: Catalogue):

@@ -137,5 +137,6 @@ class TIFUKNNRecommender(Recommender):
         out = np.broadcast_to(self.backoff_, (len(rows), len(self.backoff_))).copy()
         known = rows >= 0
         kept = self.predictions_
-        out[known] += (kept[rows[known]] if kept is not None else self.predictions_for(rows[known])).toarray()
+        # dense at once: the canonical (sorted) form of predictions_for is for reading pairs
+        out[known] += (kept[rows[known]] if kept is not None else self._blend(rows[known])).toarray()
         return out

@@ -338,7 +338,7 @@ def ranking_metrics(
     s = np.asarray(scores, dtype=np.float32)
     if candidates is not None:  # masked in a copy (the caller's scores are kept), then in place
         s = s.copy()
-        np.copyto(s, -np.inf, where=~np.asarray(candidates, dtype=bool))
+        s[:, ~np.asarray(candidates, dtype=bool)] = -np.inf
     means = mean_metrics_at_k(s, targets, k, exclude=exclude, owned=candidates is not None)
     return {f"ndcg@{k}": means["ndcg"], f"recall@{k}": means["recall"]}
 
