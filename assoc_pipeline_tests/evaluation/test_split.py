@@ -171,3 +171,34 @@ def test_cold_start_candidates_are_the_catalogue_at_query_time():
     assert known[1, 9] and known[1, 8]
     res = evaluate(NewestFirst(task.catalogue), task, ks=(1,))
     assert res.set_index("metric").loc["hit_rate", "value"] == 1.0
+
+
+def test_masking_by_column_equals_the_catalogue_at_each_query_time():
+    """mask_non_candidates masks whole columns where every query of a batch agrees and the rest
+    row by row: the same cells as the (queries x items) definition, candidates & known_at."""
+    from dataclasses import replace
+
+    from assoc_pipeline.core.recsys.tasks import NEVER, Catalogue, mask_non_candidates
+
+    bs = make_baskets(
+        [("u1", "2011-01-05", [0, 1]), ("u2", "2011-03-01", [1, 2]), ("u1", "2011-09-05", [0, 3])], n_items=4
+    )
+    task = cold_start_task(temporal_split(bs).test, temporal_split(bs).train_full, seed=0)
+    rng = np.random.default_rng(3)
+    n_items, n = 300, 40
+    first = rng.integers(0, 1000, n_items)
+    first[rng.random(n_items) < 0.2] = NEVER
+    task = replace(
+        task,
+        n_items=n_items,
+        candidates=rng.random(n_items) < 0.9,
+        catalogue=Catalogue(first),
+        query_times=np.sort(rng.integers(200, 800, n)),
+    )
+    for start, stop in [(0, n), (0, 1), (5, 17), (39, 40)]:
+        scores = rng.standard_normal((stop - start, n_items)).astype(np.float32)
+        expected = np.where(
+            task.candidates[None, :] & task.catalogue.known_at(task.query_times[start:stop]), scores, -np.inf
+        )
+        mask_non_candidates(scores, task, start, stop)
+        assert np.array_equal(scores, expected)

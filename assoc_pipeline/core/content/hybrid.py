@@ -67,9 +67,11 @@ class HybridRecommender(Recommender):
     def _mix(self, collaborative: np.ndarray, content: np.ndarray) -> np.ndarray:
         z = (lambda s: s) if self.standardised else _z
         zc = z(content)
-        mixed = self.weight * z(collaborative) + (1.0 - self.weight) * zc
+        mixed = np.multiply(z(collaborative), self.weight)  # in place from here: 400 MB blocks at 100k items
+        mixed += np.multiply(zc, 1.0 - self.weight)
         if self.cold_items is not None and self.cold_items.any():
-            mixed[:, self.cold_items] = zc[:, self.cold_items]
+            cold = np.flatnonzero(self.cold_items)
+            mixed[:, cold] = zc[:, cold]
         return mixed
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:

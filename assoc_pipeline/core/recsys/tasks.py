@@ -126,14 +126,22 @@ def mask_non_candidates(
     scores: np.ndarray, task: NextBasketTask | CompletionTask, start: int, stop: int
 ) -> None:
     """Set to -inf, in place, the scores of ``start:stop``'s queries for items that may not be
-    recommended to them (whole columns first: a (rows, items) mask of a 100k-item catalogue costs
-    ~10x more than the columns it names)."""
+    recommended to them. Whole columns where the answer is the same for every query (a (rows,
+    items) mask of a 100k-item catalogue costs ~10x more than the columns it names): only items
+    first sold between the batch's first and last query time are masked row by row."""
     scores[:, ~np.asarray(task.candidates, dtype=bool)] = -np.inf
-    if task.catalogue is None:
+    if task.catalogue is None or stop <= start:
         return
     if task.query_times is None:
         raise ValueError(f"{task.name}: a catalogue needs the query times")
-    np.copyto(scores, -np.inf, where=~task.catalogue.known_at(task.query_times[start:stop]))
+    times = np.asarray(task.query_times[start:stop], dtype=np.int64)
+    first = task.catalogue.first_seen
+    scores[:, first > times.max()] = -np.inf  # on sale for none of these queries yet
+    between = np.flatnonzero((first > times.min()) & (first <= times.max()))
+    if len(between):
+        block = scores[:, between]
+        block[first[between][None, :] > times[:, None]] = -np.inf
+        scores[:, between] = block
 
 
 def on_sale_at_query_time(task: NextBasketTask | CompletionTask, catalogue: Catalogue):
