@@ -231,7 +231,7 @@ def whole_graph_config(min_item_baskets: int, epochs: int, budget_s: float) -> d
             cfg["min_item_baskets"] = min_item_baskets
         ops[t.asset_name] = {"config": cfg}
     ops["finetuned_model"] = {"config": {"epochs": epochs}}
-    ops["gan_model"] = {"config": {"epochs": epochs, "eval_samples": 200}}
+    ops["gan_model"] = {"config": {"epochs": epochs, "eval_samples": 200, "time_budget_s": budget_s}}
     ops["synthetic_baskets"] = {"config": {"utility_epochs": 1}}
     return {"ops": ops}
 

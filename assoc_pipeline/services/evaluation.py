@@ -108,7 +108,9 @@ def evaluate_pipeline(
     lineage = {name: dict(m.lineage) for name, m in trained.items()}
     pair = None  # (scratch, fine-tuned) method names
     if finetuned is not None:
-        scratch = str(finetuned.lineage.get("model_type"))
+        from assoc_pipeline.core.recsys.model_types import registered_name
+
+        scratch = str(finetuned.lineage.get("model_type") or registered_name(finetuned.model))
         pair = (scratch, f"{scratch}_finetuned")
         lineage[pair[1]] = dict(finetuned.lineage)
         models[pair[1]] = model_spec(pair[1], finetuned, split)

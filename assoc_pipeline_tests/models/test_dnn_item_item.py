@@ -66,6 +66,13 @@ def test_item_item_layer_above_its_cap_is_a_block_of_the_items_in_most_baskets()
     expected = net.item_item[0] + net.item_item[5]
     assert torch.allclose(scores[0, torch.as_tensor(items)], expected, atol=1e-6)
     assert scores[0].count_nonzero() <= 100 and scores[1].abs().sum() == 0
+    # the block product is sparse when few block items are bought, dense otherwise: the same scores
+    crowded = history.clone()
+    crowded[1, torch.as_tensor(items[:60])] = 1.0  # 61 of 200 block cells: the dense product
+    with torch.no_grad():
+        both = net.item_item_scores(crowded)
+    assert torch.allclose(both[0], scores[0], atol=1e-6)
+    assert torch.allclose(both[1, torch.as_tensor(items)], net.item_item[:60].sum(0), atol=1e-5)
     # the checkpoint rebuilds the same shapes (state dict round trip)
     again = NextBasketNet(N_ITEMS, dim=4, hidden=8, dropout=0.0, input_dropout=0.0, item_item_size=100)
     again.load_state_dict(net.state_dict())

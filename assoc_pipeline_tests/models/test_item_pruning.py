@@ -11,6 +11,7 @@ import pytest
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.item_pruning import ItemPruning, PrunedRecommender, unwrapped
 from assoc_pipeline.core.recsys.metrics import mean_metrics_at_k
+from assoc_pipeline.core.recsys.model_types import registered_name
 from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
 from assoc_pipeline.core.recsys.models.checkpoint_files import load_model, save_model
 from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
@@ -54,6 +55,8 @@ def test_pruned_items_rank_last_and_count_as_misses(planted_split, pruning, tmp_
         pruning.baskets(planted_split.train_full)
     )
     model = pruning.wrap(inner, ids)
+    # what the report names a fine-tuned model by when its lineage was not recorded
+    assert registered_name(model) == registered_name(inner) == "cf" and registered_name(pruning) is None
     users = planted_split.test.baskets["user_id"].dropna().unique()[:20].tolist()
     scores = model.score_next_basket(users)
     pruned = np.setdiff1d(np.arange(len(ids)), pruning.kept)

@@ -130,6 +130,15 @@ def model_type(name: str) -> ModelType:
         raise InputError(f"unknown model type {name!r}: expected one of {', '.join(MODEL_TYPES)}") from None
 
 
+def registered_name(model: object) -> str | None:
+    """The registered type of a trained model (pruned or not), None for anything else: what names
+    a model whose lineage was not recorded (a run on an ephemeral Dagster instance)."""
+    from assoc_pipeline.core.recsys.item_pruning import unwrapped
+
+    inner = unwrapped(model)
+    return next((t.name for t in MODEL_TYPES.values() if type(inner) is t.recommender), None)
+
+
 GAN_KIND = "basket_gan"  # BasketGANModel.kind (a test checks they agree)
 
 
