@@ -96,6 +96,12 @@ class TIFUKNNRecommender(Recommender):
         out.sum_duplicates()  # sorted columns: read at (user, item) pairs by binary search
         return out
 
+    def dense_predictions(self, rows: np.ndarray) -> np.ndarray:
+        """The predictions of the users at ``rows`` as a dense block: what scoring and pair reads
+        take (sorting the sparse rows for a binary search cost more than the blend itself)."""
+        check_fitted(self, "vectors_")
+        return self._blend(np.asarray(rows, dtype=np.int64)).toarray()
+
     def _neighbour_search(self) -> tuple[np.ndarray, sp.csc_matrix]:
         """Squared norms and the transpose of the user vectors, made once per fit: the ranker
         asks for a few hundred users at a time."""
@@ -137,6 +143,5 @@ class TIFUKNNRecommender(Recommender):
         out = np.broadcast_to(self.backoff_, (len(rows), len(self.backoff_))).copy()
         known = rows >= 0
         kept = self.predictions_
-        # dense at once: the canonical (sorted) form of predictions_for is for reading pairs
-        out[known] += (kept[rows[known]] if kept is not None else self._blend(rows[known])).toarray()
+        out[known] += kept[rows[known]].toarray() if kept is not None else self.dense_predictions(rows[known])
         return out
