@@ -124,3 +124,10 @@ def test_a_cap_on_training_lists_samples_users_per_time_and_keeps_their_rows():
     assert same_lists(capped, again)
     other = training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False, max_lists=17, seed=4)
     assert list(other.user_ids) != list(capped.user_ids)
+    # a smaller share samples a subset of a larger one's users at each time (the refit's lists,
+    # under a cap shared by more prediction times, are in the cache the fit filled)
+    smaller = training_lists(bs, times, candidates=SETTINGS, drop_without_positive=False, max_lists=9, seed=3)
+    assert [int((smaller.at_days == t).sum()) for t in times] == [3, 3, 3]
+    assert set(zip(smaller.user_ids, smaller.at_days, strict=True)) < set(
+        zip(capped.user_ids, capped.at_days, strict=True)
+    )

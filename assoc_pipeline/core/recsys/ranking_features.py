@@ -401,8 +401,9 @@ def training_lists(
         rows, ids = rows[has_hist], fut_users[first][has_hist]
         if len(rows) == 0:
             return None
-        if 0 < per_time < len(rows):
-            keep = np.sort(np.random.default_rng([seed, i]).choice(len(rows), per_time, replace=False))
+        if 0 < per_time < len(rows):  # nested: a smaller share (a refit's, with more times) is a
+            # subset of a larger one, so the refit finds its lists in the list cache
+            keep = np.sort(np.random.default_rng([seed, i]).permutation(len(rows))[:per_time])
             rows, ids = rows[keep], ids[keep]
         part = scoring_lists(hist, list(ids), t, candidates, features)
         m = bs.matrix

@@ -29,7 +29,9 @@ from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 from assoc_pipeline.core.recsys.tasks import basket_times_ns
 
-CACHE_BYTES = 1 << 29  # 512 MB: the demo ranker's lists of one phase (~13 prediction times) fit
+# 1.5 GB: the demo ranker's lists of one phase (~13 prediction times) fit with room to spare, and
+# so do the 40k capped training lists of a 20k-user log (~1.2 GB), which its refit reads again
+CACHE_BYTES = 3 << 29
 # calls for fewer users (a served request) read kept lists but add none: a server answering one new
 # user at a time would otherwise copy an ever larger entry on every request
 KEEP_FROM_USERS = 64
