@@ -50,6 +50,9 @@ def champion(
         report_contract(instance),
         mlflow,
         report_seed=int(report_meta["seed"].value) if "seed" in report_meta else 0,
+        report_max_completion=(
+            int(report_meta["max_completion_queries"].value) if "max_completion_queries" in report_meta else 0
+        ),
         dagster_run_id=context.run.run_id,
         log=context.log.info,
     )

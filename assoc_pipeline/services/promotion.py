@@ -93,6 +93,7 @@ def run_gate(
     tracker: MLflowResource,
     *,
     report_seed: int = 0,
+    report_max_completion: int = 0,
     dagster_run_id: str = "",
     log: Log = print,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -100,7 +101,8 @@ def run_gate(
 
     ``checks_of_data(baskets_run)`` returns the contract results of the data a model was trained on
     (the run that wrote the baskets it read). Returns (the record the ``champion`` asset stores,
-    metadata for people to read).
+    metadata for people to read). ``report_seed`` / ``report_max_completion``: how the report drew
+    its queries, so a champion re-scored here faces the same ones.
     """
     task, metric, k = parse_metric(settings.metric)
     at = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == k)]
@@ -128,7 +130,9 @@ def run_gate(
         if len(same_run):
             champ_value, champ_note = float(same_run["value"].iloc[0]), "from this report"
         else:
-            champ_value, champ_note = rescore_version(tracker, current, split, task, metric, k, report_seed)
+            champ_value, champ_note = rescore_version(
+                tracker, current, split, task, metric, k, report_seed, report_max_completion
+            )
         log(f"current champion {champ_label}: {settings.metric} = {champ_value} ({champ_note})")
 
     decision = decide(
@@ -212,14 +216,22 @@ def _evidence_markdown(evidence: list[TaskEvidence]) -> str:
 
 
 def rescore_version(
-    tracker: MLflowResource, version: Any, split: BasketSplit, task: str, metric: str, k: int, seed: int = 0
+    tracker: MLflowResource,
+    version: Any,
+    split: BasketSplit,
+    task: str,
+    metric: str,
+    k: int,
+    seed: int = 0,
+    max_completion: int = 0,
 ) -> tuple[float | None, str]:
     """A registered version re-scored on this report's test task: the same queries as the candidate
-    (built with the report's ``seed``, which draws the hidden completion items)."""
+    (built with the report's ``seed``, which draws the hidden completion items, and its sample
+    size of completion and cold-start queries)."""
     try:
         model = load_version(tracker, version)
         model.with_history(split.train_full)
-        res = evaluate(model, report_tasks(split, seed).get(task), ks=(k,))
+        res = evaluate(model, report_tasks(split, seed, max_completion).get(task), ks=(k,))
         val = res[(res["metric"] == metric) & (res["k"] == k)]["value"]
         return float(val.iloc[0]), "re-evaluated on this test set"
     except Exception as exc:  # a broken old version must not stop the gate: it is reported instead

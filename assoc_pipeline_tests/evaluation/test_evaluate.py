@@ -3,9 +3,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
+import pandas as pd
 import pytest
 
-from assoc_pipeline.core.recsys.evaluation import REPORT_COLUMNS, evaluate, evaluate_all
+from assoc_pipeline.core.recsys.evaluation import REPORT_COLUMNS, batch_rows, evaluate, evaluate_all
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask
 
@@ -55,6 +56,10 @@ def test_next_basket_repeats_are_not_masked_and_candidates_are():
     df = evaluate(rec, task, ks=(2, 5), batch_size=1)
     assert list(df.columns) == REPORT_COLUMNS
     assert rec.calls == [1, 1]  # batched
+    by_catalogue = Fixed(6)  # batch_size 0: sized by the catalogue (both queries at once here)
+    pd.testing.assert_frame_equal(evaluate(by_catalogue, task, ks=(2, 5)), df)
+    assert by_catalogue.calls == [2]
+    assert batch_rows(3_700) == 1024 and batch_rows(59_000) == 568 and batch_rows(10**7) == 64
     assert set(df.task) == {"next_basket"} and set(df.method) == {"fixed"}
     # recall@2 = (2/2 + 0/1) / 2
     assert _value(df, "recall", 2) == pytest.approx(0.5)

@@ -28,13 +28,21 @@ from assoc_pipeline.core.recsys.tasks import CompletionTask, NextBasketTask, mas
 
 DEFAULT_KS = (5, 10, 20)
 REPORT_COLUMNS = ["method", "task", "metric", "k", "value"]
+# score cells (queries x items) per batch at most: 1,024 queries up to 32k items; a 59k-item
+# catalogue gets 568 (every per-batch block of a method is then ~130 MB, not 240)
+BATCH_CELLS = 1 << 25
+
+
+def batch_rows(n_items: int, largest: int = 1024) -> int:
+    """Queries scored at a time for a catalogue of ``n_items``: the figures do not depend on it."""
+    return max(64, min(largest, BATCH_CELLS // max(n_items, 1)))
 
 
 def evaluate(
     recommender: Recommender,
     task: NextBasketTask | CompletionTask,
     ks: Iterable[int] = DEFAULT_KS,
-    batch_size: int = 1024,
+    batch_size: int = 0,
     *,
     method: str | None = None,
 ) -> pd.DataFrame:
@@ -47,13 +55,15 @@ def evaluate(
     recall over the targets seen in training only (a diagnostic, never the headline).
 
     ``out.attrs["per_query"]`` holds each query's value of every ranking metric at every K (for
-    paired bootstrap intervals); ``out.attrs["n_queries"]`` the number of queries.
+    paired bootstrap intervals); ``out.attrs["n_queries"]`` the number of queries. ``batch_size``:
+    queries scored at a time (0: :func:`batch_rows` of the catalogue).
     """
     ks = sorted({int(k) for k in ks})
     if not ks or ks[0] <= 0:
         raise ValueError(f"evaluate: ks must be positive integers, got {ks}")
-    if batch_size <= 0:
-        raise ValueError(f"evaluate: batch_size must be positive, got {batch_size}")
+    if batch_size < 0:
+        raise ValueError(f"evaluate: batch_size must be positive (0: by catalogue size), got {batch_size}")
+    batch_size = batch_size or batch_rows(task.n_items)
     method = method or recommender.name
     is_next = isinstance(task, NextBasketTask)
     k_max = ks[-1]
@@ -160,7 +170,7 @@ def evaluate_all(
     recommenders: Iterable[Recommender],
     tasks: Iterable[NextBasketTask | CompletionTask],
     ks: Iterable[int] = DEFAULT_KS,
-    batch_size: int = 1024,
+    batch_size: int = 0,
 ) -> pd.DataFrame:
     """Every recommender on every task it supports, one long-form table."""
     tasks = list(tasks)
