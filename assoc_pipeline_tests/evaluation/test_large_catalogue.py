@@ -287,3 +287,32 @@ def test_tifu_predictions_for_some_users_equal_their_rows_of_all_predictions(wid
     assert (some != everyone.predictions_[rows]).nnz == 0
     users = ["u3", "nobody", "u7", "u3"]
     assert np.array_equal(lazy.score_next_basket(users), everyone.score_next_basket(users))
+
+
+def test_recommendation_tables_in_blocks_equal_one_block(monkeypatch):
+    """Every user (20k) or item (59k) of a 100k-item log at once was 5-14 GB of scores: the
+    tables are built a block of queries at a time, and each query's rows are the same."""
+    from assoc_pipeline.core.recsys import evaluation
+    from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+    from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
+
+    bs = wide_baskets(n_baskets=400, n_items=300, seed=9)
+    ease = EASERecommender(l2=5.0).fit(bs)
+    users, history = user_item_counts(bs)
+    items = [np.array([i]) for i in range(bs.n_items)]
+    vocab = bs.vocabulary.assign(item_name=lambda v: "product " + v["item_id"])
+    ids = vocab["item_id"].astype(str).tolist()
+
+    def tables() -> tuple[pd.DataFrame, pd.DataFrame]:
+        return (
+            recommend_for_users(ease, list(users), history, vocab, 5),
+            recommend_for_baskets(ease, items, ids, vocab, 5),
+        )
+
+    whole = tables()
+    monkeypatch.setattr(evaluation, "BATCH_CELLS", 64 * bs.n_items)
+    assert evaluation.batch_rows(bs.n_items) == 64  # 7 blocks of users, 5 of items
+    blocks = tables()
+    assert len(whole[1]) == 5 * bs.n_items and whole[1]["query"].nunique() == bs.n_items
+    for one, many in zip(whole, blocks, strict=True):
+        pd.testing.assert_frame_equal(one, many)

@@ -62,6 +62,7 @@ def _version(result, node: str) -> str:
 
 
 TRAINED = ("cf", "dnn", "sequence", "ranker")  # every trained model the report (and gate) sees
+COMPLETION_SAMPLE = 60  # the report scores a fixed-seed sample of this many completion queries
 WEAK = {"ops": {f"{m}_model": {"config": {"epochs": 1, "patience": 0}} for m in TRAINED}}
 
 
@@ -98,6 +99,11 @@ def pipeline(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, 
     p.twin_versions = weak_models(p)
     # no warm start here: a fine-tuned twin would be another candidate and void the premise above
     p.report_versions = weak_models(p)
-    no_warm = {"ops": {"finetuned_model": {"config": {"start_from": "none"}}}}
+    no_warm = {
+        "ops": {
+            "finetuned_model": {"config": {"start_from": "none"}},
+            "evaluation_report": {"config": {"max_completion_queries": COMPLETION_SAMPLE}},
+        }
+    }
     p.materialize(["finetuned_model", "evaluation_report"], no_warm)
     return p

@@ -193,6 +193,26 @@ def test_refuses_a_candidate_worse_than_the_current_champion(pipeline):
     assert alias(pipeline) == incumbent
 
 
+def test_an_incumbent_is_re_scored_on_the_reports_own_sample_of_completion_queries(pipeline):
+    """The report scored a fixed-seed sample of the completion queries: a champion absent from the
+    report is re-scored on that sample, not on every query, so its twin ties the candidate."""
+    from .conftest import COMPLETION_SAMPLE
+
+    r = report(pipeline)
+    assert set(r.loc[r.task == "completion", "n_queries"]) == {COMPLETION_SAMPLE}
+    metric = "completion/hit_rate@10"
+    at = r[(r.task == "completion") & (r.metric == "hit_rate") & (r.k == 10) & (r.kind == "model")]
+    candidate = at.set_index("method")["validation_value"].dropna().sort_index().idxmax()
+    incumbent = pipeline.twin_versions[candidate]
+    pipeline.mlflow.set_alias(RECOMMENDER_MODEL, incumbent, CHAMPION_ALIAS)
+    out = pipeline.champion(metric=metric, require_baselines=False)
+    assert out["candidate"] == candidate
+    assert out["previous_champion_value_source"] == "re-evaluated on this test set"
+    assert out["previous_champion_value"] == pytest.approx(out["candidate_value"])
+    assert out["promoted"] is False and alias(pipeline) == incumbent
+    clear_alias(pipeline)
+
+
 def test_without_champion_recommendations_fall_back_and_the_cli_says_so(pipeline):
     clear_alias(pipeline)
     res = pipeline.materialize(["recommendations"])
