@@ -296,7 +296,9 @@ def test_recommendation_tables_in_blocks_equal_one_block(monkeypatch):
     from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
     from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
 
-    bs = wide_baskets(n_baskets=400, n_items=300, seed=9)
+    wide = wide_baskets(n_baskets=400, n_items=300, seed=9)
+    users_200 = pd.array([f"u{i % 200}" for i in range(400)], dtype="string")
+    bs = BasketSet(wide.matrix, wide.baskets.assign(user_id=users_200), wide.vocabulary)
     ease = EASERecommender(l2=5.0).fit(bs)
     users, history = user_item_counts(bs)
     items = [np.array([i]) for i in range(bs.n_items)]
@@ -311,7 +313,7 @@ def test_recommendation_tables_in_blocks_equal_one_block(monkeypatch):
 
     whole = tables()
     monkeypatch.setattr(evaluation, "BATCH_CELLS", 64 * bs.n_items)
-    assert evaluation.batch_rows(bs.n_items) == 64  # 7 blocks of users, 5 of items
+    assert evaluation.batch_rows(bs.n_items) == 64  # 4 blocks of the 200 users, 5 of the items
     blocks = tables()
     assert len(whole[1]) == 5 * bs.n_items and whole[1]["query"].nunique() == bs.n_items
     for one, many in zip(whole, blocks, strict=True):
