@@ -309,7 +309,7 @@ class DNNRecommender(TrainedRecommender):
         """
         p = self.params
         device = self._start_fit(train)
-        nb_feats, nb_targets = next_basket_examples(train, p.half_life_days, p.max_history_baskets)
+        nb_feats = next_basket_examples(train, p.half_life_days, p.max_history_baskets)  # read per batch
         self.user_index, self.history = user_history_features(train, p.half_life_days, p.max_history_baskets)
         comp = train.matrix
         if extra_baskets is not None:
@@ -318,7 +318,7 @@ class DNNRecommender(TrainedRecommender):
             comp = sp.vstack([comp, extra_baskets.matrix]).tocsr()
         sizes = np.diff(comp.indptr)
         comp_rows = np.flatnonzero(sizes >= 2)
-        n_nb = len(nb_targets)
+        n_nb = len(nb_feats)
         if n_nb == 0 and (p.completion_weight <= 0 or len(comp_rows) == 0):
             raise ValueError(
                 "dnn: no training examples (no user has two baskets and no basket has two items)"
@@ -366,7 +366,7 @@ class DNNRecommender(TrainedRecommender):
                 k, i = kinds[s : s + p.batch_size], ids[s : s + p.batch_size]
                 nb, cp = i[k == 0], i[k == 1]
                 hist, r, c, v = nb_feats.sparse(nb, self.n_items, device)
-                t_nb = _multi_hot([nb_targets[j] for j in nb], self.n_items, device)
+                t_nb = _multi_hot(nb_feats.targets(nb), self.n_items, device)
                 x_cp, t_cp = completion_batch(cp)
                 history = torch.cat([hist, x_cp])
                 targets = torch.cat([t_nb, t_cp])

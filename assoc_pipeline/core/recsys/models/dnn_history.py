@@ -1,10 +1,13 @@
 """The DNN's per-item history features: each user's full history (scoring) and every history
 prefix of every user (the next-basket training examples).
 
-Training examples are kept as one block per user, never concatenated into one set: a
-concatenation holds every prefix twice at its peak (the per-user pieces and the result), and the
-prefixes are what grows with a log (each example repeats its user's items so far). On a
-20,000-user, 2M-basket log the concatenated form took the DNN past 11.9 GB before training began.
+A row's features come from a *window* of one user's baskets (at most ``max_history_baskets``,
+the most recent before the row's time) and are computed when a batch reads them
+(:class:`BasketWindows`). Training examples are therefore never materialised: on a 20,000-user,
+2M-basket log every prefix kept as features took 2.5 GB and 100 s before the first step, while
+a 30 s training budget reads a fraction of them. Features per item of a window:
+log1p(count), time-decayed count, share of the window's baskets, recency (the decayed weight
+of its latest purchase).
 """
 
 from __future__ import annotations
@@ -13,11 +16,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet
 
 N_FEATURES = 4  # per item: log1p(count), decayed count, share of history baskets, recency
+SCORING_CHUNK = 1024  # users whose full-history features are computed at a time
 
 
 class SparseRows:
@@ -54,7 +59,7 @@ class SparseRows:
 
 @dataclass
 class HistoryFeatures(SparseRows):
-    """Per-row sparse item features: CSR pattern (indptr, indices) with (nnz, 4) values."""
+    """Per-row sparse item features, stored: CSR pattern (indptr, indices) with (nnz, 4) values."""
 
     indptr: np.ndarray
     indices: np.ndarray
@@ -65,37 +70,83 @@ class HistoryFeatures(SparseRows):
 
     def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        pos = (
-            np.concatenate([np.arange(s, e) for s, e in zip(starts, ends, strict=True)]) if len(rows) else []
-        )
-        pos = np.asarray(pos, dtype=np.int64)
-        return ends - starts, self.indices[pos], self.values[pos]
+        return ends - starts, self.indices[_ranges(starts, ends)], self.values[_ranges(starts, ends)]
+
+
+def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
+    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` without the Python loop."""
+    lens = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
+    total = int(lens.sum())
+    if total == 0:
+        return np.zeros(0, dtype=np.int64)
+    offsets = np.repeat(np.asarray(starts, dtype=np.int64) - np.cumsum(lens) + lens, lens)
+    return offsets + np.arange(total, dtype=np.int64)
 
 
 @dataclass
-class ExampleFeatures(SparseRows):
-    """Training examples: example ``e`` is row ``row[e]`` of ``blocks[block[e]]`` (one block per
-    user, int32 item indices)."""
+class BasketWindows(SparseRows):
+    """Rows whose features are computed from windows of the users' baskets when read.
 
-    blocks: list[HistoryFeatures]
-    block: np.ndarray
-    row: np.ndarray
+    ``rows`` holds basket rows of ``matrix``, each user's in time order, one user after another;
+    row ``r`` of this object reads positions ``start[r]:end[r]`` of it, and as a training example
+    its target is the basket at position ``end[r]``. A basket's items are distinct (a
+    :class:`BasketSet`'s matrix is binary).
+    """
+
+    matrix: sp.csr_matrix
+    rows: np.ndarray
+    days: np.ndarray  # basket time in days, per position of ``rows``
+    start: np.ndarray
+    end: np.ndarray
+    half_life: float
 
     def __len__(self) -> int:
-        return len(self.block)
+        return len(self.start)
 
     def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        lens = np.zeros(len(rows), dtype=np.int64)
-        indices, values = [], []
-        for n, (b, j) in enumerate(zip(self.block[rows].tolist(), self.row[rows].tolist(), strict=True)):
-            features = self.blocks[b]
-            start, end = features.indptr[j], features.indptr[j + 1]
-            lens[n] = end - start
-            indices.append(features.indices[start:end])
-            values.append(features.values[start:end])
-        if not indices:
-            return lens, np.zeros(0, dtype=np.int64), np.zeros((0, N_FEATURES), dtype=np.float32)
-        return lens, np.concatenate(indices), np.concatenate(values)
+        rows = np.asarray(rows, dtype=np.int64)
+        start, end = self.start[rows], self.end[rows]
+        pos = _ranges(start, end)
+        window = np.repeat(np.arange(len(rows)), end - start)
+        weight = np.power(0.5, (self.days[end - 1][window] - self.days[pos]) / self.half_life).astype(
+            np.float32
+        )
+        indptr = self.matrix.indptr
+        baskets = self.rows[pos]
+        sizes = indptr[baskets + 1] - indptr[baskets]
+        items = self.matrix.indices[_ranges(indptr[baskets], indptr[baskets + 1])].astype(np.int64)
+        key = np.repeat(window, sizes) * self.matrix.shape[1] + items
+        order = np.argsort(key, kind="stable")  # by (row, item), each in time order
+        key, weight = key[order], np.repeat(weight, sizes)[order]
+        if len(key) == 0:
+            return np.zeros(len(rows), dtype=np.int64), key, np.zeros((0, N_FEATURES), dtype=np.float32)
+        first = np.flatnonzero(np.r_[True, key[1:] != key[:-1]])
+        count = np.diff(np.r_[first, len(key)]).astype(np.float32)
+        decayed = np.zeros(len(first), dtype=np.float32)
+        np.add.at(decayed, np.repeat(np.arange(len(first)), count.astype(np.int64)), weight)  # in time order
+        recency = np.maximum.reduceat(weight, first)
+        row = key[first] // self.matrix.shape[1]
+        share = count / (end - start)[row].astype(np.float32)
+        values = np.stack([np.log1p(count), decayed, share, recency], axis=1)
+        lens = np.bincount(row, minlength=len(rows)).astype(np.int64)
+        return lens, key[first] % self.matrix.shape[1], values
+
+    def targets(self, rows: np.ndarray) -> list[np.ndarray]:
+        """The basket each training example predicts (item indices)."""
+        indptr, indices = self.matrix.indptr, self.matrix.indices
+        return [indices[indptr[b] : indptr[b + 1]].astype(np.int64) for b in self.rows[self.end[rows]]]
+
+    def stored(self, chunk: int = SCORING_CHUNK) -> HistoryFeatures:
+        """Every row's features computed once (scoring reads each user many times)."""
+        parts = [self.entries(np.arange(s, min(s + chunk, len(self)))) for s in range(0, len(self), chunk)]
+        indptr = np.zeros(len(self) + 1, dtype=np.int64)
+        if parts:
+            np.cumsum(np.concatenate([p[0] for p in parts]), out=indptr[1:])
+        return HistoryFeatures(
+            indptr,
+            np.concatenate([p[1] for p in parts]) if parts else np.zeros(0, dtype=np.int64),
+            np.concatenate([p[2] for p in parts]) if parts else np.zeros((0, N_FEATURES), dtype=np.float32),
+        )
 
 
 def _user_groups(bs: BasketSet) -> tuple[np.ndarray, list[np.ndarray]]:
@@ -119,94 +170,43 @@ def _basket_days(bs: BasketSet) -> np.ndarray:
     return times.astype("datetime64[s]").astype(np.float64) / 86400.0
 
 
-PREFIX_CHUNK = 256  # history prefixes per dense (baskets x items) block of one user
-
-
-def _features_for_user(
-    bs: BasketSet,
-    basket_days: np.ndarray,
-    rows: np.ndarray,
-    half_life: float,
-    max_hist: int,
-    all_prefixes: bool,
-) -> tuple[list[np.ndarray], list[np.ndarray], list[np.ndarray]]:
-    """Features of each history prefix of one user (prefix t = baskets before t, t >= 1).
-
-    Returns (item indices, feature values, target items) per prefix; with ``all_prefixes`` False
-    only the full history (for scoring) and no target. A prefix reads only its last ``max_hist``
-    baskets, so the dense (baskets x items) block is built for :data:`PREFIX_CHUNK` prefixes at a
-    time and their window: a heavy user (a wholesaler, a shared loyalty card: 50k baskets over
-    39k items in the 100k-item scale log, 2.9 GB as one block) costs what an ordinary one does.
-    """
-    m_all = bs.matrix[rows]
-    n = len(rows)
-    days = basket_days[rows]
-    out_items, out_vals, out_targets = [], [], []
-    ends = np.arange(1, n) if all_prefixes else np.array([n])
-    for c in range(0, len(ends), PREFIX_CHUNK):
-        chunk = ends[c : c + PREFIX_CHUNK]
-        first, stop = max(0, int(chunk[0]) - max_hist), int(chunk[-1])
-        m = m_all[first:stop]
-        items, local = np.unique(m.indices, return_inverse=True)
-        x = np.zeros((stop - first, len(items)), dtype=np.float32)
-        x[np.repeat(np.arange(stop - first), np.diff(m.indptr)), local] = 1.0
-        for t in map(int, chunk):
-            lo = max(0, t - max_hist)
-            hx = x[lo - first : t - first]
-            w = np.power(0.5, (days[t - 1] - days[lo:t]) / half_life).astype(np.float32)
-            cnt = hx.sum(0)
-            keep = np.flatnonzero(cnt > 0)
-            dec = (w[:, None] * hx).sum(0)
-            rec = (w[:, None] * hx).max(0)
-            vals = np.stack([np.log1p(cnt), dec, cnt / (t - lo), rec], axis=1)[keep]
-            out_items.append(items[keep])
-            out_vals.append(vals.astype(np.float32, copy=False))
-            if all_prefixes:
-                out_targets.append(m_all.indices[m_all.indptr[t] : m_all.indptr[t + 1]].astype(np.int64))
-    return out_items, out_vals, out_targets
-
-
-def pack_features(
-    items: list[np.ndarray], vals: list[np.ndarray], index_dtype: type = np.int64
-) -> HistoryFeatures:
-    """Per-row item indices and values as one CSR block (no rows: an empty block)."""
-    indptr = np.zeros(len(items) + 1, dtype=np.int64)
-    indptr[1:] = np.cumsum([len(i) for i in items])
-    indices = np.concatenate(items).astype(index_dtype) if items else np.zeros(0, dtype=index_dtype)
-    values = np.concatenate(vals).astype(np.float32) if vals else np.zeros((0, N_FEATURES), dtype=np.float32)
-    return HistoryFeatures(indptr, indices, values)
+def _windows(
+    bs: BasketSet, half_life_days: float, max_hist: int, examples: bool
+) -> tuple[np.ndarray, BasketWindows]:
+    """Users' windows: every prefix after a user's first basket (``examples``) or each whole history."""
+    ids, groups = _user_groups(bs)
+    rows = np.concatenate(groups) if groups else np.zeros(0, dtype=np.int64)
+    lens = np.fromiter(map(len, groups), dtype=np.int64, count=len(groups))
+    offset = np.cumsum(lens) - lens
+    if examples:  # position p predicts basket p from the user's baskets before it
+        user = np.repeat(np.arange(len(groups)), lens)
+        end = np.flatnonzero(np.arange(len(rows)) > offset[user])
+        user = user[end]
+    else:
+        end, user = offset + lens, np.arange(len(groups))
+    start = np.maximum(offset[user], end - max_hist)
+    days = _basket_days(bs)[rows]
+    return ids, BasketWindows(bs.matrix, rows.astype(np.int64), days, start, end, half_life_days)
 
 
 def user_history_features(
     bs: BasketSet, half_life_days: float, max_history_baskets: int
 ) -> tuple[pd.Index, HistoryFeatures]:
     """Each known user's full-history features (what next-basket scoring reads)."""
-    ids, groups = _user_groups(bs)
-    days = _basket_days(bs)
-    items, vals = [], []
-    for rows in groups:
-        i, v, _ = _features_for_user(bs, days, rows, half_life_days, max_history_baskets, False)
-        items += i
-        vals += v
-    return pd.Index(ids.astype(str)), pack_features(items, vals)
+    ids, windows = _windows(bs, half_life_days, max_history_baskets, examples=False)
+    return pd.Index(ids.astype(str)), windows.stored()
 
 
-def next_basket_examples(
-    bs: BasketSet, half_life_days: float, max_history_baskets: int
-) -> tuple[ExampleFeatures, list[np.ndarray]]:
-    """(history before basket t, basket t) for every user and every basket after their first."""
-    _, groups = _user_groups(bs)
-    days = _basket_days(bs)
-    blocks, block, row, targets = [], [], [], []
-    for rows in groups:
-        if len(rows) < 2:
-            continue
-        i, v, t = _features_for_user(bs, days, rows, half_life_days, max_history_baskets, True)
-        block.append(np.full(len(t), len(blocks), dtype=np.int32))
-        row.append(np.arange(len(t), dtype=np.int32))
-        blocks.append(pack_features(i, v, index_dtype=np.int32))
-        targets += t
-    empty = np.zeros(0, dtype=np.int32)
-    return ExampleFeatures(
-        blocks, np.concatenate(block) if block else empty, np.concatenate(row) if row else empty
-    ), targets
+def next_basket_examples(bs: BasketSet, half_life_days: float, max_history_baskets: int) -> BasketWindows:
+    """(history before basket t, basket t) for every user and every basket after their first,
+    user by user in time order; features and targets are read per batch."""
+    return _windows(bs, half_life_days, max_history_baskets, examples=True)[1]
+
+
+def pack_features(items: list[np.ndarray], vals: list[np.ndarray]) -> HistoryFeatures:
+    """Per-row item indices and values as one CSR block (no rows: an empty block)."""
+    indptr = np.zeros(len(items) + 1, dtype=np.int64)
+    indptr[1:] = np.cumsum([len(i) for i in items])
+    indices = np.concatenate(items).astype(np.int64) if items else np.zeros(0, dtype=np.int64)
+    values = np.concatenate(vals).astype(np.float32) if vals else np.zeros((0, N_FEATURES), dtype=np.float32)
+    return HistoryFeatures(indptr, indices, values)
