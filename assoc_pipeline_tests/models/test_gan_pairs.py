@@ -143,3 +143,26 @@ def test_the_size_cap_under_dp_is_the_smaller_of_the_dp_cap_and_the_one_asked_fo
     assert BasketGANModel(GANParams(dp=True)).max_basket_size == dp_cap
     assert BasketGANModel(GANParams(dp=True, max_basket_size=dp_cap // 2)).max_basket_size == dp_cap // 2
     assert BasketGANModel(GANParams(max_basket_size=dp_cap * 4)).max_basket_size == dp_cap * 4
+
+
+def test_a_time_budget_ends_the_gan_epoch_mid_way(paired, monkeypatch) -> None:
+    """Every model's batch loop stops when its time budget is spent, the GAN's too: with the
+    budget spent after 3 generator steps, the first epoch (10 steps) ends there and no other
+    runs; without a budget both epochs run every step."""
+    from assoc_pipeline.core.recsys.models.gan import model as gan_model
+    from assoc_pipeline.core.recsys.models.training import StepContext
+
+    fit, choice, _ = paired
+    steps = []  # one entry per generator step (the MMD loss of a fake batch)
+    mmd = gan_model.mmd_loss
+    monkeypatch.setattr(gan_model, "mmd_loss", lambda fake, *a: steps.append(len(fake)) or mmd(fake, *a))
+    budget_left = iter([False, False, False])
+    monkeypatch.setattr(StepContext, "out_of_time", lambda self: next(budget_left, True))
+    params = GANParams(epochs=3, pretrain_epochs=1, seed=0, time_budget_s=3600.0, **SMALL)
+    budgeted = BasketGANModel(params).fit(fit, choice)
+    training = [n for n in steps if n == SMALL["batch_size"]]  # validation scores eval_samples
+    assert len(training) == 3 and budgeted.result.epochs_run == 1
+    assert budgeted.result.stopped_by == "time budget"
+    monkeypatch.undo()
+    free = BasketGANModel(GANParams(epochs=2, pretrain_epochs=1, seed=0, **SMALL)).fit(fit, choice)
+    assert free.result.stopped_by == "" and free.result.epochs_run == 2

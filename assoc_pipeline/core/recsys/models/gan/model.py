@@ -307,7 +307,10 @@ class BasketGANModel(Checkpointable):
         def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
             adversarial = adv_epochs > 0 and epoch > p.pretrain_epochs
             totals = {"mmd": 0.0, "generator_adv": 0.0, "discriminator_loss": 0.0}
+            steps = 0
             for _ in range(steps_per_epoch):
+                if ctx.out_of_time():  # the time budget ends the epoch here, as in every model
+                    break
                 fake, sizes = fake_batch(p.batch_size)
                 loss_mmd = mmd_loss(fake, sizes, moments, p.pair_weight)
                 loss = loss_mmd
@@ -318,7 +321,8 @@ class BasketGANModel(Checkpointable):
                     totals["generator_adv"] += float(loss_adv.detach())
                 ctx.optimize(loss, opt_g)
                 totals["mmd"] += float(loss_mmd.detach())
-            out = {k: v / steps_per_epoch for k, v in totals.items()}
+                steps += 1
+            out = {k: v / max(steps, 1) for k, v in totals.items()}
             out["loss"] = out["mmd"]
             if p.dp:
                 out["dp_epsilon"] = self.dp_plan.epsilon(self.dp_steps)
