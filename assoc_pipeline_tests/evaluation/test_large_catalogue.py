@@ -79,6 +79,29 @@ def test_ease_within_max_items_is_the_exact_whole_matrix():
         ease_item_weights(small.matrix, 3.0, max_items=0)
 
 
+def test_ease_weights_are_in_c_order_so_sparse_products_read_them_in_place():
+    """scipy's ``sparse @ dense`` copies a dense operand that is not C-contiguous on every call (the
+    Fortran-order inverse cost 1.46 s per 568-query batch at 10k items, 5 ms in C order); the
+    weights equal the textbook formula B = I - P diag(1 / diag(P)) with P = (X'X + lambda I)^-1."""
+    small = wide_baskets(n_baskets=80, n_items=150)
+    for w in (
+        ease_item_weights(small.matrix, 3.0, max_items=150),
+        ease_item_weights(small.matrix, 3.0, max_items=120),
+    ):
+        assert w.block.flags.c_contiguous
+        x = (small.matrix if w.items is None else small.matrix[:, w.items]).toarray().astype(np.float64)
+        x = x[:, x.sum(0) > 0] if w.items is None else x
+        p = np.linalg.inv(x.T @ x + 3.0 * np.eye(x.shape[1]))
+        textbook = -p / np.diag(p)[None, :]
+        np.fill_diagonal(textbook, 0.0)
+        block = (
+            w.block
+            if w.items is not None
+            else w.block[np.ix_(*[np.flatnonzero(small.matrix.getnnz(axis=0) > 0)] * 2)]
+        )
+        assert np.allclose(block, textbook, atol=1e-4)
+
+
 def test_an_ease_block_not_kept_is_the_callers_own_and_a_kept_one_is_shared(monkeypatch):
     """``keep=False`` (the DNN, which copies the block into its layer): the same weights, writable,
     and nothing stored; a block already stored is still read (read-only, the cache's copy)."""

@@ -197,7 +197,10 @@ def _matrix_key(matrix: sp.spmatrix) -> str:
 def _ease_block(matrix: sp.spmatrix, l2: float) -> np.ndarray:
     """B of the given columns, float32, every step in place (a 3,600-item float64 copy is 100 MB)."""
     x = sp.csr_matrix(matrix, dtype=np.float32)
-    p = _spd_inverse(_gram(x, l2), again=lambda: _gram(x, l2))
+    # P is exactly symmetric (its lower triangle mirrored), so its Fortran-order array read
+    # transposed is P in C order, for free: scipy's sparse @ dense reads C order and copies
+    # anything else first (400 MB per product at 10k items: 1.46 s instead of 5 ms per batch)
+    p = _spd_inverse(_gram(x, l2), again=lambda: _gram(x, l2)).T
     d = np.diag(p).copy()
     p /= -d[None, :]
     np.fill_diagonal(p, 0.0)
