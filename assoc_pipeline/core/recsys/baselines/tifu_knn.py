@@ -12,7 +12,7 @@ defaults: k=300, r_b=0.9, r_g=0.7, alpha=0.7, group size 7.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Self
 
 import numpy as np
@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.baselines.neighbour_blend import blend_rows, sparse_blend
 from assoc_pipeline.core.recsys.baselines.user_history import (
     backoff,
     check_fitted,
@@ -100,7 +101,9 @@ class TIFUKNNRecommender(Recommender):
         """The predictions of the users at ``rows`` as a dense block: what scoring and pair reads
         take (sorting the sparse rows for a binary search cost more than the blend itself)."""
         check_fitted(self, "vectors_")
-        return self._blend(np.asarray(rows, dtype=np.int64)).toarray()
+        rows = np.asarray(rows, dtype=np.int64)
+        out = [blend_rows(self.vectors_, at, nn, self.alpha) for at, nn in self._neighbour_blocks(rows)]
+        return np.concatenate(out) if out else np.zeros((0, self.vectors_.shape[1]), dtype=np.float32)
 
     def _neighbour_search(self) -> tuple[np.ndarray, sp.csc_matrix]:
         """Squared norms and the transpose of the user vectors, made once per fit: the ranker
@@ -119,23 +122,21 @@ class TIFUKNNRecommender(Recommender):
         predictions stay sparse too (20k users x 100k items would be 8 GB dense), the same values.
         """
         u = self.vectors_
+        out = [sparse_blend(u, at, nn, self.alpha) for at, nn in self._neighbour_blocks(rows)]
+        return sp.vstack(out, format="csr") if out else sp.csr_matrix((0, u.shape[1]), dtype=np.float32)
+
+    def _neighbour_blocks(
+        self, rows: np.ndarray, block: int = 1024
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """(rows, their nearest users' rows) per block of ``rows`` (each row's own result)."""
+        u = self.vectors_
         n = u.shape[0]
         k = min(self.n_neighbors, n)
         sq, ut = self._neighbour_search()
-        out = []
-        block = 1024
         for s in range(0, len(rows), block):
             at = rows[s : s + block]
-            blk = u[at]
-            d = sq[at, None] + sq[None, :] - 2.0 * (blk @ ut).toarray().astype(np.float64)
-            nn = np.argpartition(d, k - 1, axis=1)[:, :k] if k < n else np.argsort(d, axis=1)
-            nn_rows = np.repeat(np.arange(len(nn)), nn.shape[1])
-            w = sp.csr_matrix(
-                (np.full(nn_rows.size, 1.0 / nn.shape[1], dtype=np.float32), (nn_rows, nn.ravel())),
-                shape=(len(nn), n),
-            )
-            out.append((self.alpha * blk + (1.0 - self.alpha) * (w @ u)).astype(np.float32))
-        return sp.vstack(out, format="csr") if out else sp.csr_matrix((0, u.shape[1]), dtype=np.float32)
+            d = sq[at, None] + sq[None, :] - 2.0 * (u[at] @ ut).toarray().astype(np.float64)
+            yield at, (np.argpartition(d, k - 1, axis=1)[:, :k] if k < n else np.argsort(d, axis=1))
 
     def score_next_basket(self, user_ids: Sequence[str]) -> np.ndarray:
         check_fitted(self, "vectors_")
