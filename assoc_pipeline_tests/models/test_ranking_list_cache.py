@@ -131,3 +131,16 @@ def test_a_cap_on_training_lists_samples_users_per_time_and_keeps_their_rows():
     assert set(zip(smaller.user_ids, smaller.at_days, strict=True)) < set(
         zip(capped.user_ids, capped.at_days, strict=True)
     )
+
+
+def test_a_users_rows_are_the_same_built_alone_or_with_everyone():
+    """Pair and user statistics are read from the batch's own users' baskets and item statistics
+    from everyone's (kept per history and day): a user's rows do not depend on the batch."""
+    bs = cyclic_baskets(n_users=30, n_baskets=12)
+    users = sorted(set(bs.baskets["user_id"].astype(str)))
+    day = prediction_day(bs)
+    together = scoring_lists(bs, users, day, SETTINGS)
+    for i in (0, 7, 29):
+        ranking_list_cache.clear()
+        alone = scoring_lists(bs, [users[i]], day, SETTINGS)
+        assert same_lists(alone, together.take(np.array([i])))

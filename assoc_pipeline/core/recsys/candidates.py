@@ -23,9 +23,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.index_ranges import row_entries
 from assoc_pipeline.core.recsys.baselines.ease import MAX_ITEMS, ease_item_weights
 from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
 from assoc_pipeline.core.recsys.baselines.user_history import (
+    baskets_of,
     item_popularity,
     lookup,
     user_codes,
@@ -151,10 +153,10 @@ def first_stage(
     """EASE and TIFU-KNN scores (both fitted on ``history``) of ``user_ids`` at ``at_day``.
 
     ``tifu``: a TIFU-KNN already fitted on ``history`` (scoring many batches fits it once)."""
-    users, counts = user_item_counts(history)
-    rows = lookup(users, user_ids)
-    n_items = history.n_items
+    rows = lookup(user_codes(history)[0], user_ids)
     known = np.flatnonzero(rows >= 0)
+    users, counts = user_item_counts(history, only=rows[known])  # the other users' rows stay empty
+    n_items = history.n_items
     ease_items: np.ndarray | None = np.zeros(0, dtype=np.int64)
     ease = np.zeros((len(rows), 0), dtype=np.float32)
     tifu_model, tifu_rows = None, np.full(len(rows), -1, dtype=np.int64)
@@ -294,14 +296,17 @@ def _history_part(stage: FirstStage) -> pd.DataFrame:
     """(list, item) of every history item, most-bought first, then most recently bought first."""
     known = np.flatnonzero(stage.rows >= 0)
     sub = stage.counts[stage.rows[known]].tocoo()
-    last = last_bought_day(stage.history, stage.users, stage.counts.shape[1])
+    last = last_bought_day(stage.history, stage.users, stage.counts.shape[1], only=stage.rows[known])
     last_sub = np.asarray(last[stage.rows[known][sub.row], sub.col]).ravel()
     df = pd.DataFrame({"list": known[sub.row], "item": sub.col, "count": sub.data, "last": last_sub})
     return df.sort_values(["list", "count", "last", "item"], ascending=[True, False, False, True])
 
 
-def last_bought_day(history: BasketSet, users: pd.Index, n_items: int) -> sp.csr_matrix:
-    """(users, items) sparse matrix of the day each user last bought each item (0 = never).
+def last_bought_day(
+    history: BasketSet, users: pd.Index, n_items: int, only: np.ndarray | None = None
+) -> sp.csr_matrix:
+    """(users, items) sparse matrix of the day each user last bought each item (0 = never);
+    ``only`` (positions in ``users``): only those users' rows are filled.
 
     One sort over (user, item) keys, then the last line of each key: numpy throughout (a pandas
     group-by and its index of tuples cost 12 s of the demo's ranker)."""
@@ -309,11 +314,12 @@ def last_bought_day(history: BasketSet, users: pd.Index, n_items: int) -> sp.csr
     if not own.equals(users):
         codes = np.where(codes >= 0, users.get_indexer(own)[codes], -1)
     m = history.matrix.tocsr()
-    row_of_line = np.repeat(np.arange(m.shape[0]), np.diff(m.indptr))
+    baskets = baskets_of(codes, only)
+    sizes = np.diff(m.indptr)[baskets]
+    row_of_line = np.repeat(baskets, sizes)
     user = codes[row_of_line]
-    keep = user >= 0
-    key = user[keep].astype(np.int64) * n_items + m.indices[keep]
-    day = basket_days(history)[row_of_line][keep]
+    key = user.astype(np.int64) * n_items + m.indices[row_entries(m.indptr, baskets)]
+    day = basket_days(history)[row_of_line]
     order = np.lexsort((day, key))  # by key, the latest day last
     key, day = key[order], day[order]
     last = np.ones(len(key), dtype=bool)

@@ -15,6 +15,8 @@ history before it, label = the item is in the user's first basket within ``horiz
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -22,8 +24,9 @@ import numpy as np
 import pandas as pd
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.index_ranges import row_entries
 from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
-from assoc_pipeline.core.recsys.baselines.user_history import backoff, user_codes
+from assoc_pipeline.core.recsys.baselines.user_history import backoff, baskets_of, user_codes
 from assoc_pipeline.core.recsys.candidates import (
     DEFAULT_CANDIDATES,
     CandidateLists,
@@ -103,8 +106,12 @@ class _Purchases:
     min_baskets_back: np.ndarray
 
 
-def _purchases(stage: FirstStage, settings: FeatureSettings) -> tuple[_Purchases, dict[str, np.ndarray]]:
-    """Pair statistics plus per-user arrays (baskets, last / first basket age, mean size)."""
+def _purchases(
+    stage: FirstStage, settings: FeatureSettings, only: np.ndarray | None = None
+) -> tuple[_Purchases, dict[str, np.ndarray]]:
+    """Pair statistics plus per-user arrays (baskets, last / first basket age, mean size);
+    ``only`` (user positions): from those users' baskets alone (every value of theirs is the same:
+    a pair's lines are added in the same order)."""
     hist = stage.history
     n_items = hist.n_items
     users, codes = user_codes(hist)
@@ -112,7 +119,7 @@ def _purchases(stage: FirstStage, settings: FeatureSettings) -> tuple[_Purchases
         raise ValueError("ranking features: the first stage was built from other baskets")
     m = hist.matrix.tocsr()
     age_b = stage.at_day - basket_days(hist)
-    known_b = np.flatnonzero(codes >= 0)
+    known_b = baskets_of(codes, only)
     # baskets back from each user's last one (0 = last)
     order = np.lexsort((-age_b[known_b], codes[known_b]))
     ordered = known_b[order]
@@ -123,11 +130,8 @@ def _purchases(stage: FirstStage, settings: FeatureSettings) -> tuple[_Purchases
     back[ordered] = n_per_user[codes[ordered]] - 1 - pos
 
     sizes = np.diff(m.indptr)
-    row_of_line = np.repeat(np.arange(m.shape[0]), sizes)
-    user = codes[row_of_line]
-    keep = user >= 0
-    rows = row_of_line[keep]
-    key = user[keep].astype(np.int64) * n_items + m.indices[keep]
+    rows = np.repeat(known_b, sizes[known_b])
+    key = codes[rows].astype(np.int64) * n_items + m.indices[row_entries(m.indptr, known_b)]
     age = age_b[rows]
     uniq, inv = np.unique(key, return_inverse=True)
     n = len(uniq)
@@ -167,8 +171,28 @@ def _purchases(stage: FirstStage, settings: FeatureSettings) -> tuple[_Purchases
     return pairs, user_stats
 
 
-def _item_stats(pairs: _Purchases, stage: FirstStage, settings: FeatureSettings) -> dict[str, np.ndarray]:
-    n_items = stage.history.n_items
+_ITEM_STATS: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
+_ITEM_STATS_KEPT = 4  # (history, day) entries: each is a few arrays of n_items
+_ITEM_STATS_LOCK = threading.Lock()
+
+
+def _item_stats(stage: FirstStage, settings: FeatureSettings) -> dict[str, np.ndarray]:
+    """Per item, over every user's purchases before the day: computed once per (history, day,
+    settings), while the pairs a batch of lists reads come from its own users' baskets."""
+    key = (history_key(stage.history), float(stage.at_day), settings)
+    with _ITEM_STATS_LOCK:
+        kept = _ITEM_STATS.get(key)
+    if kept is None:
+        kept = _item_pair_stats(_purchases(stage, settings)[0], stage.history.n_items)
+        with _ITEM_STATS_LOCK:
+            _ITEM_STATS[key] = kept
+            while len(_ITEM_STATS) > _ITEM_STATS_KEPT:
+                _ITEM_STATS.popitem(last=False)
+    recent = stage.recent.astype(np.float64)
+    return {**kept, "trend": np.log1p(recent) - np.log1p(kept["pop91"] * 30.0 / 91.0)}
+
+
+def _item_pair_stats(pairs: _Purchases, n_items: int) -> dict[str, np.ndarray]:
     item = pairs.keys % n_items
     buyers = np.bincount(item, minlength=n_items).astype(np.float64)
     repeaters = np.bincount(item, weights=(pairs.count >= 2).astype(np.float64), minlength=n_items)
@@ -177,14 +201,12 @@ def _item_stats(pairs: _Purchases, stage: FirstStage, settings: FeatureSettings)
     intervals = (pairs.first_age - pairs.last_age)[cyc] / (pairs.count[cyc] - 1)
     n_cyc = np.bincount(item[cyc], minlength=n_items)
     interval = np.bincount(item[cyc], weights=intervals, minlength=n_items) / np.maximum(n_cyc, 1)
-    pop91 = np.bincount(item, weights=pairs.windows.get(91, pairs.count), minlength=n_items)
-    recent = stage.recent.astype(np.float64)
     return {
         "buyers": buyers,
         "repeat_rate": repeaters / np.maximum(buyers, 1),
         "count_per_buyer": lines / np.maximum(buyers, 1),
         "interval": np.where(n_cyc > 0, interval, 0.0),
-        "trend": np.log1p(recent) - np.log1p(pop91 * 30.0 / 91.0),
+        "pop91": np.bincount(item, weights=pairs.windows.get(91, pairs.count), minlength=n_items),
     }
 
 
@@ -201,8 +223,8 @@ def ranking_features(
     stage: FirstStage, lists: CandidateLists, settings: FeatureSettings = FeatureSettings()
 ) -> np.ndarray:
     """(n_rows, len(FEATURES)) float32, rows in the order of ``lists`` (list by list)."""
-    pairs, users = _purchases(stage, settings)
-    items_stats = _item_stats(pairs, stage, settings)
+    pairs, users = _purchases(stage, settings, only=np.unique(stage.rows[stage.rows >= 0]))
+    items_stats = _item_stats(stage, settings)
     n_items = stage.history.n_items
     lor = lists.list_of_row
     item = lists.items

@@ -20,6 +20,7 @@ import scipy.sparse as sp
 import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.index_ranges import ranges, row_entries
 
 N_FEATURES = 4  # per item: log1p(count), decayed count, share of history baskets, recency
 SCORING_CHUNK = 1024  # users whose full-history features are computed at a time
@@ -70,17 +71,7 @@ class HistoryFeatures(SparseRows):
 
     def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        return ends - starts, self.indices[_ranges(starts, ends)], self.values[_ranges(starts, ends)]
-
-
-def _ranges(starts: np.ndarray, ends: np.ndarray) -> np.ndarray:
-    """``concatenate([arange(s, e) for s, e in zip(starts, ends)])`` without the Python loop."""
-    lens = np.asarray(ends, dtype=np.int64) - np.asarray(starts, dtype=np.int64)
-    total = int(lens.sum())
-    if total == 0:
-        return np.zeros(0, dtype=np.int64)
-    offsets = np.repeat(np.asarray(starts, dtype=np.int64) - np.cumsum(lens) + lens, lens)
-    return offsets + np.arange(total, dtype=np.int64)
+        return ends - starts, self.indices[ranges(starts, ends)], self.values[ranges(starts, ends)]
 
 
 @dataclass
@@ -106,7 +97,7 @@ class BasketWindows(SparseRows):
     def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rows = np.asarray(rows, dtype=np.int64)
         start, end = self.start[rows], self.end[rows]
-        pos = _ranges(start, end)
+        pos = ranges(start, end)
         window = np.repeat(np.arange(len(rows)), end - start)
         weight = np.power(0.5, (self.days[end - 1][window] - self.days[pos]) / self.half_life).astype(
             np.float32
@@ -114,7 +105,7 @@ class BasketWindows(SparseRows):
         indptr = self.matrix.indptr
         baskets = self.rows[pos]
         sizes = indptr[baskets + 1] - indptr[baskets]
-        items = self.matrix.indices[_ranges(indptr[baskets], indptr[baskets + 1])].astype(np.int64)
+        items = self.matrix.indices[row_entries(indptr, baskets)].astype(np.int64)
         key = np.repeat(window, sizes) * self.matrix.shape[1] + items
         order = np.argsort(key, kind="stable")  # by (row, item), each in time order
         key, weight = key[order], np.repeat(weight, sizes)[order]
