@@ -74,7 +74,9 @@ def history_before(bs: BasketSet, day: float) -> BasketSet:
 class FirstStage:
     """First-stage scores of some users at one prediction time, read by candidates and features.
 
-    ``rows``: each user's row in ``users`` / ``counts`` (-1 = no history). Nothing here is dense
+    ``rows``: each user's row in ``users`` / ``counts`` (-1 = no history); ``counts`` holds the
+    queried users' rows only (every other row is empty: a batch reads its own users' baskets,
+    not the whole history). Nothing here is dense
     over users x items once the catalogue is above the EASE block (a 100k-item catalogue):
     ``ease`` holds the queried users' EASE scores at the block's columns ``ease_items`` only
     (None: every item, the whole n x n B), the other items scoring zero as in B; ``tifu`` is the
