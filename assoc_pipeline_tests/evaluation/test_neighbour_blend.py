@@ -22,7 +22,7 @@ def test_the_compiled_blend_equals_the_sparse_definition(k: int, alpha: float) -
     neighbours = np.stack(
         [rng.choice(300, k, replace=False) for _ in rows]
     )  # unsorted, as argpartition gives
-    dense = blend_rows(u, rows, neighbours, alpha)
+    dense = blend_rows(u, rows, neighbours, alpha, min_cells=0)  # the compiled kernel
     assert dense.dtype == np.float32 and dense.shape == (100, 500)
     assert np.array_equal(dense, sparse_blend(u, rows, neighbours, alpha).toarray())
 
@@ -31,8 +31,10 @@ def test_tifu_scores_are_the_same_with_and_without_numba(monkeypatch) -> None:
     bs = planted_baskets(n_users=40, n_baskets=12, seed=4)
     tifu = TIFUKNNRecommender(n_neighbors=5, alpha=0.7).fit(bs)
     users = [*tifu.users_[:25], "nobody"]
-    compiled = tifu.score_next_basket(users)
     sparse_rows = tifu.predictions_for(np.arange(len(tifu.users_))).toarray()
+    monkeypatch.setattr(neighbour_blend, "NUMBA_MIN_CELLS", 0)  # the kernel even for this small block
+    compiled = tifu.score_next_basket(users)
+    assert np.array_equal(tifu.dense_predictions(np.arange(len(tifu.users_))), sparse_rows)
     monkeypatch.setattr(neighbour_blend, "numba_available", lambda: False)
     assert np.array_equal(compiled, tifu.score_next_basket(users))
     assert np.array_equal(tifu.dense_predictions(np.arange(len(tifu.users_))), sparse_rows)

@@ -38,9 +38,23 @@ def sparse_blend(
     return (alpha * vectors[rows] + (1.0 - alpha) * (w @ vectors)).astype(np.float32)
 
 
-def blend_rows(vectors: sp.csr_matrix, rows: np.ndarray, neighbours: np.ndarray, alpha: float) -> np.ndarray:
-    """Dense (len(rows), n_items) float32 blend of each row's vector with its neighbours' mean."""
-    if not numba_available():
+# below this many output cells (rows x items) scipy is fast enough: the kernel's one-off import
+# and compilation (5-10 s on 2 cores, then cached on disk) would cost the demo more than it saves
+NUMBA_MIN_CELLS = 1 << 24
+
+
+def blend_rows(
+    vectors: sp.csr_matrix,
+    rows: np.ndarray,
+    neighbours: np.ndarray,
+    alpha: float,
+    min_cells: int | None = None,
+) -> np.ndarray:
+    """Dense (len(rows), n_items) float32 blend of each row's vector with its neighbours' mean:
+    the compiled kernel from ``min_cells`` (default :data:`NUMBA_MIN_CELLS`) output cells on,
+    where numba is installed."""
+    least = NUMBA_MIN_CELLS if min_cells is None else min_cells
+    if len(rows) * vectors.shape[1] < least or not numba_available():
         return sparse_blend(vectors, rows, neighbours, alpha).toarray()
     from assoc_pipeline.core.recsys.baselines.neighbour_blend_numba import blend_kernel
 
