@@ -71,7 +71,8 @@ class HistoryFeatures(SparseRows):
 
     def entries(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         starts, ends = self.indptr[rows], self.indptr[rows + 1]
-        return ends - starts, self.indices[ranges(starts, ends)], self.values[ranges(starts, ends)]
+        pos = ranges(starts, ends)
+        return ends - starts, self.indices[pos], self.values[pos]
 
 
 @dataclass
