@@ -13,13 +13,14 @@ use it to run everything on the fallback. Both give the same itemsets and counts
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from assoc_pipeline.core.optional_packages import numba_available
 
 from .itemsets import Levels
 from .limits import MAX_ITEMSETS, ItemsetBudget
@@ -33,10 +34,6 @@ if TYPE_CHECKING:
 KERNELS: tuple[str, ...] = ("auto", "numba", "numpy")
 KERNEL_ENV = "ASSOC_MINING_KERNEL"
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
-
-
-def numba_available() -> bool:
-    return importlib.util.find_spec("numba") is not None
 
 
 # below this many basket-item entries the numpy kernel finishes in a few seconds: "auto" does not

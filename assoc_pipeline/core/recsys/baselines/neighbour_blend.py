@@ -13,14 +13,10 @@ in float32, as scipy's elementwise sum of the two scaled matrices.
 
 from __future__ import annotations
 
-import importlib.util
-
 import numpy as np
 import scipy.sparse as sp
 
-
-def numba_available() -> bool:
-    return importlib.util.find_spec("numba") is not None
+from assoc_pipeline.core.optional_packages import numba_available
 
 
 def sparse_blend(
