@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from assoc_pipeline.core.content.content_recommender import ContentRecommender
-from assoc_pipeline.core.content.hybrid import WEIGHT_GRID, HybridRecommender, tune_weight
+from assoc_pipeline.core.content.hybrid import WEIGHT_GRID, HybridRecommender, _z, tune_weight
 from assoc_pipeline.core.data.baskets import basket_set_from_events
 from assoc_pipeline.core.recsys.baselines import PopularityRecommender
 from assoc_pipeline.core.recsys.evaluation import evaluate
@@ -122,6 +122,21 @@ def test_hybrid_mixes_standardised_signals_and_tunes_its_weight(split, vectors) 
     )
     blind = evaluate(HybridRecommender(pop_train, content_train, 1.0, cold_items=None), task, ks=(10,))
     assert blind[(blind.metric == "hit_rate")]["value"].iloc[0] == 0.0
+
+
+def test_z_scores_rows_with_non_finite_scores_as_zero_and_leaves_its_input_alone() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.normal(size=(6, 50)).astype(np.float32)
+    scores[0, :3] = [np.nan, np.inf, -np.inf]
+    scores[1] = 2.5  # a constant row: all zeros, not a division by zero
+    before = scores.copy()
+    z = _z(scores)
+    finite = np.where(np.isfinite(before), before, 0.0).astype(np.float32)
+    mean, sd = finite.mean(axis=1, keepdims=True), finite.std(axis=1, keepdims=True)
+    expected = (finite - mean) / np.where(sd > 0, sd, 1.0)
+    assert z.dtype == np.float32 and np.array_equal(z, expected)
+    assert np.array_equal(scores, before, equal_nan=True)  # a new array: the caller's scores stay
+    assert np.array_equal(z[1], np.zeros(50, dtype=np.float32))
 
 
 @pytest.mark.parametrize("memo_queries", [4, 8, 1 << 20])
