@@ -39,3 +39,21 @@ def test_tifu_scores_are_the_same_with_and_without_numba(monkeypatch) -> None:
     assert np.array_equal(compiled, tifu.score_next_basket(users))
     assert np.array_equal(tifu.dense_predictions(np.arange(len(tifu.users_))), sparse_rows)
     assert tifu.dense_predictions(np.zeros(0, dtype=np.int64)).shape == (0, bs.n_items)
+
+
+@pytest.mark.parametrize("k", [1, 3, 10])
+def test_tifu_neighbours_are_the_set_argpartition_picks_even_among_tied_users(k: int) -> None:
+    """torch.topk picks the neighbours; rows whose k-th distance is tied with the next one go
+    through argpartition, so every user keeps exactly the neighbours it had (the scores too)."""
+    bs = planted_baskets(n_users=60, n_baskets=3, seed=k)
+    tifu = TIFUKNNRecommender(n_neighbors=k, alpha=0.5).fit(bs)
+    u = tifu.vectors_.toarray().astype(np.float64)
+    u[1::4] = u[0]  # a quarter of the users identical to user 0: tied distances everywhere
+    tifu.vectors_ = sp.csr_matrix(u.astype(np.float32))
+    tifu._search = None
+    sq = tifu._neighbour_search()[0]  # the squared norms the search uses
+    for rows, nearest in tifu._neighbour_blocks(np.arange(len(u)), block=16):
+        uu = tifu.vectors_
+        d = sq[rows, None] + sq[None, :] - 2.0 * (uu[rows] @ uu.T).toarray().astype(np.float64)
+        expected = np.argpartition(d, k - 1, axis=1)[:, :k]
+        assert [set(r) for r in nearest.tolist()] == [set(r) for r in expected.tolist()]
