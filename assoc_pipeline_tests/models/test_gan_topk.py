@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 
-from assoc_pipeline.core.recsys.models.gan.topk import sample_topk, soft_topk_threshold
+from assoc_pipeline.core.recsys.models.gan.topk import (
+    _ranked_topk,
+    hard_topk,
+    sample_topk,
+    soft_topk_threshold,
+)
 
 
 def test_threshold_from_the_top_places_equals_the_full_sort() -> None:
@@ -29,3 +35,22 @@ def test_samples_hold_exactly_their_size_and_the_forced_item() -> None:
     assert bool((basket.detach().gather(-1, force.unsqueeze(-1)) == 1).all())
     basket.sum().backward()  # the relaxed basket carries a gradient to the logits
     assert logits.grad is not None and torch.isfinite(logits.grad).all()
+
+
+@pytest.mark.parametrize("n_items", [2, 7, 300])
+def test_hard_topk_picks_what_a_full_sort_picks_even_among_tied_scores(n_items: int) -> None:
+    """The top-(max size + 1) shortcut gives every row the items the full descending sort gave:
+    rows whose size-th and next score are tied go through the sort, so sampled baskets stay."""
+    g = torch.Generator().manual_seed(n_items)
+    for tied in (False, True):
+        scores = torch.randn(200, n_items, generator=g)
+        if tied:
+            scores = (scores * 2).round()  # a handful of values: ties at the cut-off everywhere
+        sizes = torch.randint(0, n_items + 1, (200,), generator=g)
+        scores[torch.arange(200), torch.randint(0, n_items, (200,), generator=g)] = float("inf")
+        basket = hard_topk(scores, sizes)
+        assert torch.equal(basket, _ranked_topk(scores, sizes))
+        assert torch.equal(basket.sum(-1), sizes.to(basket.dtype))  # exactly size items
+        chosen = torch.where(basket.bool(), scores, torch.inf).min(-1).values
+        left = torch.where(basket.bool(), -torch.inf, scores).max(-1).values
+        assert bool((chosen >= left).all())  # nothing left out scores above what was chosen

@@ -44,7 +44,30 @@ def soft_topk_threshold(
 
 
 def hard_topk(scores: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
-    """Multi-hot of each row's top-``size`` scores (exactly ``size`` ones per row)."""
+    """Multi-hot of each row's top-``size`` scores (exactly ``size`` ones per row).
+
+    From the largest max(size) + 1 scores (``topk``), not a sort of every row: sampling a 100k-item
+    log's 600k baskets sorted 10k modelled items per basket, half of the GAN's evaluation. The set
+    of the ``size`` best is unique unless the size-th and the next score are equal; those rows
+    take the full sort as before (:func:`_ranked_topk`), so every row gets the items it got before."""
+    sizes = sizes.to(scores.device).long()
+    places = min(int(sizes.max()) + 1, scores.shape[-1]) if len(sizes) else 0
+    if places < 2:
+        return _ranked_topk(scores, sizes)
+    values, columns = scores.topk(places, dim=-1)
+    kept = torch.arange(places, device=scores.device) < sizes.unsqueeze(-1)
+    out = torch.zeros_like(scores).scatter_(-1, columns, kept.to(scores.dtype))
+    at = sizes.clamp(1, places - 1).unsqueeze(-1)
+    inside = (sizes >= 1) & (sizes < places)
+    tied = inside & (values.gather(-1, at - 1) == values.gather(-1, at)).squeeze(-1)
+    rows = torch.nonzero(tied).flatten()
+    if len(rows):
+        out[rows] = _ranked_topk(scores[rows], sizes[rows])
+    return out
+
+
+def _ranked_topk(scores: torch.Tensor, sizes: torch.Tensor) -> torch.Tensor:
+    """:func:`hard_topk` by a full descending sort of each row (ties: the sort's order)."""
     order = scores.argsort(dim=-1, descending=True)
     ranks = torch.empty_like(order)
     ranks.scatter_(-1, order, torch.arange(scores.shape[-1], device=scores.device).expand_as(order))
