@@ -45,7 +45,10 @@ def _pair_supports(m: sp.csr_matrix) -> sp.csr_matrix:
     """Upper-triangle pair supports (share of baskets holding both items)."""
     b = m.copy()
     b.data[:] = 1.0
-    return sp.triu((b.T @ b) / max(b.shape[0], 1), k=1).tocsr()
+    # the upper triangle first, then scaled: half the entries (scipy's own "/": float64 times 1 / n)
+    pairs = sp.triu(b.T @ b, k=1).tocsr().astype(np.float64)
+    pairs.data *= 1 / max(b.shape[0], 1)
+    return pairs
 
 
 def pair_cooccurrence_correlation(
