@@ -16,7 +16,7 @@ from assoc_pipeline.core.mining.categories import categories_from_embeddings
 from assoc_pipeline.core.plots import embedding_map
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.split import split_from_record
-from assoc_pipeline.core.recsys.tasks import MAX_COMPLETION_QUERIES
+from assoc_pipeline.core.recsys.tasks import MAX_HYBRID_VALIDATION_QUERIES
 from assoc_pipeline.orchestration.images import png_metadata
 from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
@@ -103,7 +103,7 @@ class HybridConfig(dg.Config):
 
     half_life_days: float = 90.0
     seed: int = 0
-    max_completion_queries: int = MAX_COMPLETION_QUERIES  # a fixed-seed sample above it; 0 = all
+    max_completion_queries: int = MAX_HYBRID_VALIDATION_QUERIES  # a fixed-seed sample above it; 0 = all
 
 
 @dg.asset(

@@ -20,7 +20,7 @@ from assoc_pipeline.core.recsys.baselines import EASERecommender, PersonalTopFre
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.core.recsys.tasks import (
-    MAX_COMPLETION_QUERIES,
+    MAX_HYBRID_VALIDATION_QUERIES,
     Catalogue,
     completion_task,
     on_sale_at_query_time,
@@ -44,7 +44,7 @@ def tune_hybrid(
     seed: int = 0,
     run_tags: Mapping[str, str] | None = None,
     log: Log = print,
-    max_completion: int = MAX_COMPLETION_QUERIES,
+    max_completion: int = MAX_HYBRID_VALIDATION_QUERIES,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(the tuned weights per task with their validation curves, metadata for people to read)."""
     baselines = baselines or BaselineSettings()

@@ -307,6 +307,9 @@ MAX_COMPLETION_QUERIES = 20_000
 # the Online Retail validation quarter has ~1.3k, a 20k-user log 20k, scored for every grid point
 # and epoch. The test report scores every user.
 MAX_VALIDATION_USERS = 5_000
+# completion queries the hybrid's weight tuning scores at most (11 weights each): every one of the
+# shipped validation quarter (3,973); at 20,000 it was half of a 100k-item hybrid_model's time
+MAX_HYBRID_VALIDATION_QUERIES = 5_000
 
 
 def task_subset(
