@@ -11,6 +11,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_lists
 from assoc_pipeline.core.privacy import synthetic_quality as sq
@@ -113,12 +114,16 @@ def test_two_sample_auc_is_chance_for_real_halves_and_high_for_broken_pairs(pair
 
 def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(paired) -> None:
     fit, choice, _ = paired
-    frozen = GANParams(epochs=1, pretrain_epochs=1, lr=0.0, affinity_lr=0.0, seed=2, **SMALL)
+    frozen = GANParams(
+        epochs=1, pretrain_epochs=1, lr=0.0, affinity_lr=0.0, seed=2, pull_temperature=0.0, **SMALL
+    )
     gan = BasketGANModel(frozen).fit(fit, choice)  # the PMI-initialised generator, untrained
     assert gan.refinement == (1, frozen.coupling)
     coupled = gan.sample_basket_set(600, seed=4)
     sizes = set(gan.size_values.tolist())
     assert all(len(b) in sizes for b in gan.sample(200, seed=5))  # still exactly a real size
+    gan.module.generator.pull_temperature = GANParams().pull_temperature
+    log_mean_exp = gan.sample_basket_set(2000, seed=4)
     gan.refinement = (0, frozen.coupling)
     plain = gan.sample_basket_set(600, seed=4)
     # every drawn item pulls its planted partner in, not only the seed
@@ -126,6 +131,9 @@ def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(pa
         partner_share(coupled),
         partner_share(plain),
     )
+    # the default log-mean-exp pull too, though less on these small baskets, where no affinity is
+    # far below zero (benchmarks/RESULTS.md, GAN follow-up 2026-12-05): +0.015-0.02 over 4 draws
+    assert partner_share(log_mean_exp) > partner_share(gan.sample_basket_set(2000, seed=4)) + 0.008
     ckpt = gan.to_checkpoint()
     del ckpt["params"]["refine_steps"]  # a checkpoint saved before the redraw existed
     old = BasketGANModel.from_checkpoint(ckpt)
@@ -134,6 +142,68 @@ def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(pa
         np.array_equal(a, b) for a, b in zip(old.sample(40, seed=6), gan.sample(40, seed=6), strict=True)
     )
     assert BasketGANModel(GANParams(dp=True)).refinement[0] == 0  # noisy PMI rows: no pull under DP
+
+
+def test_log_mean_exp_pull_lies_between_the_mean_and_the_max_of_the_drawn_rows() -> None:
+    """``Generator.coupled``: a large temperature gives the plain mean of the drawn items' affinity
+    rows, a small one their max; in a big basket whose other items repel a candidate, a strong
+    partner of one drawn item keeps most of its pull (the mean divides it by the basket's size)."""
+    from assoc_pipeline.core.recsys.models.gan.networks import Generator
+
+    n, size = 30, 20
+    gen = Generator(n, noise_dim=2, hidden=4)
+    with torch.no_grad():
+        gen.affinity.weight.copy_(torch.randn(n, n, generator=torch.Generator().manual_seed(0)))
+    basket = torch.zeros(2, n)
+    basket[:, :size] = 1.0
+    sizes = torch.full((2,), size)
+    zero = torch.zeros(2, n)
+    rows = gen.affinity.weight.detach()[:size]
+
+    def pull(tau: float) -> torch.Tensor:
+        gen.pull_temperature = tau
+        with torch.no_grad():
+            return gen.coupled(zero, basket, sizes, 1.0)
+
+    torch.testing.assert_close(pull(0.0)[0], rows.mean(0))
+    torch.testing.assert_close(pull(100.0)[0], rows.mean(0), atol=0.02, rtol=0)
+    top = rows.max(0).values  # a small temperature: within tau * log(size) below the max
+    assert bool(
+        (pull(0.1)[0] <= top + 1e-4).all() and (pull(0.1)[0] >= top - 0.1 * math.log(size) - 1e-4).all()
+    )
+    assert bool((pull(3.0) >= pull(0.0) - 1e-5).all())  # log-mean-exp >= mean (Jensen)
+    with torch.no_grad():  # item 25: partner of drawn item 0 (+15), repelled by the other 19 (-20)
+        gen.affinity.weight.zero_()
+        gen.affinity.weight[1:size, 25] = -20.0
+        gen.affinity.weight[0, 25] = 15.0
+    assert float(pull(0.0)[0, 25]) < -17  # the mean: (15 - 19 * 20) / 20
+    assert float(pull(3.0)[0, 25]) > 5  # log-mean-exp: 15 - 3 log 20, about 6
+
+
+def test_the_unclipped_mmd_joins_the_loss_only_when_baskets_exceed_the_clip_and_never_under_dp(
+    paired, monkeypatch
+) -> None:
+    """The second MMD term counts every basket whole; it is skipped where it would equal the clipped
+    one (no basket above ``clip_items``) and under DP (an unclipped basket's sensitivity is unbounded)."""
+    from assoc_pipeline.core.recsys.models.gan import model as gan_model
+
+    fit, choice, _ = paired  # baskets of 4-8 items
+    clips: list[int] = []
+    mmd = gan_model.mmd_loss
+    monkeypatch.setattr(
+        gan_model, "mmd_loss", lambda f, s, real, w: clips.append(real.clip_items) or mmd(f, s, real, w)
+    )
+    small = {**SMALL, "clip_items": 3, "epochs": 1, "pretrain_epochs": 1, "eval_samples": 64}
+    BasketGANModel(GANParams(seed=0, **small)).fit(fit, choice)
+    assert set(clips) == {3, SMALL["max_basket_size"]}
+    for params in (
+        GANParams(seed=0, **{**small, "clip_items": 10}),
+        GANParams(seed=0, unclipped_weight=0.0, **small),
+        GANParams(seed=0, dp=True, **small),
+    ):
+        clips.clear()
+        BasketGANModel(params).fit(fit, choice)
+        assert set(clips) == {params.clip_items}, params
 
 
 def test_the_size_cap_under_dp_is_the_smaller_of_the_dp_cap_and_the_one_asked_for() -> None:

@@ -17,8 +17,11 @@ class Generator(nn.Module):
     "items bought with the seed"; training then reshapes it jointly with the MLP.
     """
 
-    def __init__(self, n_items: int, noise_dim: int, hidden: int, seed_dim: int = 32) -> None:
+    def __init__(
+        self, n_items: int, noise_dim: int, hidden: int, seed_dim: int = 32, pull_temperature: float = 0.0
+    ) -> None:
         super().__init__()
+        self.pull_temperature = pull_temperature
         self.seed_embedding = nn.Embedding(n_items, seed_dim)
         self.affinity = nn.Embedding(n_items, n_items)
         nn.init.zeros_(self.affinity.weight)
@@ -37,12 +40,25 @@ class Generator(nn.Module):
     def coupled(
         self, logits: torch.Tensor, basket: torch.Tensor, sizes: torch.Tensor, strength: float
     ) -> torch.Tensor:
-        """Logits of a refinement draw: ``logits + strength * mean over the basket's items of their
-        affinity rows``. Why: the seed's row alone ties items to the seed, but an item that is not the
-        seed (most of them) pulls nothing along; this pass lets every drawn item raise its partners."""
+        """Logits of a refinement draw: ``logits + strength * pull``, the pull of an item being the
+        log-mean-exp at ``pull_temperature`` (0: the plain mean) of the basket's affinity rows.
+
+        Why: the seed's row alone ties items to the seed, but an item that is not the seed (most of
+        them) pulls nothing along; this pass lets every drawn item raise its partners. The plain
+        mean divides a partner's pull by the basket's size, so in a 20-item basket a strong partner
+        of one drawn item barely moves; the log-mean-exp (between the mean and the max) lets it
+        through, which is what an item-to-item rule's confidence needs."""
         weight = self.affinity.weight  # on the module's device; sampling keeps logits on the CPU
-        pull = (basket.to(weight) @ weight).to(logits) / sizes.to(logits).clamp_min(1).unsqueeze(-1)
-        return logits + strength * pull
+        drawn = basket.to(weight)
+        size = sizes.to(weight).clamp_min(1).unsqueeze(-1)
+        tau = self.pull_temperature
+        if tau > 0:  # shifted by each column's largest affinity so exp cannot overflow
+            top = weight.detach().amax(0)
+            mean_exp = (drawn @ torch.exp((weight - top) / tau)) / size
+            pull = tau * torch.log(mean_exp.clamp_min(1e-30)) + top
+        else:
+            pull = (drawn @ weight) / size
+        return logits + strength * pull.to(logits)
 
 
 class Discriminator(nn.Module):
@@ -65,9 +81,11 @@ class Discriminator(nn.Module):
 class BasketGAN(nn.Module):
     """Generator + discriminator in one module so one state_dict holds both."""
 
-    def __init__(self, n_items: int, noise_dim: int, hidden: int, disc_hidden: int) -> None:
+    def __init__(
+        self, n_items: int, noise_dim: int, hidden: int, disc_hidden: int, pull_temperature: float = 0.0
+    ) -> None:
         super().__init__()
-        self.generator = Generator(n_items, noise_dim, hidden)
+        self.generator = Generator(n_items, noise_dim, hidden, pull_temperature=pull_temperature)
         self.discriminator = Discriminator(n_items, disc_hidden)
         self.noise_dim = noise_dim
         self.n_items = n_items
