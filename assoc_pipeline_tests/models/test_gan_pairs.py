@@ -86,8 +86,18 @@ def test_sampling_is_reproducible_and_survives_save_load(paired, tmp_path) -> No
 
 def test_dp_option_reports_finite_epsilon_growing_with_epochs(paired) -> None:
     fit, choice, _ = paired
-    params = GANParams(epochs=4, pretrain_epochs=1, dp=True, dp_epsilon=5.0, dp_delta=1e-4, seed=0, **SMALL)
+    params = GANParams(
+        epochs=4,
+        pretrain_epochs=1,
+        dp=True,
+        dp_epsilon=5.0,
+        dp_delta=1e-4,
+        dp_n_modelled_items=16,
+        seed=0,
+        **SMALL,
+    )
     gan = BasketGANModel(params).fit(fit, choice)
+    assert len(gan.modelled_items) == 16  # of 24: the DP cap on modelled items, not n_modelled_items
     spent = [h["dp_epsilon"] for h in gan.result.history]
     assert all(math.isfinite(e) and e > 0 for e in spent)
     adversarial = spent[params.pretrain_epochs :]  # DP-SGD steps happen once the adversary is on
@@ -206,13 +216,20 @@ def test_the_unclipped_mmd_joins_the_loss_only_when_baskets_exceed_the_clip_and_
         assert set(clips) == {params.clip_items}, params
 
 
-def test_the_size_cap_under_dp_is_the_smaller_of_the_dp_cap_and_the_one_asked_for() -> None:
-    """Every size bin is a noisy release under DP: never more bins than ``dp_max_basket_size``, and
-    a smaller ``max_basket_size`` asked for is kept, not silently raised."""
+def test_the_size_and_item_caps_under_dp_are_the_smaller_of_the_dp_cap_and_the_one_asked_for() -> None:
+    """Every size bin and every modelled pair is a noisy release under DP: never more bins than
+    ``dp_max_basket_size`` nor more items than ``dp_n_modelled_items``, and a smaller value asked
+    for is kept, not silently raised."""
     dp_cap = GANParams().dp_max_basket_size
     assert BasketGANModel(GANParams(dp=True)).max_basket_size == dp_cap
     assert BasketGANModel(GANParams(dp=True, max_basket_size=dp_cap // 2)).max_basket_size == dp_cap // 2
     assert BasketGANModel(GANParams(max_basket_size=dp_cap * 4)).max_basket_size == dp_cap * 4
+    item_cap = GANParams().dp_n_modelled_items
+    assert BasketGANModel(GANParams(dp=True)).n_modelled_items == item_cap
+    assert (
+        BasketGANModel(GANParams(dp=True, n_modelled_items=item_cap // 2)).n_modelled_items == item_cap // 2
+    )
+    assert BasketGANModel(GANParams(n_modelled_items=item_cap * 4)).n_modelled_items == item_cap * 4
 
 
 def test_a_time_budget_ends_the_gan_epoch_mid_way(paired, monkeypatch) -> None:
