@@ -145,9 +145,11 @@ def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(pa
     # far below zero (benchmarks/RESULTS.md, GAN follow-up 2026-12-05): +0.015-0.02 over 4 draws
     assert partner_share(log_mean_exp) > partner_share(gan.sample_basket_set(2000, seed=4)) + 0.008
     ckpt = gan.to_checkpoint()
-    del ckpt["params"]["refine_steps"]  # a checkpoint saved before the redraw existed
+    for newer in ("refine_steps", "pull_temperature", "unclipped_weight"):
+        del ckpt["params"][newer]  # a checkpoint saved before the redraw (and its later parts) existed
     old = BasketGANModel.from_checkpoint(ckpt)
     assert old.refinement[0] == 0
+    assert old.module.generator.pull_temperature == 0.0 and old.params.unclipped_weight == 0.0
     assert all(
         np.array_equal(a, b) for a, b in zip(old.sample(40, seed=6), gan.sample(40, seed=6), strict=True)
     )
