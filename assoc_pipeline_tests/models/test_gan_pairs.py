@@ -31,6 +31,8 @@ SMALL = dict(
     clip_items=10,
 )
 
+UNTRAINED = dict(epochs=1, pretrain_epochs=1, lr=0.0, affinity_lr=0.0)  # the PMI-initialised generator
+
 
 def paired_baskets(n: int, seed: int) -> BasketSet:
     rng = np.random.default_rng(seed)
@@ -124,9 +126,7 @@ def test_two_sample_auc_is_chance_for_real_halves_and_high_for_broken_pairs(pair
 
 def test_coupled_redraw_pulls_partners_in_and_old_checkpoints_draw_without_it(paired) -> None:
     fit, choice, _ = paired
-    frozen = GANParams(
-        epochs=1, pretrain_epochs=1, lr=0.0, affinity_lr=0.0, seed=2, pull_temperature=0.0, **SMALL
-    )
+    frozen = GANParams(seed=2, pull_temperature=0.0, **UNTRAINED, **SMALL)
     gan = BasketGANModel(frozen).fit(fit, choice)  # the PMI-initialised generator, untrained
     assert gan.refinement == (1, frozen.coupling)
     coupled = gan.sample_basket_set(600, seed=4)
@@ -227,16 +227,7 @@ def test_calibration_matches_item_shares_and_is_skipped_under_dp(paired) -> None
     real = fit.matrix.toarray().astype(bool).mean(0)
 
     def share_error(rounds: int, **extra) -> tuple[float, list[np.ndarray]]:
-        params = GANParams(
-            epochs=1,
-            pretrain_epochs=1,
-            lr=0.0,
-            affinity_lr=0.0,
-            seed=3,
-            calibration_rounds=rounds,
-            **SMALL,
-            **extra,
-        )
+        params = GANParams(seed=3, calibration_rounds=rounds, **UNTRAINED, **SMALL, **extra)
         gan = BasketGANModel(params).fit(fit, choice)
         syn = gan.sample_basket_set(8000, seed=11).matrix.toarray().astype(bool).mean(0)
         return float(np.abs(syn - real).mean()), gan.sample(50, seed=12)
