@@ -436,10 +436,10 @@ class BasketGANModel(Checkpointable):
         bias = module.generator.net[-1].bias
         best = (np.inf, bias.detach().clone())
         for r in range(p.calibration_rounds + 1):
-            drawn = position[
+            drawn = position[  # modelled items only (tail=False): every position is >= 0
                 np.concatenate(self.sample(p.calibration_samples, seed=p.seed + 7919 + r, tail=False))
             ]
-            synthetic = np.bincount(drawn[drawn >= 0], minlength=n_mod) / p.calibration_samples
+            synthetic = np.bincount(drawn, minlength=n_mod) / p.calibration_samples
             error = float(np.abs(synthetic - real).mean())
             if error < best[0]:
                 best = (error, bias.detach().clone())
