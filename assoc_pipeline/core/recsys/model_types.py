@@ -112,7 +112,7 @@ MODEL_TYPES: dict[str, ModelType] = {
             RankerRecommender,
             RankerParams,
             "Two-stage ranker: the user's history + EASE neighbours + trending items as candidates, "
-            "re-ordered by an MLP over purchase-cycle / recency / rank features (listwise loss); "
+            "re-ordered by an MLP over purchase-cycle / recency / rank features (LambdaRank loss); "
             "completion is EASE's.",
             param_defaults=DEMO_BUDGET,
             tasks=(NEXT_BASKET,),
