@@ -117,7 +117,7 @@ class ABRouter:
         at: datetime | None = None,
     ) -> tuple[Answer, str]:  # fmt: skip
         """Completions of a posted basket from the arm of its user (else of its basket/session id)."""
-        return self._answer(COMPLETION, user_id, basket_id, at, lambda s: s.for_basket(items, k))
+        return self._answer(COMPLETION, user_id, basket_id, at, lambda s: s.for_basket(items, k, user_id))
 
     def similar(self, item: str, k: int, user_id: str | None = None) -> tuple[Answer, str]:
         return self._answer(SIMILAR, user_id, None, None, lambda s: s.similar(item, k))

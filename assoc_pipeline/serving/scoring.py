@@ -206,17 +206,19 @@ class ScoringState:
         rows = self._top(self.per_item, self._item_table, idx, self.item_ids[idx], k)
         return Answer(self.items_model, rows)
 
-    def for_basket(self, items: Sequence[str], k: int) -> Answer:
-        """Top-``k`` completions of a posted basket, never an item already in it."""
+    def for_basket(self, items: Sequence[str], k: int, user_id: str | None = None) -> Answer:
+        """Top-``k`` completions of a posted basket, never an item already in it; with the basket's
+        customer (``user_id``), a model whose completion is personal also reads their history."""
         check_k(k)
         if len(items) > MAX_BASKET_ITEMS:
             raise InputError(f"basket of {len(items):,} items: at most {MAX_BASKET_ITEMS:,} are accepted")
         if not any(str(t).strip() for t in items):
             raise InputError("empty basket: post at least one item id or name in 'items'")
         idx = self.lookup.resolve(items)
+        user = stored_user_id(user_id, self.user_rows) if user_id else None
         table = recommend_for_baskets(
             self.for_items.model, [idx], ["basket"], self.stored.baskets.vocabulary, k,
-            self.stored.rules, self.for_items.label, scope="basket", lookup=self.lookup,
+            self.stored.rules, self.for_items.label, scope="basket", lookup=self.lookup, user_ids=[user],
         )  # fmt: skip
         rows = zip(*(table[c] for c in ITEM_COLUMNS), strict=True)
         return Answer(self.items_model, [_item(*row) for row in rows])

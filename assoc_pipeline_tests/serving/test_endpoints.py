@@ -73,6 +73,18 @@ def test_basket_completion_matches_the_cli_and_never_repeats_the_basket(server, 
     assert served == cli_items(server, items=",".join(item_ids))
 
 
+def test_a_basket_posted_with_its_customer_is_answered(server, known_user, item_ids):
+    """The customer's id travels with the basket (a personal completion model reads their history;
+    any other answers as without it); an unknown customer is answered as an anonymous basket."""
+    status, body = server.post("/recommend/basket", {"items": item_ids, "k": 5, "user_id": known_user})
+    assert status == 200, body
+    check_answer(body, 5)
+    assert not {i["item_id"] for i in body["items"]} & set(item_ids)
+    anonymous = server.post("/recommend/basket", {"items": item_ids, "k": 5})[1]["items"]
+    stranger = server.post("/recommend/basket", {"items": item_ids, "k": 5, "user_id": "no-such-customer"})
+    assert stranger[0] == 200 and stranger[1]["items"] == anonymous
+
+
 def test_items_by_name_answer_like_by_id(server, stored, item_ids):
     vocab = stored.baskets.vocabulary.set_index(stored.baskets.vocabulary["item_id"].astype(str))
     names = [str(vocab.loc[i, "item_name"]).lower() for i in item_ids]

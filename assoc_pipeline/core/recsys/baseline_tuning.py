@@ -2,9 +2,10 @@
 
 A baseline tuned by hand on the test period flatters the model that beats it, and one left at
 someone else's defaults flatters nothing but is not the strong baseline it claims to be. Here
-EASE's lambda (per task), TIFU-KNN's neighbours and mixing weight, and the content method's
-aggregation are each chosen on a grid by the validation primary metric (fit on ``train``, score
-``train -> validation``); the chosen values and the whole validation curves are recorded.
+EASE's lambda (per task), TIFU-KNN's neighbours and mixing weight, the weight of the customer's
+habit in personal EASE, and the content method's aggregation are each chosen on a grid by the
+validation primary metric (fit on ``train``, score ``train -> validation``); the chosen values
+and the whole validation curves are recorded.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ PRIMARY = {NEXT_BASKET: "ndcg", COMPLETION: "hit_rate"}
 EASE_GRID = (25.0, 50.0, 100.0, 200.0, 400.0, 800.0)
 TIFU_GRID = tuple((k, a) for k in (100, 300) for a in (0.5, 0.7, 0.9))
 CONTENT_GRID = ("max", "mean")
+PERSONAL_GRID = (1.0, 2.0, 3.0)  # weight of the customer's habit in personal EASE (completion)
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,7 @@ class BaselineSettings:
     tifu_neighbors: int = 300
     tifu_alpha: float = 0.7
     content_aggregate: str = "max"
+    personal_weight: float = 2.0  # personal EASE (completion): weight of the customer's habit
     chosen_on: str = "defaults (not tuned on this data)"
 
     def as_dict(self) -> dict[str, Any]:
@@ -125,6 +128,7 @@ def tune_baselines(
     points (or baselines) are scored at a time, on threads: the same figures."""
     from assoc_pipeline.core.content.content_recommender import ContentRecommender, aggregate_for
     from assoc_pipeline.core.recsys.baselines import EASERecommender, TIFUKNNRecommender
+    from assoc_pipeline.core.recsys.baselines.personal_ease import PersonalEASERecommender
 
     tasks = validation_tasks(split, seed)
     by_task = {NEXT_BASKET: tasks.next_basket, COMPLETION: tasks.completion}
@@ -154,6 +158,16 @@ def tune_baselines(
         progress=lambda line: log(f"baseline tuning: TIFU-KNN (neighbours, alpha) {line}"),
     )
     log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
+    personal_weight, curves["ease_personal_weight/completion"] = choose(
+        lambda w: PersonalEASERecommender(ease_l2[COMPLETION], w),
+        PERSONAL_GRID,
+        train,
+        tasks.completion,
+        COMPLETION,
+        workers=workers,
+        progress=lambda line: log(f"baseline tuning: personal EASE weight {line}"),
+    )
+    log(f"baseline tuning: personal EASE weight {personal_weight:g}")
     # "max" needs a dense item x item similarity: above its limit (100k catalogues) only "mean"
     grid = tuple(dict.fromkeys(aggregate_for(train.n_items, a) for a in CONTENT_GRID))
     aggregate = aggregate_for(train.n_items)
@@ -174,11 +188,12 @@ def tune_baselines(
     )
     settings = BaselineSettings(
         ease_l2=ease_l2, tifu_neighbors=int(neighbors), tifu_alpha=float(alpha), content_aggregate=aggregate,
-        chosen_on=chosen_on,
+        personal_weight=float(personal_weight), chosen_on=chosen_on,
     )  # fmt: skip
     tuned = {
         "ease": {t: curves[f"ease_l2/{t}"][str(ease_l2[t])] for t in by_task},
         "tifu_knn": {NEXT_BASKET: curves["tifu/next_basket"][str((neighbors, alpha))]},
+        "ease_personal": {COMPLETION: curves["ease_personal_weight/completion"][str(personal_weight)]},
     }
     validation = {**baseline_validation(split, settings, tasks, skip=tuned, workers=workers), **tuned}
     return settings, curves, validation

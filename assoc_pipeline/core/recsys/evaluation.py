@@ -38,6 +38,17 @@ def batch_rows(n_items: int, largest: int = 1024) -> int:
     return max(64, min(largest, BATCH_CELLS // max(n_items, 1)))
 
 
+def score_completion_queries(
+    recommender: Recommender, task: CompletionTask, start: int, stop: int
+) -> np.ndarray:
+    """Scores of completion queries ``start:stop``; a recommender that reads the customer's history
+    (``personal_completion``) gets each query basket's customer too."""
+    parts = task.partial_baskets[start:stop]
+    if recommender.personal_completion and task.user_ids is not None:
+        return recommender.score_completion(parts, user_ids=list(task.user_ids[start:stop]))
+    return recommender.score_completion(parts)
+
+
 def evaluate(
     recommender: Recommender,
     task: NextBasketTask | CompletionTask,
@@ -77,7 +88,7 @@ def evaluate(
         if is_next:
             scores = recommender.score_next_basket(list(task.user_ids[start:stop]))
         else:
-            scores = recommender.score_completion(task.partial_baskets[start:stop])
+            scores = score_completion_queries(recommender, task, start, stop)
         scores = np.array(scores, dtype=np.float32, copy=True)
         if scores.shape != (stop - start, task.n_items):
             raise ValueError(

@@ -147,17 +147,25 @@ def recommend_for_baskets(
     source: str = "",
     scope: str = "item",
     lookup: ItemLookup | None = None,
+    user_ids: Sequence[str | None] | None = None,
 ) -> pd.DataFrame:
     """Top-``k`` completions per (partial) basket, never an item already in it, a block of baskets
     at a time (:func:`_in_blocks`).
 
     ``lookup``: the vocabulary's ids and names already as arrays (a server answering one basket
-    per request converts them once, not per request)."""
+    per request converts them once, not per request). ``user_ids``: each basket's customer (None:
+    anonymous), read by a model whose completion is personal."""
     baskets, labels = list(baskets), list(labels)
+    personal = user_ids is not None and model.personal_completion
 
     def block(rows: slice) -> pd.DataFrame:
         part = baskets[rows]
-        scores = np.array(model.score_completion(part), dtype=np.float32, copy=True)
+        raw = (
+            model.score_completion(part, user_ids=list(user_ids[rows]))
+            if personal
+            else model.score_completion(part)
+        )
+        scores = np.array(raw, dtype=np.float32, copy=True)
         q = basket_matrix(part, len(vocabulary))
         at = np.repeat(np.arange(len(part)), [len(b) for b in part])
         if len(at):

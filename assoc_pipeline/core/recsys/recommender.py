@@ -31,6 +31,9 @@ class Recommender(ABC):
     # and it must be refit to know newer history.
     reads_history: ClassVar[bool] = False
     explains_scores: ClassVar[bool] = False  # per-feature contributions (core/recsys/explanations.py)
+    # True: ``score_completion`` also takes ``user_ids=`` (the customer of each partial basket, None
+    # when anonymous) and reads that customer's history; evaluation and serving pass it then
+    personal_completion: ClassVar[bool] = False
 
     @abstractmethod
     def fit(self, train: BasketSet) -> Self: ...

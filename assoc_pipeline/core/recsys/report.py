@@ -32,6 +32,7 @@ from assoc_pipeline.core.recsys.baselines import (
     PopularityRecommender,
     TIFUKNNRecommender,
 )
+from assoc_pipeline.core.recsys.baselines.personal_ease import PersonalEASERecommender
 from assoc_pipeline.core.recsys.baselines.rules import RulesRecommender
 from assoc_pipeline.core.recsys.evaluation import DEFAULT_KS, evaluate
 from assoc_pipeline.core.recsys.intervals import (
@@ -54,7 +55,7 @@ from assoc_pipeline.core.thread_lanes import thread_lanes
 
 NEXT_BASKET, COMPLETION, COLD_START = "next_basket", "completion", "cold_start"
 TASKS = (NEXT_BASKET, COMPLETION, COLD_START)
-BASELINES = ("popularity", "personal_top_frequency", "item_knn", "ease", "tifu_knn", "rules")
+BASELINES = ("popularity", "personal_top_frequency", "item_knn", "ease", "ease_personal", "tifu_knn", "rules")
 REPORT_COLUMNS = [
     "method",
     "kind",
@@ -159,6 +160,13 @@ def baseline_specs(settings: BaselineSettings | None = None) -> list[MethodSpec]
             ease,
             f"lambda {s.ease_l2[NEXT_BASKET]:g} (next-basket) / {s.ease_l2[COMPLETION]:g} (completion); "
             f"{s.chosen_on}",
+        ),
+        MethodSpec(
+            "ease_personal",
+            "baseline",
+            {COMPLETION: PersonalEASERecommender(s.ease_l2[COMPLETION], s.personal_weight)},
+            f"EASE lambda {s.ease_l2[COMPLETION]:g} + {s.personal_weight:g} x log(1 + 10 x the customer's "
+            f"share of baskets holding the item); {s.chosen_on}",
         ),
         MethodSpec(
             "tifu_knn",

@@ -109,6 +109,7 @@ class CompletionTask:
     name: str = field(default="completion")
     query_times: np.ndarray | None = None  # ns, the time of each query basket
     catalogue: Catalogue | None = None  # when set, candidates are also limited to items on sale then
+    user_ids: np.ndarray | None = None  # the customer of each query basket (None = anonymous)
 
     def __len__(self) -> int:
         return len(self.hidden)
@@ -223,6 +224,15 @@ def next_basket_task(history: BasketSet, future: BasketSet, *, drop_cold: bool =
     )
 
 
+def basket_users(baskets: BasketSet) -> np.ndarray:
+    """The customer id of each basket as an object array, None where the basket is anonymous."""
+    users = baskets.baskets["user_id"]
+    out = np.full(len(users), None, dtype=object)
+    known = users.notna().to_numpy()
+    out[known] = users[known].astype(str).to_numpy()
+    return out
+
+
 def completion_task(
     future: BasketSet, seed: int = 0, *, history: BasketSet | None = None, drop_cold: bool = False
 ) -> CompletionTask:
@@ -258,6 +268,7 @@ def completion_task(
         item_counts=counts,
         n_items=future.n_items,
         query_times=basket_times_ns(future)[rows],
+        user_ids=basket_users(future)[rows],
     )
 
 
@@ -340,6 +351,7 @@ def task_subset(
         partial_baskets=take(task.partial_baskets),
         hidden=task.hidden[rows],
         query_times=times,
+        user_ids=None if task.user_ids is None else task.user_ids[rows],
     )
 
 
