@@ -111,3 +111,16 @@ def test_the_rankers_completion_is_personal_ease_of_its_history() -> None:
         ranker.score_completion(parts, user_ids=users), expected.score_completion(parts, user_ids=users)
     )
     assert RankerRecommender.personal_completion
+
+
+def test_another_weight_reuses_the_fit_and_scores_like_a_fresh_fit() -> None:
+    bs = two_habits()
+    ids = bs.vocabulary["item_id"].tolist()
+    parts, users = [np.array([ids.index("bread")])] * 2, ["a", None]
+    fitted = PersonalEASERecommender(l2=1.0, weight=1.0).fit(bs)
+    before = fitted.score_completion(parts, user_ids=users)
+    heavier = fitted.with_weight(3.0)
+    fresh = PersonalEASERecommender(l2=1.0, weight=3.0).fit(bs)
+    np.testing.assert_allclose(heavier.score_completion(parts, users), fresh.score_completion(parts, users))
+    np.testing.assert_array_equal(fitted.score_completion(parts, user_ids=users), before)
+    assert heavier.weights_ is fitted.weights_  # no second EASE inverse

@@ -158,16 +158,17 @@ def tune_baselines(
         progress=lambda line: log(f"baseline tuning: TIFU-KNN (neighbours, alpha) {line}"),
     )
     log(f"baseline tuning: TIFU-KNN {neighbors} neighbours, alpha {alpha:g}")
-    personal_weight, curves["ease_personal_weight/completion"] = choose(
-        lambda w: PersonalEASERecommender(ease_l2[COMPLETION], w),
-        PERSONAL_GRID,
-        train,
-        tasks.completion,
-        COMPLETION,
-        workers=workers,
-        progress=lambda line: log(f"baseline tuning: personal EASE weight {line}"),
+    personal = PersonalEASERecommender(ease_l2[COMPLETION]).fit(train)  # one EASE fit for the grid
+    curve = {
+        str(w): primary_value(personal.with_weight(w), tasks.completion, COMPLETION) for w in PERSONAL_GRID
+    }
+    curves["ease_personal_weight/completion"] = curve
+    personal_weight = max(PERSONAL_GRID, key=lambda w: curve[str(w)])
+    log(
+        "baseline tuning: personal EASE weight "
+        + ", ".join(f"{w} hit_rate@10 {v:.4f}" for w, v in curve.items())
+        + f" -> {personal_weight:g}"
     )
-    log(f"baseline tuning: personal EASE weight {personal_weight:g}")
     # "max" needs a dense item x item similarity: above its limit (100k catalogues) only "mean"
     grid = tuple(dict.fromkeys(aggregate_for(train.n_items, a) for a in CONTENT_GRID))
     aggregate = aggregate_for(train.n_items)
