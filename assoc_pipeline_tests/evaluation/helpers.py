@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
 
 
 def make_baskets(rows: list[tuple[str | None, str, list[int]]], n_items: int) -> BasketSet:
@@ -33,3 +33,17 @@ def make_baskets(rows: list[tuple[str | None, str, list[int]]], n_items: int) ->
         }
     )
     return BasketSet(m, baskets, vocab)
+
+
+def baskets_of(rows: list[tuple[str, str | None, list[str]]]) -> BasketSet:
+    """(day, customer or None, item ids) rows -> a BasketSet through the real event builder, one
+    basket per row (item names = ids)."""
+    events = [
+        (pd.Timestamp(day), f"b{i}", user, item, "GB")
+        for i, (day, user, items) in enumerate(rows)
+        for item in items
+    ]
+    ev = pd.DataFrame(events, columns=["event_time", "basket_id", "user_id", "item_id", "country"])
+    ev["item_name"] = ev["item_id"]
+    ev["user_id"] = ev["user_id"].astype("string")
+    return basket_set_from_events(ev)

@@ -5,27 +5,14 @@ pass the customer to such a model, and the ranker's completion is exactly that b
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 
-from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.baselines import EASERecommender, PersonalEASERecommender
 from assoc_pipeline.core.recsys.evaluation import evaluate
 from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
 from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets
 from assoc_pipeline.core.recsys.tasks import CompletionTask, completion_task, task_subset
-
-
-def baskets_of(rows: list[tuple[str, str | None, list[str]]]) -> BasketSet:
-    """(day, customer or None, items) rows -> a BasketSet, one basket per row."""
-    events = [
-        (pd.Timestamp(day), f"b{i}", user, item, "GB")
-        for i, (day, user, items) in enumerate(rows)
-        for item in items
-    ]
-    ev = pd.DataFrame(events, columns=["event_time", "basket_id", "user_id", "item_id", "country"])
-    ev["item_name"] = ev["item_id"]
-    ev["user_id"] = ev["user_id"].astype("string")
-    return basket_set_from_events(ev)
+from assoc_pipeline_tests.evaluation.helpers import baskets_of
 
 
 def two_habits() -> BasketSet:

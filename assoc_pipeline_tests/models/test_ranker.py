@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
+from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.top_frequency import PersonalTopFrequencyRecommender
 from assoc_pipeline.core.recsys.candidates import (
@@ -30,25 +30,13 @@ from assoc_pipeline.core.recsys.ranking_features import (
 )
 from assoc_pipeline.core.recsys.split import temporal_split
 from assoc_pipeline.core.recsys.tasks import next_basket_task
+from assoc_pipeline_tests.evaluation.helpers import baskets_of
 
 FAST = dict(epochs=25, patience=5, hidden=32, item_dim=0, lr=3e-3, device="cpu", threads=1)
 FAST |= dict(n_neighbours=5, n_trending=3)
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
-
-
-def baskets_of(rows: list[tuple[str, str, list[str]]]) -> BasketSet:
-    """(day, user, items) rows -> a BasketSet, one basket per row."""
-    events = [
-        (pd.Timestamp(day), f"b{i}", user, item, "GB")
-        for i, (day, user, items) in enumerate(rows)
-        for item in items
-    ]
-    ev = pd.DataFrame(events, columns=["event_time", "basket_id", "user_id", "item_id", "country"])
-    ev["item_name"] = ev["item_id"]
-    ev["user_id"] = ev["user_id"].astype("string")
-    return basket_set_from_events(ev)
 
 
 def cyclic_baskets(n_users: int = 120, n_baskets: int = 40, seed: int = 0) -> BasketSet:
