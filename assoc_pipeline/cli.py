@@ -235,10 +235,13 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     from assoc_pipeline.services.stored_recommendations import stored_answer
     from assoc_pipeline.settings import get_settings
 
+    if args.user is None and args.items is None:
+        raise InputError("recommend: give --user (next basket), --items (basket completion) or both")
     settings = get_settings()
     assets_dir = settings.data_dir / "assets"
     answer = None
-    if args.k >= 1 and no_champion_yet(settings.mlflow_tracking_uri):  # the asset's rows may hold it
+    anonymous_query = args.user is None or args.items is None  # the asset's rows hold no customer's basket
+    if args.k >= 1 and anonymous_query and no_champion_yet(settings.mlflow_tracking_uri):
         answer = stored_answer(assets_dir, args.user, args.items, args.k)
     if answer is None:
         from assoc_pipeline.resources import build_resources
@@ -381,9 +384,11 @@ def build_parser() -> argparse.ArgumentParser:
     recommend = sub.add_parser(
         "recommend", help="top-K from the champion in the MLflow registry, with rule explanations"
     )
-    who = recommend.add_mutually_exclusive_group(required=True)
-    who.add_argument("--user", help="customer id: their next basket")
-    who.add_argument("--items", help="comma-separated item ids or names: what completes this basket")
+    recommend.add_argument(
+        "--user",
+        help="customer id: their next basket (with --items: whose basket it is)",
+    )
+    recommend.add_argument("--items", help="comma-separated item ids or names: what completes this basket")
     recommend.add_argument("--k", type=int, default=10)
     recommend.set_defaults(func=_cmd_recommend)
 

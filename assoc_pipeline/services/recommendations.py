@@ -239,21 +239,25 @@ def recommend_command(
     items: str | None = None,
     k: int = 10,
 ) -> str:
-    """`assoc-pipeline recommend --user ID | --items A,B`: what the ``recommendations`` asset serves.
+    """`assoc-pipeline recommend --user ID | --items A,B [--user ID]`: what the ``recommendations``
+    asset serves; a basket with its customer is completed from their history too when the served
+    model reads customer history (``personal_completion``).
 
     ``tracker`` is only built (Dagster, MLflow: seconds) when the store may hold a champion; before
     the first promotion the best baseline answers without either."""
     if k < 1:
         raise InputError(f"--k must be >= 1, got {k}")
+    if user is None and items is None:
+        raise InputError("recommend: give --user (next basket), --items (basket completion) or both")
     state = StoredState.load(assets_dir)
     baskets = state.baskets
-    task = NEXT_BASKET if user is not None else COMPLETION
+    task = COMPLETION if items is not None else NEXT_BASKET
     if no_champion_yet(tracking_uri):
         served = best_baseline(baskets, state.report, task, state.baselines)
     else:
         served = serving_model(tracker(), baskets, state.report, task, state.baselines)
     notes = [] if served.from_champion else gate_note(state.last_gate)
-    if user is not None:
+    if items is None:
         users, history = user_item_counts(baskets)
         row = users.get_indexer([stored_user_id(user, set(map(str, users)))])[0]
         if row < 0:
@@ -270,11 +274,23 @@ def recommend_command(
         )
         header = f"user {users[row]} ({len(history[row].indices)} distinct items bought)"
     else:
-        idx = resolve_items(baskets.vocabulary, (items or "").split(","))
+        idx = resolve_items(baskets.vocabulary, items.split(","))
         names = baskets.vocabulary["item_name"].to_numpy()[idx]
+        customer = None
+        if user is not None:
+            known = set(map(str, user_item_counts(baskets)[0]))
+            customer = stored_user_id(user, known)
+            if customer not in known:
+                notes.append(
+                    f"note: customer {user!r} has no purchase history: answered as an anonymous basket"
+                )
+                customer = None
+            elif not served.model.personal_completion:
+                notes.append(f"note: {served.label} does not read customer history: the basket alone decides")
         table = recommend_for_baskets(
             served.model, [idx], ["+".join(map(str, idx))], baskets.vocabulary, k, state.rules, served.label,
-            scope="basket",
+            scope="basket", user_ids=[customer],
         )  # fmt: skip
-        header = f"basket: {', '.join(map(str, names))}"
+        whose = f" of customer {customer}" if customer is not None else ""
+        header = f"basket{whose}: {', '.join(map(str, names))}"
     return answer_text(f"{header} — {served.label}", notes, table.to_dict("records"))

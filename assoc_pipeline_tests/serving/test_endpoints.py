@@ -80,6 +80,8 @@ def test_a_basket_posted_with_its_customer_is_answered(server, known_user, item_
     assert status == 200, body
     check_answer(body, 5)
     assert not {i["item_id"] for i in body["items"]} & set(item_ids)
+    cli = cli_items(server, user=known_user, items=",".join(item_ids))
+    assert [i["item_id"] for i in body["items"]] == cli  # `recommend --items ... --user ...` answers alike
     anonymous = server.post("/recommend/basket", {"items": item_ids, "k": 5})[1]["items"]
     stranger = server.post("/recommend/basket", {"items": item_ids, "k": 5, "user_id": "no-such-customer"})
     assert stranger[0] == 200 and stranger[1]["items"] == anonymous

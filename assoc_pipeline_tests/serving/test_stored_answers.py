@@ -95,3 +95,14 @@ def test_the_command_answers_from_the_table(state) -> None:
         [sys.executable, "-c", code, user], env=env, capture_output=True, text=True, timeout=300
     )
     assert done.returncode == 0 and "heavy: []" in done.stdout, (done.stdout[-500:], done.stderr[-2000:])
+
+
+def test_recommend_without_a_user_or_items_says_what_to_give(tmp_path) -> None:
+    env = {**os.environ, "ASSOC_DATA_DIR": str(tmp_path)}
+    script = Path(sys.executable).parent / "assoc-pipeline"
+    command = [str(script), "recommend", "--k", "3"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [
+        "assoc-pipeline: error: recommend: give --user (next basket), --items (basket completion) or both"
+    ]
