@@ -84,14 +84,16 @@ def main() -> None:
 
     # -------------------------------------------------------------- stage one
     say("candidate recall ...")
+    lists = RankerParams().candidates  # the lists the default ranker re-ranks
     lines += [
-        "## Candidate recall (history most-bought first, then 50 EASE neighbours, then 10 trending)",
+        f"## Candidate recall (history most-bought first, then {lists.n_neighbours} EASE neighbours, "
+        f"then {lists.n_trending} trending; at most {lists.max_size})",
         "",
         "| period | users | recall@50 | recall@100 | recall@200 | recall (whole list) | mean list size |",
         "|---|---|---|---|---|---|---|",
     ]
     for name, (hist, fut) in periods.items():
-        r = candidate_recall_on_period(hist, fut)
+        r = candidate_recall_on_period(hist, fut, lists)
         lines.append(
             f"| {name} | {int(r['n_users'])} | {r['recall@50']:.4f} | {r['recall@100']:.4f} | "
             f"{r['recall@200']:.4f} | {r['recall@all']:.4f} | {r['mean_size']:.1f} |"

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from assoc_pipeline.core.recsys.models.checkpoint_files import load_model
-from assoc_pipeline.core.recsys.models.ranker import RankerRecommender
+from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
 from assoc_pipeline.resources.mlflow_tracking import RECOMMENDER_MODEL
 from assoc_pipeline_tests.conftest import DEMO_PARTITIONS
 from assoc_pipeline_tests.promotion.conftest import Pipeline
@@ -40,7 +40,8 @@ def test_ranker_asset_trains_logs_registers_and_reloads(
     assert meta["validation/val_ndcg@10"] > 0
     client = p.mlflow.client()
     run = client.get_run(meta["mlflow_run_id"])
-    assert run.data.tags["model_type"] == "ranker" and run.data.params["n_neighbours"] == "50"
+    assert run.data.tags["model_type"] == "ranker"
+    assert run.data.params["n_neighbours"] == str(RankerParams().n_neighbours)
     assert [m.step for m in client.get_metric_history(run.info.run_id, "fit/loss")][:1] == [1]
 
     model = load_model(Path(meta["path"]))

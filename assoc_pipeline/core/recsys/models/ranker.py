@@ -82,7 +82,10 @@ class RankerParams(LoopParams):
     lists_per_batch: int = 256  # chosen on validation (64: 0.3235, 256: 0.3241 NDCG@10; within noise)
     horizon_days: float = 91.0  # a training label is the user's first basket within this many days
     times_per_month: int = 1  # prediction times per month of training baskets (month start first)
-    n_neighbours: int = 50  # EASE neighbours of the history in each candidate list
+    # EASE neighbours of the history in each candidate list. 100 chosen on validation (LambdaRank, 3
+    # seeds): explore recall@10 .0129 vs .0094 at 50, NDCG@10 .3268 vs .3270, recall .1980 vs .1974;
+    # at 100k items the ranker asset still peaks at 6.2 GB (benchmarks/RESULTS.md)
+    n_neighbours: int = 100
     n_trending: int = 10
     max_candidates: int = 200
     ease_l2: float = 200.0  # EASE lambda of the candidates / features
