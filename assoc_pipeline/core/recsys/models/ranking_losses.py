@@ -59,7 +59,7 @@ def lambdarank_loss(
     positive = labels > 0
     with torch.no_grad():
         rank = rank_within_lists(logits, list_of_row, starts)
-        discount = torch.where(rank < k, 1.0 / torch.log2(rank.float() + 2.0), torch.zeros(()))
+        discount = (rank < k).float() / torch.log2(rank.float() + 2.0)  # 0 below the top k
         n_pos = torch.zeros(n, device=logits.device).index_add(0, list_of_row, positive.float())
         ideal = torch.cumsum(1.0 / torch.log2(torch.arange(k, device=logits.device).float() + 2.0), 0)
         idcg = ideal[(n_pos.clamp(1, k) - 1).long()]
