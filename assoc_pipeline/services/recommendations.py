@@ -20,7 +20,7 @@ from assoc_pipeline.core.data.baskets import BASKETS_FILE, BasketSet, load_baske
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
-from assoc_pipeline.core.recsys.baselines.user_history import user_item_counts
+from assoc_pipeline.core.recsys.baselines.user_history import user_codes, user_item_counts
 from assoc_pipeline.core.recsys.contribution_cells import top_groups
 from assoc_pipeline.core.recsys.item_lookup import UnknownQueryError, resolve_items
 from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets, recommend_for_users
@@ -278,7 +278,7 @@ def recommend_command(
         names = baskets.vocabulary["item_name"].to_numpy()[idx]
         customer = None
         if user is not None:
-            known = set(map(str, user_item_counts(baskets)[0]))
+            known = set(map(str, user_codes(baskets)[0]))  # the ids only: no user x item matrix
             customer = stored_user_id(user, known)
             if customer not in known:
                 notes.append(
