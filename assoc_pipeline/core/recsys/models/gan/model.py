@@ -20,8 +20,10 @@ Why this design (measured in shared/notes/basket-gan.md, reproduced by benchmark
   baskets, non-saturating loss) joins at ``adversarial_weight`` after ``pretrain_epochs`` of MMD
   alone.
 * After training, a few calibration rounds move each modelled item's output bias until its share
-  of synthetic baskets matches its share of the training baskets (``calibration_rounds``; not
-  under DP): the two-sample probe read those small frequency tilts.
+  of synthetic baskets matches its share of the training baskets (``calibration.py``,
+  ``calibration_rounds``; not under DP): the two-sample probe read those small frequency tilts.
+  The same rounds move the affinity entries of the pairs that reach the rules' support towards
+  their training confidences (``pair_calibration_step``): the redraw left those off.
 * Basket sizes are NOT generated: the number of modelled items per basket is resampled from the
   real size histogram, and the long tail of rarer items is filled by independent draws at their
   supports. Size fidelity is therefore no evidence of anything and is not reported as such.
@@ -56,6 +58,13 @@ from assoc_pipeline.core.recsys.models.gan.basket_moments import (
     pair_sensitivity,
     weighted_item_counts,
     weighted_pair_counts,
+)
+from assoc_pipeline.core.recsys.models.gan.calibration import (
+    CalibrationTargets,
+    DrawnShares,
+    calibration_errors,
+    confidence_steps,
+    item_steps,
 )
 from assoc_pipeline.core.recsys.models.gan.networks import BasketGAN
 from assoc_pipeline.core.recsys.models.gan.sampled_baskets import basket_set_from_lists
@@ -114,13 +123,24 @@ class GANParams(LoopParams):
     # the unclipped MMD: validation rule Jaccard .045 -> .064, pair r .654 -> .673 (3 seeds)
     pull_temperature: float = 3.0
     eval_samples: int = 1000  # synthetic baskets drawn per epoch to choose the epoch
-    # after training (not under DP: the raw item shares are not released), this many rounds move each
+    # after training (not under DP: the raw shares are not released), this many rounds move each
     # modelled item's output bias by log(real share / synthetic share) of baskets holding it, measured
     # on calibration_samples draws. The MMD weighs items by clipped counts and the seed draw and the
-    # redraw add their own tilt; validation (3 seeds): item r .935 -> .946, probe AUC .617 -> .572,
-    # pair r .673 -> .674, rule Jaccard .064 -> .066
-    calibration_rounds: int = 3
+    # redraw add their own tilt; validation (3 seeds, 3 rounds): item r .935 -> .946, probe AUC
+    # .617 -> .572, pair r .673 -> .674, rule Jaccard .064 -> .066
+    calibration_rounds: int = 6
     calibration_samples: int = 20_000
+    # the same rounds move the affinity entry [a, c] by this step x log(real / synthetic confidence
+    # of a -> c) for every pair of modelled items that at least pair_calibration_support of the
+    # training baskets hold (the rules asset's support; 0 = items only). The MMD and the redraw left
+    # those confidences off: pair r against the fit baskets themselves was .81. Validation (3 seeds,
+    # 6 rounds, against items only): step 0.5: pair r .673 -> .687, probe AUC .570 -> .554, rule
+    # Jaccard .066 -> .066, item r .947 -> .947, DCR .766 -> .768; step 1.5 moved pair r further
+    # (.690) but cost rules (.063, fewer synthetic rules) and, where the sampler cannot express the
+    # pairs (the tests' 24 planted items), overshot the item shares. benchmarks/RESULTS.md,
+    # "Follow-up 2026-12-05 (2)"
+    pair_calibration_step: float = 0.5
+    pair_calibration_support: float = 0.005
     # protocol (protocol.py): random parts of the train period held out from fitting
     epoch_choice_fraction: float = 0.1
     holdout_fraction: float = 0.2
@@ -415,40 +435,62 @@ class BasketGANModel(Checkpointable):
                     for attr in ("grad_sample", "summed_grad", "_forward_counter"):
                         if hasattr(param, attr):
                             delattr(param, attr)
-        self._calibrate_item_shares(x_top)
+        self._calibrate(x_top)
         return self
 
-    def _calibrate_item_shares(self, x_top: sp.csr_matrix) -> None:
-        """Match each modelled item's share of synthetic baskets to its share of the training
-        baskets by moving the generator's output bias (``calibration_rounds``; none under DP).
+    def _calibrate(self, x_top: sp.csr_matrix) -> None:
+        """Match the synthetic baskets to the training baskets (``x_top``) on each modelled item's
+        share, by moving the generator's output bias, and (``pair_calibration_step`` > 0) on the
+        confidence of every pair that ``pair_calibration_support`` of them hold, by moving the
+        affinity table (``calibration.py``; ``calibration_rounds``; none under DP, where raw
+        shares are not released).
 
-        Each round adds log(real share / synthetic share). Where few items compete for each basket's
-        places and partners pull each other in (the tests' 24 planted items), a full step can
-        overshoot after the first round, so the bias of the round with the smallest share error is
-        kept (on the shipped data the error fell every round: 0.0028 -> 0.0013 over five)."""
+        Each round draws ``calibration_samples`` baskets and adds log(real / synthetic) of the
+        shares to the bias and ``pair_calibration_step`` x log(real / synthetic) of the
+        confidences to the affinity entries. Where few items compete for each basket's places and
+        partners pull each other in (the tests' 24 planted items), a full step can overshoot, so
+        the round with the smallest error (item and pair errors, each relative to the first
+        round's) is kept."""
         p, module = self.params, self._require()
         if p.dp or p.calibration_rounds <= 0:
             return
-        n_mod = len(self.modelled_items)
-        real = np.bincount(x_top.indices, minlength=n_mod) / max(x_top.shape[0], 1)
+        pairs_on = p.pair_calibration_step > 0
+        targets = CalibrationTargets.of(x_top, p.pair_calibration_support if pairs_on else None)
         position = np.full(self.n_items, -1, dtype=np.int64)
-        position[self.modelled_items] = np.arange(n_mod)
-        bias = module.generator.net[-1].bias
-        best = (np.inf, bias.detach().clone())
+        position[self.modelled_items] = np.arange(len(self.modelled_items))
+        bias, table = module.generator.net[-1].bias, module.generator.affinity.weight
+        best = (np.inf, bias.detach().clone(), table.detach().clone())
+        first: tuple[float, float] | None = None
         for r in range(p.calibration_rounds + 1):
-            drawn = position[  # modelled items only (tail=False): every position is >= 0
-                np.concatenate(self.sample(p.calibration_samples, seed=p.seed + 7919 + r, tail=False))
-            ]
-            synthetic = np.bincount(drawn, minlength=n_mod) / p.calibration_samples
-            error = float(np.abs(synthetic - real).mean())
+            # modelled items only (tail=False): every position is >= 0
+            drawn_baskets = self.sample(p.calibration_samples, seed=p.seed + 7919 + r, tail=False)
+            drawn = DrawnShares.of([position[b] for b in drawn_baskets], targets)
+            errors = calibration_errors(targets, drawn)
+            first = first or errors
+            error = errors[0] / max(first[0], 1e-12) + (
+                errors[1] / max(first[1], 1e-12) if targets.has_pairs else 0.0
+            )
             if error < best[0]:
-                best = (error, bias.detach().clone())
-            if r < p.calibration_rounds:
-                step = np.log((real + 1e-4) / (synthetic + 1e-4))  # the floor: items neither side draws
-                with torch.no_grad():
-                    bias += torch.as_tensor(step, dtype=bias.dtype, device=bias.device)
+                best = (error, bias.detach().clone(), table.detach().clone())
+            if r == p.calibration_rounds:
+                break
+            with torch.no_grad():
+                bias += torch.as_tensor(item_steps(targets, drawn), dtype=bias.dtype, device=bias.device)
+                if targets.has_pairs:
+                    rows, cols, steps = confidence_steps(targets, drawn)
+                    table.index_put_(
+                        (
+                            torch.as_tensor(rows, device=table.device),
+                            torch.as_tensor(cols, device=table.device),
+                        ),
+                        torch.as_tensor(
+                            p.pair_calibration_step * steps, dtype=table.dtype, device=table.device
+                        ),
+                        accumulate=True,
+                    )
         with torch.no_grad():
             bias.copy_(best[1])
+            table.copy_(best[2])
 
     def _unclipped_moments(self, x_top: sp.csr_matrix, device: torch.device) -> BasketMoments | None:
         """The second MMD's real side: every basket counted whole (up to the size cap). None under

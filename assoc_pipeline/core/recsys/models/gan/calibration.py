@@ -1,0 +1,108 @@
+"""What the basket GAN's calibration rounds measure and how far each round moves the generator.
+
+After training, rounds of draws compare the synthetic baskets with the training baskets on two
+things the rules asset reads: each modelled item's share of baskets (moved by the output bias) and,
+for every pair of modelled items that at least the rules' support of training baskets hold, the
+confidence in each direction (moved by the affinity table, whose row ``i`` is how strongly a
+drawn ``i`` pulls each other item into its basket). Pure numpy: the model applies the steps.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+SHARE_FLOOR = 1e-4  # added to both shares: an item neither side draws moves by nothing
+CONFIDENCE_FLOOR = 0.02  # added to both confidences: a pair seen once in the draws moves by little
+
+
+@dataclass(frozen=True)
+class CalibrationTargets:
+    """The training baskets' item shares and, for the calibrated pairs ``(rows[k], cols[k])``
+    (``rows < cols``), the share of baskets holding both. Positions are the generator's outputs."""
+
+    items: np.ndarray
+    rows: np.ndarray
+    cols: np.ndarray
+    pairs: np.ndarray
+
+    @classmethod
+    def of(cls, x_top: sp.csr_matrix, min_pair_support: float | None) -> CalibrationTargets:
+        """Targets from the training baskets over the modelled items: the pairs at least
+        ``min_pair_support`` of them hold; no pairs when ``min_pair_support`` is None."""
+        x = sp.csr_matrix(x_top, dtype=np.float64)
+        x.data[:] = 1.0
+        n = max(x.shape[0], 1)
+        items = np.asarray(x.sum(axis=0)).ravel() / n
+        empty = np.zeros(0, dtype=np.int64)
+        if min_pair_support is None:
+            return cls(items, empty, empty, np.zeros(0))
+        together = sp.triu(x.T @ x, k=1).tocoo()
+        keep = together.data / n >= min_pair_support
+        return cls(
+            items,
+            together.row[keep].astype(np.int64),
+            together.col[keep].astype(np.int64),
+            together.data[keep] / n,
+        )
+
+    @property
+    def has_pairs(self) -> bool:
+        return len(self.pairs) > 0
+
+
+@dataclass(frozen=True)
+class DrawnShares:
+    """The same figures measured on drawn baskets."""
+
+    items: np.ndarray
+    pairs: np.ndarray
+
+    @classmethod
+    def of(cls, baskets: list[np.ndarray], targets: CalibrationTargets) -> DrawnShares:
+        """``baskets``: arrays of generator positions (modelled items only)."""
+        n_items, n = len(targets.items), max(len(baskets), 1)
+        sizes = np.fromiter((len(b) for b in baskets), dtype=np.int64, count=len(baskets))
+        x = sp.csr_matrix(
+            (
+                np.ones(int(sizes.sum())),
+                np.concatenate(baskets) if len(baskets) else np.zeros(0, np.int64),
+                np.concatenate([[0], np.cumsum(sizes)]),
+            ),
+            shape=(len(baskets), n_items),
+        )
+        items = np.asarray(x.sum(axis=0)).ravel() / n
+        if not targets.has_pairs:
+            return cls(items, np.zeros(0))
+        together = sp.csr_matrix(x.T @ x)
+        return cls(items, np.asarray(together[targets.rows, targets.cols]).ravel() / n)
+
+
+def calibration_errors(targets: CalibrationTargets, drawn: DrawnShares) -> tuple[float, float]:
+    """Mean absolute error of the item shares and of the calibrated pairs' shares (0 without pairs)."""
+    items = float(np.abs(drawn.items - targets.items).mean())
+    pairs = float(np.abs(drawn.pairs - targets.pairs).mean()) if targets.has_pairs else 0.0
+    return items, pairs
+
+
+def item_steps(targets: CalibrationTargets, drawn: DrawnShares) -> np.ndarray:
+    """log(real share / synthetic share) per modelled item: what the output bias moves by."""
+    return np.log((targets.items + SHARE_FLOOR) / (drawn.items + SHARE_FLOOR))
+
+
+def confidence_steps(
+    targets: CalibrationTargets, drawn: DrawnShares
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(pulling item, pulled item, log(real / synthetic confidence)) for both directions of every
+    calibrated pair: an item-to-item rule ``a -> c`` holds on its confidence, and the affinity entry
+    ``[a, c]`` is what raises ``c`` in baskets that hold ``a``."""
+    out_rows, out_cols, out_steps = [], [], []
+    for a, c in ((targets.rows, targets.cols), (targets.cols, targets.rows)):
+        real = targets.pairs / np.maximum(targets.items[a], 1e-12)
+        synthetic = drawn.pairs / np.maximum(drawn.items[a], 1e-12)
+        out_rows.append(a)
+        out_cols.append(c)
+        out_steps.append(np.log((real + CONFIDENCE_FLOOR) / (synthetic + CONFIDENCE_FLOOR)))
+    return np.concatenate(out_rows), np.concatenate(out_cols), np.concatenate(out_steps)
