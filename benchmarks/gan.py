@@ -233,8 +233,9 @@ def main() -> None:
             score(f"{variant}, seed {seed}", model, parts, seed)
     seed0 = args.seeds[0]
     frozen = dataclasses.replace(base, seed=seed0, epochs=1, pretrain_epochs=1, lr=0.0, affinity_lr=0.0)
-    init_model, parts0 = gan("GAN initialisation only (learning rate 0)", frozen)
-    score("GAN initialisation only (learning rate 0)", init_model, parts0, seed0)
+    untrained = "GAN initialisation + calibration only (learning rate 0)"  # the rounds run after any fit
+    init_model, parts0 = gan(untrained, frozen)
+    score(untrained, init_model, parts0, seed0)
     fit0 = train_period.subset(parts0.fit_rows)
     score("independent items", IndependentItems().fit(fit0), parts0, seed0)
     score("co-occurrence Markov chain", CooccurrenceChain().fit(fit0), parts0, seed0)
