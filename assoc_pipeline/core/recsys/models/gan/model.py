@@ -459,7 +459,11 @@ class BasketGANModel(Checkpointable):
         position = np.full(self.n_items, -1, dtype=np.int64)
         position[self.modelled_items] = np.arange(len(self.modelled_items))
         bias, table = module.generator.net[-1].bias, module.generator.affinity.weight
-        best = (np.inf, bias.detach().clone(), table.detach().clone())
+
+        def state() -> tuple[torch.Tensor, torch.Tensor | None]:  # the table only when rounds move it
+            return bias.detach().clone(), table.detach().clone() if targets.has_pairs else None
+
+        best = (np.inf, *state())
         first: tuple[float, float] | None = None
         for r in range(p.calibration_rounds + 1):
             # modelled items only (tail=False): every position is >= 0
@@ -471,7 +475,7 @@ class BasketGANModel(Checkpointable):
                 errors[1] / max(first[1], 1e-12) if targets.has_pairs else 0.0
             )
             if error < best[0]:
-                best = (error, bias.detach().clone(), table.detach().clone())
+                best = (error, *state())
             if r == p.calibration_rounds:
                 break
             with torch.no_grad():
@@ -490,7 +494,8 @@ class BasketGANModel(Checkpointable):
                     )
         with torch.no_grad():
             bias.copy_(best[1])
-            table.copy_(best[2])
+            if best[2] is not None:
+                table.copy_(best[2])
 
     def _unclipped_moments(self, x_top: sp.csr_matrix, device: torch.device) -> BasketMoments | None:
         """The second MMD's real side: every basket counted whole (up to the size cap). None under
