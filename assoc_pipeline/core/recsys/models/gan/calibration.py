@@ -14,6 +14,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from assoc_pipeline.core.sparse_pairs import values_at
+
 SHARE_FLOOR = 1e-4  # added to both shares: an item neither side draws moves by nothing
 CONFIDENCE_FLOOR = 0.02  # added to both confidences: a pair seen once in the draws moves by little
 
@@ -76,8 +78,7 @@ class DrawnShares:
         items = np.asarray(x.sum(axis=0)).ravel() / n
         if not targets.has_pairs:
             return cls(items, np.zeros(0))
-        together = sp.csr_matrix(x.T @ x)
-        return cls(items, np.asarray(together[targets.rows, targets.cols]).ravel() / n)
+        return cls(items, values_at(sp.csr_matrix(x.T @ x), targets.rows, targets.cols) / n)
 
 
 def calibration_errors(targets: CalibrationTargets, drawn: DrawnShares) -> tuple[float, float]:
