@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from assoc_pipeline.core.data.baskets import basket_set_from_lists
 from assoc_pipeline.core.recsys.models.gan.calibration import (
     CalibrationTargets,
     DrawnShares,
@@ -19,10 +20,8 @@ from assoc_pipeline.core.recsys.models.gan.calibration import (
 BASKETS = [[0, 1]] * 6 + [[0, 2]] + [[3]] * 3
 
 
-def matrix(baskets: list[list[int]], n_items: int = 4) -> sp.csr_matrix:
-    rows = np.repeat(np.arange(len(baskets)), [len(b) for b in baskets])
-    cols = np.concatenate([np.asarray(b, dtype=np.int64) for b in baskets])
-    return sp.csr_matrix((np.ones(len(cols)), (rows, cols)), shape=(len(baskets), n_items))
+def matrix(baskets: list[list[int]]) -> sp.csr_matrix:
+    return basket_set_from_lists([np.asarray(b) for b in baskets], [f"i{i}" for i in range(4)]).matrix
 
 
 def test_targets_hold_item_shares_and_only_the_pairs_at_the_support() -> None:
