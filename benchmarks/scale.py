@@ -55,6 +55,7 @@ def _paths(scratch: Path) -> dict[str, Path]:
 
 def _resources(scratch: Path) -> dict:
     from assoc_pipeline.resources.artifacts import ArtifactStore
+    from assoc_pipeline.resources.ease_cache import EaseCacheResource
     from assoc_pipeline.resources.event_source import EventSourceResource
     from assoc_pipeline.resources.mlflow_tracking import MLflowResource
     from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
@@ -68,6 +69,7 @@ def _resources(scratch: Path) -> dict:
         "artifacts": ArtifactStore(base_dir=str(p["data"] / "artifacts")),
         "event_source": EventSourceResource(path=str(p["source"])),
         "pseudonymiser": PseudonymiserResource(key=""),
+        "ease_cache": EaseCacheResource(directory=str(p["data"] / "cache" / "ease")),
         "mlflow": MLflowResource(
             tracking_uri=f"sqlite:///{p['data'] / 'mlflow.db'}",
             artifact_root=str(p["data"] / "mlartifacts"),

@@ -22,6 +22,7 @@ from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
 from assoc_pipeline.orchestration.step_priority import priority_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.resources.ease_cache import EaseCacheResource
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.resources.text_encoder import TextEncoderResource
 from assoc_pipeline.services.hybrid_tuning import tune_hybrid
@@ -124,6 +125,7 @@ def hybrid_model(
     baseline_tuning: dict,
     mlflow: MLflowResource,
     artifacts: ArtifactStore,
+    ease_cache: EaseCacheResource,  # its set-up shares EASE inverses between steps
 ) -> dg.Output[dict]:
     record, metadata = tune_hybrid(
         split_from_record(baskets, split),

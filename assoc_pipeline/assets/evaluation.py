@@ -23,6 +23,7 @@ from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
 from assoc_pipeline.orchestration.step_priority import priority_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.resources.ease_cache import EaseCacheResource
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.services.baseline_choice import choose_baselines
 from assoc_pipeline.services.evaluation import TrainedMethod, evaluate_pipeline
@@ -109,6 +110,7 @@ def baseline_tuning(
     split: dict,
     item_embeddings: pd.DataFrame,
     mlflow: MLflowResource,
+    ease_cache: EaseCacheResource,  # its set-up shares EASE inverses between steps
 ) -> dg.Output[dict]:
     record, metadata = choose_baselines(
         split_from_record(baskets, split),
@@ -181,6 +183,7 @@ def evaluation_report_asset(types: Iterable[ModelType]) -> dg.AssetsDefinition:
         config: ReportConfig,
         mlflow: MLflowResource,
         artifacts: ArtifactStore,
+        ease_cache: EaseCacheResource,  # its set-up shares EASE inverses between steps
         **inputs: Any,
     ) -> Iterator:
         """Baselines are fitted on ``train_full``; the rules baseline mines its own pair rules on

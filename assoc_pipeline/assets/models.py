@@ -19,6 +19,7 @@ from assoc_pipeline.orchestration.metadata import as_metadata
 from assoc_pipeline.orchestration.run_tags import dagster_run_tags
 from assoc_pipeline.orchestration.step_priority import priority_tags
 from assoc_pipeline.resources.artifacts import ArtifactStore
+from assoc_pipeline.resources.ease_cache import EaseCacheResource
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.services.fine_tuning import FineTuneSettings, Skipped, fine_tune
 from assoc_pipeline.services.training import Trained, train_recommender
@@ -58,6 +59,7 @@ def training_asset(t: ModelType) -> dg.AssetsDefinition:
         config: config_cls,  # type: ignore[valid-type]
         mlflow: MLflowResource,
         artifacts: ArtifactStore,
+        ease_cache: EaseCacheResource,  # its set-up shares EASE inverses between steps
         **inputs: object,
     ) -> dg.Output:
         baskets: BasketSet = inputs["baskets"]  # type: ignore[assignment]
@@ -105,6 +107,7 @@ def finetuned_model(
     split: dict,
     mlflow: MLflowResource,
     artifacts: ArtifactStore,
+    ease_cache: EaseCacheResource,  # its set-up shares EASE inverses between steps
 ) -> dg.Output:
     outcome = fine_tune(
         settings_from_config(FineTuneSettings, config),

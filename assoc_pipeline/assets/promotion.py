@@ -14,6 +14,7 @@ from assoc_pipeline.core.recsys.baseline_tuning import BaselineSettings
 from assoc_pipeline.core.recsys.split import split_from_record
 from assoc_pipeline.orchestration.config import config_for, settings_from_config
 from assoc_pipeline.orchestration.metadata import as_metadata, preview
+from assoc_pipeline.resources.ease_cache import EaseCacheResource
 from assoc_pipeline.resources.mlflow_tracking import MLflowResource
 from assoc_pipeline.services.promotion import GateSettings, run_gate
 from assoc_pipeline.services.recommendations import recommendation_table
@@ -84,6 +85,7 @@ def recommendations(
     item_embeddings: pd.DataFrame,
     baseline_tuning: dict,
     mlflow: MLflowResource,
+    ease_cache: EaseCacheResource,  # its set-up shares EASE inverses between steps
 ) -> dg.Output[pd.DataFrame]:
     table, facts = recommendation_table(
         mlflow,

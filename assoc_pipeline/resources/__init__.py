@@ -32,6 +32,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
 
     from assoc_pipeline.core.privacy.pseudonymise import PSEUDONYM_KEY_ENV
     from assoc_pipeline.resources.artifacts import ArtifactStore
+    from assoc_pipeline.resources.ease_cache import EaseCacheResource
     from assoc_pipeline.resources.inbox import InboxResource
     from assoc_pipeline.resources.mlflow_tracking import MLflowResource
     from assoc_pipeline.resources.pseudonymiser import PseudonymiserResource
@@ -50,6 +51,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "text_encoder": TextEncoderResource(
             cache_path=str(settings.data_dir / "cache" / "text_embeddings.parquet")
         ),
+        "ease_cache": EaseCacheResource(directory=str(settings.data_dir / "cache" / "ease")),
         # the key stays an env var reference (only its name reaches Dagster's snapshots); unset = off
         "pseudonymiser": PseudonymiserResource(
             key=dg.EnvVar(PSEUDONYM_KEY_ENV) if os.environ.get(PSEUDONYM_KEY_ENV) else ""

@@ -22,6 +22,7 @@ import scipy.linalg.lapack
 import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.baselines.ease_disk_cache import EaseDiskCache
 from assoc_pipeline.core.recsys.baselines.user_history import (
     backoff,
     basket_matrix,
@@ -127,17 +128,43 @@ def ease_item_weights(
 def _cached_block(matrix: sp.spmatrix, l2: float, keep: bool = True) -> np.ndarray:
     """B of every column of ``matrix`` (an unbought column: a zero row and column), computed once
     per (matrix, lambda) in a process and read-only; ``keep=False``: a block computed now is
-    the caller's own (writable, not stored)."""
-    key = (_matrix_key(matrix), float(l2))
+    the caller's own (writable, not stored in this process)."""
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
+        return np.arange(matrix.shape[1]), _ease_block(sp.csc_matrix(matrix), l2)
+
+    return _stored((_matrix_key(matrix), float(l2)), compute, keep)[1]
+
+
+def _stored(
+    key: tuple[str, float], compute: Callable[[], tuple[np.ndarray, np.ndarray]], keep: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """The (active items, block) of ``key``: from this process's recent results, else the disk
+    cache (:func:`share_on_disk`), else ``compute()``d now and stored in both. A block computed
+    with ``keep=False`` is returned writable and not kept in this process (it is still written to
+    disk); every other block is read-only."""
     with _LOCK:
         hit = _RECENT.get(key)
+    if hit is not None:
+        return hit
+    disk = _DISK
+    hit = disk.read(key) if disk is not None else None
     if hit is None:
-        block = _ease_block(sp.csc_matrix(matrix), l2)
+        hit = compute()
+        if disk is not None:
+            disk.write(key, *hit)
         if not keep:
-            return block
-        block.setflags(write=False)
-        hit = _keep(key, (np.arange(matrix.shape[1]), block))
-    return hit[1]
+            return hit
+        hit[1].setflags(write=False)
+    return _keep(key, hit) if keep else hit
+
+
+def share_on_disk(cache: EaseDiskCache | None) -> None:
+    """Read and write this process's EASE inverses through ``cache`` (None: this process only).
+
+    Set by the pipeline's ``ease_cache`` resource for the steps that fit EASE."""
+    global _DISK
+    _DISK = cache
 
 
 def _keep(key: tuple[str, float], entry: tuple[np.ndarray, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -159,17 +186,15 @@ def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
 
     The same (baskets, lambda) is fitted by the baseline, the hybrid, the tuning and the ranker's
     candidate lists (before fit and refit): recent results are kept (compact, read-only, within
-    ``_CACHE_BYTES``), so each inverse is computed once per process.
+    ``_CACHE_BYTES``), so each inverse is computed once per process, and once per run where the
+    steps share a disk cache (:func:`share_on_disk`).
     """
-    key = (_matrix_key(matrix), float(l2))
-    with _LOCK:
-        hit = _RECENT.get(key)
-    if hit is None:
+
+    def compute() -> tuple[np.ndarray, np.ndarray]:
         active = np.flatnonzero(np.asarray(matrix.getnnz(axis=0)) > 0)
-        block = _ease_block(sp.csc_matrix(matrix)[:, active], l2)
-        block.setflags(write=False)
-        hit = _keep(key, (active, block))
-    active, block = hit
+        return active, _ease_block(sp.csc_matrix(matrix)[:, active], l2)
+
+    active, block = _stored((_matrix_key(matrix), float(l2)), compute)
     n = matrix.shape[1]
     if len(active) == n:
         return block
@@ -182,6 +207,7 @@ def ease_weights(matrix: sp.spmatrix, l2: float) -> np.ndarray:
 _CACHE_BYTES = 3 << 28  # 768 MB: the demo ranker's 13 histories (~3,200 items each) fit
 _RECENT: dict[tuple[str, float], tuple[np.ndarray, np.ndarray]] = {}
 _LOCK = threading.Lock()
+_DISK: EaseDiskCache | None = None  # shared with other processes: share_on_disk
 
 
 def _matrix_key(matrix: sp.spmatrix) -> str:
