@@ -244,9 +244,12 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     if args.k >= 1 and anonymous_query and no_champion_yet(settings.mlflow_tracking_uri):
         answer = stored_answer(assets_dir, args.user, args.items, args.k)
     if answer is None:
+        from assoc_pipeline.core.recsys.baselines.ease import share_on_disk
+        from assoc_pipeline.core.recsys.baselines.ease_disk_cache import EaseDiskCache
         from assoc_pipeline.resources import build_resources
         from assoc_pipeline.services.recommendations import recommend_command
 
+        share_on_disk(EaseDiskCache(settings.ease_cache_dir))  # inverses the pipeline computed
         answer = recommend_command(
             lambda: build_resources(settings)["mlflow"],
             settings.mlflow_tracking_uri,

@@ -310,6 +310,11 @@ class Settings:
         return self.data_dir / "quarantine"
 
     @property
+    def ease_cache_dir(self) -> Path:
+        """EASE inverses shared by the steps, `recommend` and `serve` (resources/ease_cache.py)."""
+        return self.data_dir / "cache" / "ease"
+
+    @property
     def mlflow_tracking_uri(self) -> str:
         """ASSOC_MLFLOW_TRACKING_URI if set; else the profile's store (SQLite file or PostgreSQL).
 

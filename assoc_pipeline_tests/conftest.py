@@ -137,3 +137,13 @@ def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, 
         workers=2,  # the multiprocess path `demo --workers 2` takes, covered by every test of this run
     )
     return settings, instance, summary
+
+
+@pytest.fixture(autouse=True)
+def _ease_disk_cache_of_this_test_only():
+    """A server or CLI command run in-process shares EASE inverses through its data folder
+    (``ease.share_on_disk``); the next test starts without that folder."""
+    yield
+    from assoc_pipeline.core.recsys.baselines import ease
+
+    ease.share_on_disk(None)

@@ -51,7 +51,7 @@ def build_resources(settings: Settings) -> dict[str, object]:
         "text_encoder": TextEncoderResource(
             cache_path=str(settings.data_dir / "cache" / "text_embeddings.parquet")
         ),
-        "ease_cache": EaseCacheResource(directory=str(settings.data_dir / "cache" / "ease")),
+        "ease_cache": EaseCacheResource(directory=str(settings.ease_cache_dir)),
         # the key stays an env var reference (only its name reaches Dagster's snapshots); unset = off
         "pseudonymiser": PseudonymiserResource(
             key=dg.EnvVar(PSEUDONYM_KEY_ENV) if os.environ.get(PSEUDONYM_KEY_ENV) else ""

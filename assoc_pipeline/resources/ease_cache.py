@@ -8,7 +8,7 @@ import dagster as dg
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.ease import share_on_disk
-from assoc_pipeline.core.recsys.baselines.ease_disk_cache import EaseDiskCache
+from assoc_pipeline.core.recsys.baselines.ease_disk_cache import DEFAULT_MAX_MB, EaseDiskCache
 
 
 class EaseCacheResource(dg.ConfigurableResource):
@@ -19,7 +19,7 @@ class EaseCacheResource(dg.ConfigurableResource):
     """
 
     directory: str
-    max_mb: int = 4096  # ten 10k-item blocks (400 MB each); the demo's take ~40 MB each
+    max_mb: int = DEFAULT_MAX_MB
 
     def cache(self) -> EaseDiskCache | None:
         if self.max_mb < 0:

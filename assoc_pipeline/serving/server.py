@@ -12,12 +12,16 @@ from assoc_pipeline.settings import Settings
 
 
 def build_holder(settings: Settings, poll_seconds: float) -> ChampionHolder:
-    """The served state loaded from the settings' data folder and MLflow registry."""
+    """The served state loaded from the settings' data folder and MLflow registry (EASE inverses
+    read from the pipeline's disk cache where a step computed them)."""
+    from assoc_pipeline.core.recsys.baselines.ease import share_on_disk
+    from assoc_pipeline.core.recsys.baselines.ease_disk_cache import EaseDiskCache
     from assoc_pipeline.resources import build_resources
     from assoc_pipeline.services.model_registry import champion_version
 
     tracker = build_resources(settings)["mlflow"]
     assets_dir = settings.data_dir / "assets"
+    share_on_disk(EaseDiskCache(settings.ease_cache_dir))
 
     def current_champion() -> str | None:
         version = champion_version(tracker)

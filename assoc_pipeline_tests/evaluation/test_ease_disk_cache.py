@@ -69,8 +69,13 @@ def test_the_large_catalogue_block_is_shared_too(tmp_path, fresh_process, monkey
     assert first.block.flags.writeable  # computed with keep=False: the caller's own
     monkeypatch.setattr(ease, "_RECENT", {})
     monkeypatch.setattr(ease, "_ease_block", _no_inverse)
+    mine = ease.ease_item_weights(matrix, 5.0, max_items=12, keep=False)
+    assert mine.block.flags.writeable and not ease._RECENT  # the caller's own copy, not kept here
     again = ease.ease_item_weights(matrix, 5.0, max_items=12)
-    assert np.array_equal(again.items, first.items) and np.array_equal(again.block, first.block)
+    assert not again.block.flags.writeable  # mapped: processes reading it share its pages
+    for read in (mine, again):
+        assert np.array_equal(read.items, first.items) and np.array_equal(read.block, first.block)
+        assert read.block.flags.c_contiguous  # scipy's sparse @ dense copies any other layout each time
 
 
 def test_without_a_disk_cache_nothing_is_written(tmp_path, fresh_process):

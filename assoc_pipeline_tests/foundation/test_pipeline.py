@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import json
 import shutil
 from pathlib import Path
 
 import dagster as dg
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
@@ -146,3 +148,25 @@ def test_failed_contract_blocks_downstream(scratch, tmp_path: Path, retail_sampl
 
 def all_assets_keys() -> list[dg.AssetKey]:
     return [key for a in all_assets for key in a.keys]
+
+
+def test_steps_share_their_ease_inverses_on_disk(demo_run) -> None:
+    """Each step of the two-lane run is a process of its own: what baseline_tuning fitted at every
+    lambda of its grid is in the run's EASE cache, and is the inverse computed now, to the bit."""
+    from assoc_pipeline.core.data.baskets import load_basket_set
+    from assoc_pipeline.core.recsys.baseline_tuning import EASE_GRID
+    from assoc_pipeline.core.recsys.baselines import ease
+    from assoc_pipeline.core.recsys.baselines.ease_disk_cache import EaseDiskCache
+    from assoc_pipeline.core.recsys.split import split_from_record
+
+    settings, _, _ = demo_run
+    assets = settings.data_dir / "assets"
+    baskets = load_basket_set(assets / "baskets")
+    train = split_from_record(baskets, json.loads((assets / "split.json").read_text())).train.matrix
+    cache = EaseDiskCache(settings.ease_cache_dir)
+    key = ease._matrix_key(train)
+    stored = {l2: cache.read((key, float(l2))) for l2 in EASE_GRID}
+    assert all(v is not None for v in stored.values()), sorted(settings.ease_cache_dir.iterdir())
+    active, block = stored[EASE_GRID[0]]
+    assert not block.flags.writeable
+    assert np.array_equal(block, ease._ease_block(train[:, active], EASE_GRID[0]))

@@ -140,15 +140,15 @@ def _stored(
     key: tuple[str, float], compute: Callable[[], tuple[np.ndarray, np.ndarray]], keep: bool = True
 ) -> tuple[np.ndarray, np.ndarray]:
     """The (active items, block) of ``key``: from this process's recent results, else the disk
-    cache (:func:`share_on_disk`), else ``compute()``d now and stored in both. A block computed
-    with ``keep=False`` is returned writable and not kept in this process (it is still written to
-    disk); every other block is read-only."""
+    cache (:func:`share_on_disk`), else ``compute()``d now and stored in both. With ``keep=False``
+    a block computed now or read from disk is the caller's own (writable, not kept in this process;
+    a computed one is still written to disk); every other block is read-only."""
     with _LOCK:
         hit = _RECENT.get(key)
     if hit is not None:
         return hit
     disk = _DISK
-    hit = disk.read(key) if disk is not None else None
+    hit = disk.read(key, own=not keep) if disk is not None else None
     if hit is None:
         hit = compute()
         if disk is not None:

@@ -20,6 +20,9 @@ from pathlib import Path
 import numpy as np
 
 FORMAT = "ease1"  # part of every file name: a change of the block's layout starts a fresh cache
+# a whole run's blocks at 100k items (~19, up to 400 MB each at 10k kept items); the demo's: ~40 MB
+# each. Smaller, the ranker's ~14 history cuts push the DNN's blocks out before the fine-tuning
+DEFAULT_MAX_MB = 8192
 
 
 @dataclass(frozen=True)
@@ -27,13 +30,16 @@ class EaseDiskCache:
     """``(active items, B block)`` pairs under ``directory``, at most ``max_bytes`` in all."""
 
     directory: Path
-    max_bytes: int
+    max_bytes: int = DEFAULT_MAX_MB << 20
 
-    def read(self, key: tuple[str, float]) -> tuple[np.ndarray, np.ndarray] | None:
-        """The stored pair (the block memory-mapped, read-only), or None when absent or unreadable."""
+    def read(self, key: tuple[str, float], own: bool = False) -> tuple[np.ndarray, np.ndarray] | None:
+        """The stored pair, or None when absent or unreadable. The block is memory-mapped and
+        read-only (processes reading it share its pages); ``own=True``: a writable copy in this
+        process's memory instead, for a caller that keeps it as its own (a mapped block copied
+        would count twice)."""
         block_path, active_path = self._paths(key)
         try:
-            block = np.asarray(np.load(block_path, mmap_mode="r"))
+            block = np.load(block_path) if own else np.asarray(np.load(block_path, mmap_mode="r"))
             active = np.load(active_path)
             os.utime(block_path)  # recently used: evicted last
         except (OSError, ValueError, EOFError):
