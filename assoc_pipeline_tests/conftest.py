@@ -110,6 +110,18 @@ def sample_resources(settings, text_cache: Path) -> dict:
     return {**build_resources(settings), "text_encoder": TextEncoderResource(cache_path=str(text_cache))}
 
 
+def copy_data_dir(settings, target: Path, dagster_home: bool = False) -> None:
+    """A private copy of a run's data folder, without its EASE cache (hundreds of MB that only
+    save compute) and, unless asked, without its Dagster home."""
+    import shutil
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {n for n in names if Path(folder, n) == settings.ease_cache_dir}
+        return skipped if dagster_home else skipped | ({"dagster_home"} & set(names))
+
+    shutil.copytree(settings.data_dir, target, ignore=ignore)
+
+
 @pytest.fixture(scope="session")
 def demo_run(tmp_path_factory: pytest.TempPathFactory, retail_sample_csv: Path, text_cache: Path):
     """The whole asset graph materialized once on the real two-month sample (shared by tests).

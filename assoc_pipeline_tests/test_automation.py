@@ -16,7 +16,7 @@ from assoc_pipeline.core.mining import derive_rules, mine_itemsets, prune_redund
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.definitions import all_assets, all_checks, defs
 from assoc_pipeline.resources import build_resources
-from assoc_pipeline_tests.conftest import SAMPLE_RUN_CONFIG, sample_resources
+from assoc_pipeline_tests.conftest import SAMPLE_RUN_CONFIG, copy_data_dir, sample_resources
 
 MINING_CONFIG = {"ops": {k: SAMPLE_RUN_CONFIG["ops"][k] for k in ("frequent_itemsets",)}}
 
@@ -27,7 +27,7 @@ def living(demo_run, tmp_path: Path, online_retail_raw: pd.DataFrame):
     settings, _, _ = demo_run
     settings = dataclasses.replace(settings, data_dir=tmp_path / "data")
     instance = dg.DagsterInstance.ephemeral()  # its own: the shared run's records stay as they are
-    shutil.copytree(demo_run[0].data_dir, settings.data_dir, ignore=shutil.ignore_patterns("dagster_home"))
+    copy_data_dir(demo_run[0], settings.data_dir)
     inbox = settings.inbox_dir
     inbox.mkdir(parents=True)
     months = online_retail_raw["InvoiceDate"].str[:7]

@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from assoc_pipeline_tests.conftest import REPO
+from assoc_pipeline_tests.conftest import REPO, copy_data_dir
 from assoc_pipeline_tests.process_groups import stop_process_group
 
 CHROMIUM = Path(os.environ.get("ASSOC_CHROMIUM", "/usr/bin/chromium"))
@@ -118,7 +118,7 @@ def ui_settings(demo_run, tmp_path_factory: pytest.TempPathFactory):
     """The demo run's settings on a private copy of its data dir (tables, Dagster home, MLflow)."""
     settings, _, _ = demo_run
     data_dir = tmp_path_factory.mktemp("ui") / "data"
-    shutil.copytree(settings.data_dir, data_dir)
+    copy_data_dir(settings, data_dir, dagster_home=True)
     return dataclasses.replace(settings, data_dir=data_dir)
 
 

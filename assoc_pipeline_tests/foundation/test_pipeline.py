@@ -5,7 +5,6 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-import shutil
 from pathlib import Path
 
 import dagster as dg
@@ -18,6 +17,7 @@ from assoc_pipeline.definitions import all_assets, all_checks
 from assoc_pipeline.resources import build_resources
 from assoc_pipeline.settings import Settings
 from assoc_pipeline_tests.conftest import DEMO_PARTITIONS as PARTITIONS
+from assoc_pipeline_tests.conftest import copy_data_dir
 
 
 def materialize(
@@ -38,7 +38,7 @@ def scratch(demo_run, tmp_path: Path) -> tuple[Settings, dg.DagsterInstance]:
     """A private copy of the demo's outputs, for tests that try to damage them."""
     settings, _, _ = demo_run
     copy = dataclasses.replace(settings, data_dir=tmp_path / "data")
-    shutil.copytree(settings.data_dir, copy.data_dir, ignore=shutil.ignore_patterns("dagster_home"))
+    copy_data_dir(settings, copy.data_dir)
     return copy, dg.DagsterInstance.ephemeral()  # its own: the shared run's records stay as they are
 
 
