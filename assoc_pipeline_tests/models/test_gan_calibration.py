@@ -62,3 +62,23 @@ def test_steps_raise_what_the_draws_lack_in_the_direction_of_the_rule() -> None:
     assert by_entry[(1, 0)] == pytest.approx(np.log((1 + 0.02) / (3 / 5 + 0.02)))
     item_error, pair_error = calibration_errors(targets, drawn)
     assert pair_error == pytest.approx(0.6 - 0.25) and item_error > 0
+
+
+def test_released_targets_keep_the_pairs_at_the_support_and_draws_are_weighted_like_them() -> None:
+    """Under DP the targets are the released moments (weighted shares, noise included): the pairs
+    at the support come from the (n, n) release, and drawn baskets are measured with the same
+    per-basket weights (a basket of m > clip items counts clip / m per item)."""
+    items = np.array([0.5, 0.4, 0.05, 0.3])
+    pairs = np.zeros((4, 4))
+    pairs[0, 1] = pairs[1, 0] = 0.3
+    pairs[0, 2] = pairs[2, 0] = 0.01
+    targets = CalibrationTargets.released(items, pairs, min_pair_support=0.1, clip_items=2)
+    assert (targets.rows.tolist(), targets.cols.tolist()) == ([0], [1])
+    assert targets.pairs == pytest.approx([0.3]) and targets.clip_items == 2
+    drawn = DrawnShares.of([np.array([0, 1]), np.array([0, 1, 3]), np.array([3])], targets)
+    # basket {0, 1, 3} is above the clip of 2: items count 2/3, its pairs 2*1 / (3*2) = 1/3
+    assert drawn.items == pytest.approx(np.array([1 + 2 / 3, 1 + 2 / 3, 0, 2 / 3 + 1]) / 3)
+    assert drawn.pairs == pytest.approx([(1 + 1 / 3) / 3])
+    unweighted = CalibrationTargets.of(matrix(BASKETS), min_pair_support=0.2)
+    assert unweighted.clip_items is None
+    assert DrawnShares.of([np.array([0, 1, 3])], unweighted).items == pytest.approx([1, 1, 0, 1])

@@ -249,6 +249,45 @@ def test_calibration_matches_item_shares_and_is_skipped_under_dp(paired) -> None
     assert all(np.array_equal(a, b) for a, b in zip(dp_plain, dp_calibrated, strict=True))
 
 
+def test_dp_calibration_reads_only_the_released_moments_and_moves_the_draws_towards_them(
+    paired, monkeypatch
+) -> None:
+    """``dp_calibration``: the rounds calibrate to the moments released under DP (post-processing,
+    no privacy spent), never to the raw training baskets; the draws' errors against those targets
+    fall."""
+    from assoc_pipeline.core.recsys.models.gan import calibration
+
+    fit, choice, _ = paired
+    released = []
+    of_released = calibration.CalibrationTargets.released.__func__
+
+    def record(cls, *args, **kwargs):
+        released.append(of_released(cls, *args, **kwargs))
+        return released[-1]
+
+    def raw(*_args, **_kwargs):
+        raise AssertionError("calibrated to raw training baskets under DP")
+
+    monkeypatch.setattr(calibration.CalibrationTargets, "released", classmethod(record))
+    monkeypatch.setattr(calibration.CalibrationTargets, "of", classmethod(raw))
+    common = dict(seed=3, dp=True, dp_epsilon=10.0, dp_n_modelled_items=16, **UNTRAINED, **SMALL)
+    plain = BasketGANModel(GANParams(**common)).fit(fit, choice)
+    assert not released  # off by default
+    calibrated = BasketGANModel(GANParams(dp_calibration=True, **common)).fit(fit, choice)
+    (targets,) = released
+    assert targets.has_pairs and targets.clip_items == calibrated.params.clip_items
+    assert np.array_equal(plain.modelled_items, calibrated.modelled_items)  # the same releases
+
+    def errors(gan: BasketGANModel) -> tuple[float, float]:
+        position = np.full(gan.n_items, -1)
+        position[gan.modelled_items] = np.arange(len(gan.modelled_items))
+        drawn = [position[b] for b in gan.sample(8000, seed=11, tail=False)]
+        return calibration.calibration_errors(targets, calibration.DrawnShares.of(drawn, targets))
+
+    before, after = errors(plain), errors(calibrated)
+    assert after[0] < before[0] and after[1] < before[1], (before, after)
+
+
 def test_pair_calibration_brings_the_pairs_at_the_rules_support_closer_to_the_training_baskets(
     paired,
 ) -> None:

@@ -4,7 +4,9 @@ After training, rounds of draws compare the synthetic baskets with the training 
 things the rules asset reads: each modelled item's share of baskets (moved by the output bias) and,
 for every pair of modelled items that at least the rules' support of training baskets hold, the
 confidence in each direction (moved by the affinity table, whose row ``i`` is how strongly a
-drawn ``i`` pulls each other item into its basket). Pure numpy: the model applies the steps.
+drawn ``i`` pulls each other item into its basket). Under DP (``dp_calibration``) the targets are
+the released moments instead, and draws are weighted as they are. Pure numpy: the model applies
+the steps.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
+from assoc_pipeline.core.recsys.models.gan.basket_moments import weighted_item_counts, weighted_pair_counts
 from assoc_pipeline.core.sparse_pairs import values_at
 
 SHARE_FLOOR = 1e-4  # added to both shares: an item neither side draws moves by nothing
@@ -29,6 +32,23 @@ class CalibrationTargets:
     rows: np.ndarray
     cols: np.ndarray
     pairs: np.ndarray
+    clip_items: int | None = None  # shares weighted as the MMD's moments are (released targets)
+
+    @classmethod
+    def released(
+        cls, items: np.ndarray, pairs: np.ndarray, min_pair_support: float, clip_items: int
+    ) -> CalibrationTargets:
+        """Targets from the moments released under DP (weighted shares per basket, noise included):
+        calibrating to them is post-processing, so it spends no privacy. ``pairs``: (n, n)."""
+        rows, cols = np.triu_indices(len(items), k=1)
+        keep = pairs[rows, cols] >= min_pair_support
+        return cls(
+            np.asarray(items, dtype=np.float64),
+            rows[keep].astype(np.int64),
+            cols[keep].astype(np.int64),
+            np.asarray(pairs[rows[keep], cols[keep]], dtype=np.float64),
+            clip_items,
+        )
 
     @classmethod
     def of(cls, x_top: sp.csr_matrix, min_pair_support: float | None) -> CalibrationTargets:
@@ -75,6 +95,11 @@ class DrawnShares:
             ),
             shape=(len(baskets), n_items),
         )
+        if targets.clip_items is not None:  # measured as the released targets are
+            items = weighted_item_counts(x, targets.clip_items) / n
+            if not targets.has_pairs:
+                return cls(items, np.zeros(0))
+            return cls(items, weighted_pair_counts(x, targets.clip_items)[targets.rows, targets.cols] / n)
         items = np.asarray(x.sum(axis=0)).ravel() / n
         if not targets.has_pairs:
             return cls(items, np.zeros(0))
