@@ -178,7 +178,7 @@ def train_recommender(
         )
         curves = {k: [h[k] for h in result.history if k in h] for k in ("loss", result.monitor)}
         if refit:
-            final = dataclasses.replace(params, epochs=max(result.best_epoch, 1), patience=0)
+            final = unwrapped(model).refit_params(params)
             del model  # the fit's model and what it keeps for scoring (GBs at 100k items) go first
             model = fit_on(final, "refit", split.train_full)
         else:

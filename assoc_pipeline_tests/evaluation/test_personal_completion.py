@@ -84,10 +84,18 @@ def test_recommendation_tables_pass_the_customer_to_a_personal_model() -> None:
     assert table["item_id"].tolist() == ["butter", "jam"]  # one row per basket, in query order
 
 
-def test_the_rankers_completion_is_personal_ease_of_its_history() -> None:
+def test_without_its_head_the_rankers_completion_is_personal_ease_of_its_history() -> None:
+    """``completion_head=False`` (and models saved before the head): personal EASE, exactly."""
     bs = two_habits()
     params = RankerParams(
-        epochs=1, hidden=8, item_dim=0, device="cpu", threads=1, n_neighbours=2, n_trending=1
+        epochs=1,
+        hidden=8,
+        item_dim=0,
+        device="cpu",
+        threads=1,
+        n_neighbours=2,
+        n_trending=1,
+        completion_head=False,
     )
     ranker = RankerRecommender(params).fit(bs)
     ids = bs.vocabulary["item_id"].tolist()

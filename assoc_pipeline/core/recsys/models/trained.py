@@ -10,7 +10,7 @@ module from that state (``_build_module``).
 from __future__ import annotations
 
 from abc import abstractmethod
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any, ClassVar, Self
 
 import torch
@@ -62,6 +62,11 @@ class TrainedRecommender(Checkpointable, Recommender):
         self.n_items = train.n_items
         self.item_ids = train.vocabulary["item_id"].astype(str).tolist()
         return pick_device(self.params.device)
+
+    def refit_params(self, params: LoopParams) -> LoopParams:
+        """The settings of the refit on train_full: this fit's best epoch count, no early stop."""
+        best = self.result.best_epoch if self.result is not None else params.epochs
+        return replace(params, epochs=max(best, 1), patience=0)
 
     def _require(self) -> Any:
         if self.module is None:

@@ -1,0 +1,43 @@
+"""The ranker's scoring network: standardised features (+ a learned item embedding) -> one logit per row.
+
+Shared by the next-basket ranker and its completion head (:mod:`completion_head`); a file of its own
+so both import it without importing each other.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class RankerNet(nn.Module):
+    """(rows, n_features) features + item index -> (rows,) logits; standardisation is inside."""
+
+    def __init__(
+        self, n_features: int, n_items: int, hidden: int, layers: int, dropout: float, item_dim: int
+    ):
+        super().__init__()
+        self.register_buffer("mean", torch.zeros(n_features))
+        self.register_buffer("std", torch.ones(n_features))
+        self.register_buffer("keep", torch.ones(n_features))  # 0 = feature ablated (held at its mean)
+        self.item_dim = item_dim
+        if item_dim:
+            self.item_embedding = nn.Embedding(n_items, item_dim)
+            nn.init.normal_(self.item_embedding.weight, std=0.01)
+        blocks: list[nn.Module] = []
+        width = n_features + item_dim
+        for _ in range(layers):
+            blocks += [nn.Linear(width, hidden), nn.GELU(), nn.Dropout(dropout)]
+            width = hidden
+        self.mlp = nn.Sequential(*blocks, nn.Linear(width, 1))
+        self.linear = nn.Linear(n_features, 1)  # a linear path beside the MLP: stable from step 0
+
+    def score(self, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(rows, n_features) raw features and (rows,) item indices -> (rows,) logits."""
+        z = (x - self.mean) / self.std * self.keep
+        h = torch.cat([z, self.item_embedding(items)], dim=-1) if self.item_dim else z
+        return (self.mlp(h) + self.linear(z)).squeeze(-1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """One-tensor form (export / mlflow): the features with the item index as the last column."""
+        return self.score(x[:, :-1], x[:, -1].long())

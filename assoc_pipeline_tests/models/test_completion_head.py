@@ -1,0 +1,180 @@
+"""The ranker's completion head: its lists hold personal EASE's best items outside the basket, it
+learns what personal EASE cannot see, its refit keeps its epoch count, and old models still score."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.recsys.baselines.personal_ease import PersonalEASERecommender
+from assoc_pipeline.core.recsys.completion_lists import (
+    COMPLETION_FEATURES,
+    CompletionContext,
+    CompletionSettings,
+    completion_batch,
+    completion_training_lists,
+)
+from assoc_pipeline.core.recsys.evaluation import evaluate
+from assoc_pipeline.core.recsys.models.completion_head import CompletionHead, hit_at_10
+from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
+from assoc_pipeline.core.recsys.ranking_lists import RankingLists
+from assoc_pipeline.core.recsys.split import temporal_split
+from assoc_pipeline.core.recsys.tasks import completion_task
+from assoc_pipeline_tests.evaluation.helpers import baskets_of
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
+
+# the next-basket part as small as it goes: these tests are about completion
+FAST = dict(epochs=1, hidden=16, item_dim=0, device="cpu", threads=1, n_neighbours=5, n_trending=3)
+CPU = torch.device("cpu")
+HEAD = dict(completion_epochs=15, completion_patience=5, completion_hidden=16, completion_lr=1e-2)
+
+
+def column(lists: RankingLists, name: str) -> np.ndarray:
+    return lists.features[:, COMPLETION_FEATURES.index(name)]
+
+
+def test_a_list_holds_personal_eases_best_items_outside_the_basket_and_marks_the_hidden_one() -> None:
+    bs = baskets_of(
+        [
+            ("2024-01-01", "a", ["x", "y", "z"]),
+            ("2024-01-02", "a", ["x", "y"]),
+            ("2024-01-03", "b", ["y", "w"]),
+            ("2024-01-04", None, ["x", "v"]),
+            ("2024-01-05", "b", ["w", "z"]),
+        ]
+    )
+    ids = bs.vocabulary["item_id"].tolist()
+    code = {item: ids.index(item) for item in ids}
+    settings = CompletionSettings(k=3, ease_l2=1.0)
+    ctx = CompletionContext.of(bs, settings)
+    baskets = [np.array([code["x"]]), np.array([code["w"], code["y"]])]
+    lists, personal = completion_batch(ctx, baskets, ["a", None], hidden=np.array([code["y"], code["x"]]))
+
+    assert len(lists) == 2 and personal.shape == (2, len(ids))
+    for q, basket in enumerate(baskets):
+        items = lists.items[lists.indptr[q] : lists.indptr[q + 1]]
+        assert not set(items) & set(basket)
+        others = np.setdiff1d(np.arange(len(ids)), basket)
+        best = others[np.argsort(-personal[q, others], kind="stable")][:3]
+        assert sorted(items) == sorted(best)  # the 3 best by personal EASE, best first
+        assert np.all(np.diff(personal[q, items]) <= 0)
+    first = slice(lists.indptr[0], lists.indptr[1])
+    assert lists.labels[first][lists.items[first] == code["y"]].tolist() == [1.0]
+    assert lists.labels.sum() == 2
+    # customer a: 2 baskets, both hold y, one holds z; the anonymous basket has no habit at all
+    habit = dict(zip(lists.items[first], column(lists, "habit_share")[first], strict=True))
+    assert habit[code["y"]] == 1.0 and habit[code["z"]] == 0.5
+    assert set(column(lists, "known_customer")[first]) == {1.0}
+    second = slice(lists.indptr[1], lists.indptr[2])
+    assert set(column(lists, "known_customer")[second]) == {0.0}
+    assert set(column(lists, "habit_share")[second]) == {0.0}
+    # personal EASE = standardised EASE + 2 log(1 + 10 share); for the anonymous basket, EASE alone
+    z, p = column(lists, "ease_z"), column(lists, "personal_ease")
+    np.testing.assert_allclose(p[second], z[second], rtol=1e-6)
+    np.testing.assert_allclose(
+        p[first], z[first] + 2 * np.log1p(10 * column(lists, "habit_share")[first]), rtol=1e-5
+    )
+
+
+def test_hit_at_10_counts_an_unlisted_hidden_item_as_a_miss() -> None:
+    indptr = np.array([0, 12, 24, 26])
+    labels = np.zeros(26, np.float32)
+    labels[[3, 23]] = 1  # list 0: ranked 4th of 12; list 1: ranked 12th of 12; list 2: not listed
+    logits = np.concatenate([-np.arange(12.0), -np.arange(12.0), [0.0, 1.0]]).astype(np.float32)
+    lists = RankingLists(
+        np.zeros((26, 1), np.float32), np.arange(26), indptr, labels, np.array(["a", "b", "c"], object)
+    )
+    assert hit_at_10(logits, lists) == pytest.approx(1 / 3)
+
+
+def discontinued_baskets(seed: int = 0, gone_day: int = 120) -> BasketSet:
+    """Thirty regular items bought at random all year; until ``gone_day`` every basket also holds one of
+    six old favourites, which then leave the range and are never bought again.
+
+    EASE and the customer's habit both still rank the old favourites high after that (they were
+    among the most bought items, and every customer bought them); that nobody has bought one for
+    months is what tells a model to leave them out."""
+    rng = np.random.default_rng(seed)
+    start = pd.Timestamp("2024-01-01")
+    rows = []
+    for day in range(240):
+        for _ in range(12):
+            items = [f"R{i:02d}" for i in rng.choice(30, int(rng.integers(2, 4)), replace=False)]
+            if day < gone_day:
+                items.append(f"O{int(rng.integers(6))}")
+            rows.append((str(start + pd.Timedelta(days=day)), f"u{int(rng.integers(80))}", items))
+    return baskets_of(rows)
+
+
+def test_the_head_learns_what_personal_ease_cannot_see() -> None:
+    split = temporal_split(discontinued_baskets(), "2024-07-01", "2024-08-01")
+    fitted = RankerRecommender(RankerParams(**FAST, **HEAD)).fit(split.train, split.validation)
+    assert fitted.completion is not None and fitted.completion_result.best_epoch >= 1
+    # what the asset serves: refit on everything before the test cutoff, no validation to stop on
+    ranker = RankerRecommender(fitted.refit_params(fitted.params)).fit(split.train_full)
+    refit = ranker.completion_result
+    assert refit.best_epoch == fitted.completion_result.best_epoch  # every epoch trained and kept
+    assert refit.history[-1]["loss"] < refit.history[0]["loss"]
+    task = completion_task(split.test, history=split.train_full)
+    personal = PersonalEASERecommender(50.0, 2.0).fit(split.train_full)
+
+    def hit(rec) -> float:
+        out = evaluate(rec, task, ks=(10,))
+        return float(out[(out.metric == "hit_rate") & (out.k == 10)].value.iloc[0])
+
+    learned, counted = hit(ranker), hit(personal)
+    # personal EASE spends top-10 slots on the six old favourites; the head has all ten for the 30
+    assert learned > counted + 0.1, (learned, counted)
+
+
+def test_training_lists_come_from_the_last_months_and_hold_their_hidden_item() -> None:
+    bs = discontinued_baskets()
+    settings = CompletionSettings(k=20)
+    lists = completion_training_lists(bs, settings, times=2, draws=2, max_lists=400)
+    assert 0 < len(lists) <= 400
+    assert lists.features.shape == (len(lists.items), len(COMPLETION_FEATURES))
+    positives = np.bincount(lists.list_of_row, weights=lists.labels, minlength=len(lists))
+    assert np.all(positives == 1)  # one hidden item per list, and it made the list
+    assert np.all(np.diff(lists.indptr) == 20)
+    fewer = completion_training_lists(bs, settings, times=1, draws=1, max_lists=10_000)
+    assert 0 < len(fewer) < len(completion_training_lists(bs, settings, times=2, draws=1, max_lists=10_000))
+
+
+def test_the_refit_keeps_the_heads_best_epoch_and_a_log_too_short_falls_back_to_personal_ease() -> None:
+    split = temporal_split(discontinued_baskets(), "2024-07-01", "2024-08-01")
+    ranker = RankerRecommender(RankerParams(**FAST, **{**HEAD, "completion_epochs": 3})).fit(
+        split.train, split.validation
+    )
+    final = ranker.refit_params(ranker.params)
+    assert final.completion_epochs == ranker.completion_result.best_epoch and final.completion_patience == 0
+    assert final.epochs == ranker.result.best_epoch and final.patience == 0
+
+    # two days of baskets: no prediction time with a month after it, so no list to learn from
+    short = baskets_of([("2024-01-01", "a", ["x", "y"]), ("2024-01-02", "a", ["x", "z"])] * 2)
+    settings = RankerParams(**FAST, **HEAD)
+    assert (
+        CompletionHead.fit(
+            short, None, settings.completion, settings.completion_training, settings, device=CPU
+        )
+        is None
+    )
+
+
+def test_a_ranker_saved_without_a_head_reloads_with_personal_ease() -> None:
+    split = temporal_split(discontinued_baskets(), "2024-07-01", "2024-08-01")
+    ranker = RankerRecommender(RankerParams(**FAST, **{**HEAD, "completion_epochs": 1})).fit(split.train)
+    ckpt = ranker.to_checkpoint()
+    assert "completion_state" in ckpt
+    old = {k: v for k, v in ckpt.items() if k != "completion_state"}
+    loaded = RankerRecommender.from_checkpoint(old)
+    parts, users = [np.array([0, 3]), np.array([7])], ["u1", None]
+    expected = PersonalEASERecommender(50.0, 2.0).fit(split.train).score_completion(parts, users)
+    np.testing.assert_allclose(loaded.score_completion(parts, users), expected, rtol=1e-5)
+    with_head = RankerRecommender.from_checkpoint(ckpt)
+    np.testing.assert_array_equal(
+        with_head.score_completion(parts, users), ranker.score_completion(parts, users)
+    )
