@@ -9,8 +9,10 @@ import pytest
 import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.baselines.personal_ease import PersonalEASERecommender
 from assoc_pipeline.core.recsys.completion_lists import (
+    COMPLETION_FEATURE_GROUPS,
     COMPLETION_FEATURES,
     CompletionContext,
     CompletionSettings,
@@ -178,3 +180,16 @@ def test_a_ranker_saved_without_a_head_reloads_with_personal_ease() -> None:
     np.testing.assert_array_equal(
         with_head.score_completion(parts, users), ranker.score_completion(parts, users)
     )
+
+
+def test_an_ablated_head_group_is_held_at_its_mean_and_a_wrong_group_is_named() -> None:
+    split = temporal_split(discontinued_baskets(), "2024-07-01", "2024-08-01")
+    params = RankerParams(**FAST, **{**HEAD, "completion_epochs": 1, "completion_drop_groups": "item"})
+    head, _ = CompletionHead.fit(
+        split.train, None, params.completion, params.completion_training, params, device=CPU
+    )
+    held = {f for f, k in zip(COMPLETION_FEATURES, head.net.keep.tolist(), strict=True) if k == 0}
+    assert held == {f for f, g in COMPLETION_FEATURE_GROUPS.items() if g == "item"}
+    wrong = RankerParams(**FAST, completion_drop_groups="items")
+    with pytest.raises(InputError, match=r"completion_drop_groups: unknown group.*items"):
+        CompletionHead.fit(split.train, None, wrong.completion, wrong.completion_training, wrong, device=CPU)

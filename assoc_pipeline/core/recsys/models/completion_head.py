@@ -24,6 +24,7 @@ import torch
 
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.completion_lists import (
+    COMPLETION_FEATURE_GROUPS,
     COMPLETION_FEATURES,
     CompletionContext,
     CompletionSettings,
@@ -32,7 +33,7 @@ from assoc_pipeline.core.recsys.completion_lists import (
     labelled_lists,
     query_batch,
 )
-from assoc_pipeline.core.recsys.models.ranker_net import RankerNet
+from assoc_pipeline.core.recsys.models.ranker_net import RankerNet, group_mask
 from assoc_pipeline.core.recsys.models.ranking_losses import listwise_softmax_loss
 from assoc_pipeline.core.recsys.models.training import (
     EpochCallback,
@@ -64,6 +65,8 @@ class HeadTraining:
     times: int = 4  # prediction times (month starts) inside train whose next month gives queries
     draws: int = 4  # hidden items drawn per basket
     max_lists: int = 20_000
+    drop_groups: str = ""  # feature groups held at their mean (ablations; COMPLETION_FEATURE_GROUPS)
+    item_dim: int = 0  # learned item embedding width (0: features only)
 
 
 def hit_at_10(logits: np.ndarray, lists: RankingLists) -> float:
@@ -86,8 +89,10 @@ class CompletionHead:
         self._context: CompletionContext | None = None
 
     @staticmethod
-    def build_net(training: HeadTraining) -> RankerNet:
-        return RankerNet(len(COMPLETION_FEATURES), 0, training.hidden, training.layers, 0.0, item_dim=0)
+    def build_net(training: HeadTraining, n_items: int) -> RankerNet:
+        return RankerNet(
+            len(COMPLETION_FEATURES), n_items, training.hidden, training.layers, 0.0, training.item_dim
+        )
 
     @classmethod
     def fit(
@@ -103,20 +108,22 @@ class CompletionHead:
     ) -> tuple[CompletionHead, TrainingResult] | None:
         """Train on lists from ``train``; with ``validation``, stop early on its hit@10. ``None`` when
         ``train`` yields no list with its hidden item among the candidates (too short a log)."""
+        keep = group_mask(training.drop_groups, COMPLETION_FEATURE_GROUPS, "completion_drop_groups")
         data = completion_training_lists(
             train, settings, training.times, training.draws, training.max_lists, loop.seed
         )
         if len(data) == 0:
             return None
-        net = cls.build_net(training)
+        net = cls.build_net(training, train.n_items)
         x_all = torch.as_tensor(data.features)
         with torch.no_grad():
             net.mean.copy_(x_all.mean(0))
             net.std.copy_(x_all.std(0).clamp(min=1e-6))
+            net.keep.copy_(torch.as_tensor(keep))
         net.to(device)
         head = cls(settings, net)
         x, labels = x_all.to(device), torch.as_tensor(data.labels, device=device)
-        no_items = torch.zeros(len(data.items), dtype=torch.long, device=device)
+        items = torch.as_tensor(data.items, dtype=torch.long, device=device)
         opt = torch.optim.AdamW(net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
 
         def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
@@ -128,7 +135,7 @@ class CompletionHead:
                 rows, seg = rows_of_lists(data.indptr, order[s : s + training.lists_per_batch])
                 r = torch.as_tensor(rows, device=device)
                 with ctx.autocast():
-                    logits = net.score(x[r], no_items[r])
+                    logits = net.score(x[r], items[r])
                 loss = listwise_softmax_loss(logits, labels[r], torch.as_tensor(seg, device=device))
                 total += ctx.optimize(loss, opt, clip_norm=5.0)
                 steps += 1
@@ -183,7 +190,10 @@ class CompletionHead:
             for s in range(0, len(out), batch):
                 x = torch.as_tensor(lists.features[s : s + batch], device=dev)
                 out[s : s + batch] = (
-                    self.net.score(x, torch.zeros(len(x), dtype=torch.long, device=dev)).float().cpu().numpy()
+                    self.net.score(x, torch.as_tensor(lists.items[s : s + batch], device=dev))
+                    .float()
+                    .cpu()
+                    .numpy()
                 )
         self.net.train(was)
         return out

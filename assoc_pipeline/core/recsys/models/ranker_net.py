@@ -6,8 +6,11 @@ so both import it without importing each other.
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
+
+from assoc_pipeline.core.errors import InputError
 
 
 class RankerNet(nn.Module):
@@ -41,3 +44,16 @@ class RankerNet(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One-tensor form (export / mlflow): the features with the item index as the last column."""
         return self.score(x[:, :-1], x[:, -1].long())
+
+
+def group_mask(drop_groups: str, groups_of: dict[str, str], setting: str) -> np.ndarray:
+    """1 per feature of ``groups_of`` (feature -> group), 0 for the features of the named groups
+    (comma-separated); an unknown group is an error naming the ranker's ``setting``."""
+    groups = {g.strip() for g in drop_groups.split(",") if g.strip()}
+    unknown = groups - set(groups_of.values())
+    if unknown:
+        raise InputError(
+            f"ranker config {setting}: unknown group(s) {', '.join(sorted(unknown))}; "
+            f"expected some of {', '.join(dict.fromkeys(groups_of.values()))}"
+        )
+    return np.array([group not in groups for group in groups_of.values()], dtype=np.float32)
