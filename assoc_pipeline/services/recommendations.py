@@ -151,7 +151,7 @@ def recommendation_table(
     explain_top: int = 3,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Top-K per user (next basket), per item (completion) and per item by description; the facts.
-    A ranker's first ``explain_top`` items per user get their feature contributions."""
+    A ranker's first ``explain_top`` items per user and per item get their feature contributions."""
     if k < 1:
         raise InputError(f"recommendations config k={k}: must be >= 1")
     index = RuleIndex.from_rules(rules, baskets.n_items) if len(rules) else None
@@ -170,7 +170,9 @@ def recommendation_table(
     )
     items = [np.array([i]) for i in range(baskets.n_items)]
     item_ids = vocab["item_id"].astype(str).tolist()
-    per_item = recommend_for_baskets(for_items.model, items, item_ids, vocab, k, index, for_items.label)
+    per_item = recommend_for_baskets(
+        for_items.model, items, item_ids, vocab, k, index, for_items.label, explain_top=explain_top
+    )
     # by description: every product gets neighbours, also one that has (almost) no purchases yet
     # by one item, "max" and "mean" rank alike; "mean" needs no dense similarity at 100k items
     content = ContentRecommender(item_vectors, aggregate=aggregate_for(len(item_vectors)))
@@ -179,7 +181,9 @@ def recommendation_table(
     )
     table = pd.concat([per_user, per_item, per_item_content], ignore_index=True)
     explained = (table["explanation"] != "").groupby(table["scope"]).mean()
-    contributed = table.loc[(table["scope"] == "user") & (table["rank"] <= explain_top), "contributions"]
+    top = table["rank"] <= explain_top
+    contributed = table.loc[(table["scope"] == "user") & top, "contributions"]
+    contributed_items = table.loc[(table["scope"] == "item") & top, "contributions"]
     facts = {
         "source_users": for_users.label,
         "source_items": for_items.label,
@@ -193,6 +197,10 @@ def recommendation_table(
         "explain_top": explain_top,
         "contributions_share_users": float((contributed != "").mean()) if len(contributed) else 0.0,
         "top_contribution_groups": top_groups(contributed),
+        "contributions_share_items": float((contributed_items != "").mean())
+        if len(contributed_items)
+        else 0.0,
+        "top_contribution_groups_items": top_groups(contributed_items),
     }
     return table, facts
 

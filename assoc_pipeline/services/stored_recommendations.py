@@ -44,7 +44,7 @@ def answer_text(header: str, notes: Sequence[str], rows: Sequence[Mapping[str, A
     if n_contrib:
         lines.append(
             f"(ranked by: the ranker's top feature groups by integrated gradients, logit units "
-            f"against the user's average candidate; {n_contrib} of {len(rows)} items)"
+            f"against the average candidate of the list; {n_contrib} of {len(rows)} items)"
         )
     return "\n".join(lines)
 

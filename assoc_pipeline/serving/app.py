@@ -37,9 +37,15 @@ class ModelOut(BaseModel):
 
 
 class ContributionOut(BaseModel):
-    group: str = Field(description="feature group: counts, recency, cycle, user, item, ranks, scores, source")
+    group: str = Field(
+        description="feature group: for a user counts, recency, cycle, user, item, ranks, scores, source; "
+        "for a basket basket, habit, item"
+    )
     feature: str = Field(description="the group's strongest feature for this item")
-    value: float = Field(description="signed push on the ranker's logit vs the user's average candidate")
+    value: float = Field(
+        description="signed push on the ranker's logit vs the average candidate of its list (the user's or "
+        "the basket's)"
+    )
     why: str = Field(description="the raw values behind it, in words")
 
 

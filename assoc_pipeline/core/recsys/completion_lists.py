@@ -208,6 +208,14 @@ def completion_batch(
     return lists, personal
 
 
+def sampled_baskets(baskets: BasketSet, max_baskets: int, seed: int) -> BasketSet:
+    """At most ``max_baskets`` of the baskets with 2+ items (a fixed-seed sample, in order; 0 = all)."""
+    rows = np.flatnonzero(np.diff(baskets.matrix.indptr) >= 2)
+    if max_baskets and len(rows) > max_baskets:
+        rows = np.sort(np.random.default_rng(seed).choice(rows, max_baskets, replace=False))
+    return baskets.subset(rows)
+
+
 def labelled_lists(
     ctx: CompletionContext,
     future: BasketSet,
@@ -217,12 +225,19 @@ def labelled_lists(
     *,
     keep_misses: bool = False,
 ) -> list[RankingLists]:
-    """Lists of ``future``'s completion queries (one hidden item per basket and seed); unless
-    ``keep_misses`` (scoring hit@10), only those whose hidden item made the list (the others teach a
-    listwise loss nothing)."""
+    """Lists of ``future``'s completion queries (one hidden item per basket and seed, at most
+    ``max_queries`` baskets a seed); unless ``keep_misses`` (scoring hit@10), only those whose hidden
+    item made the list (the others teach a listwise loss nothing).
+
+    Scoring keeps the queries of :func:`sampled_queries` (the ones the baselines' tuning scores);
+    training lists sample the baskets first (a month of a 10M-event log holds ~150k baskets, and
+    hiding an item in each costs ~1 s a draw)."""
     out = []
     for seed in seeds:
-        task = sampled_queries(completion_task(future, seed=seed, history=history), max_queries, seed)
+        if keep_misses:
+            task = sampled_queries(completion_task(future, seed=seed, history=history), max_queries, seed)
+        else:
+            task = completion_task(sampled_baskets(future, max_queries, seed), seed=seed, history=history)
         batch = query_batch(history.n_items)
         for start in range(0, len(task), batch):
             stop = min(start + batch, len(task))
@@ -240,9 +255,9 @@ def labelled_lists(
 def completion_training_lists(
     train: BasketSet,
     settings: CompletionSettings,
-    times: int = 4,
+    times: int = 2,
     draws: int = 4,
-    max_lists: int = 20_000,
+    max_lists: int = 10_000,
     seed: int = 0,
 ) -> RankingLists:
     """Labelled lists from the last ``times`` prediction times inside ``train``: at each, the history

@@ -14,30 +14,66 @@ Features are summed per group (``FEATURE_GROUPS``: counts, recency, cycle, ...; 
 a group's value is the share of the whole group, and correlated features inside a group do not
 split the credit out of sight), the three largest by absolute value are kept with their sign, each
 named by its strongest feature and phrased from the row's raw values ("bought every ~30 days, last
-28 days ago").
+28 days ago"). The completion head's rows are explained the same way over its own features
+(:data:`COMPLETION_SPACE`: the basket's EASE scores, the customer's habit, the item's trend), from
+the mean row of the basket's candidate list.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING
 
 import numpy as np
 
-from assoc_pipeline.core.recsys.ranking_features import FEATURE_GROUPS, FEATURES, RankingLists
+from assoc_pipeline.core.recsys.completion_lists import COMPLETION_FEATURE_GROUPS
+from assoc_pipeline.core.recsys.ranking_features import FEATURE_GROUPS, RankingLists
 from assoc_pipeline.core.recsys.recommender import Recommender
 
 if TYPE_CHECKING:  # torch only where gradients are taken: `recommend` with a baseline never loads it
-    from assoc_pipeline.core.recsys.models.ranker import RankerNet, RankerRecommender
+    from assoc_pipeline.core.recsys.models.ranker import RankerRecommender
+    from assoc_pipeline.core.recsys.models.ranker_net import RankerNet
 
-GROUPS: tuple[str, ...] = tuple(dict.fromkeys(FEATURE_GROUPS.values()))
-_GROUP_OF = np.array([GROUPS.index(FEATURE_GROUPS[f]) for f in FEATURES])
-_IN_GROUP = np.eye(len(GROUPS))[_GROUP_OF]  # (n_features, n_groups) one-hot
-_MEMBERS = [np.flatnonzero(_IN_GROUP[:, g]) for g in range(len(GROUPS))]
-_F = {name: i for i, name in enumerate(FEATURES)}
+Raw = Callable[[str], float]  # a feature's raw value in the row being phrased (log1p undone)
+
+
+@dataclass(frozen=True)
+class FeatureSpace:
+    """The features a network reads (feature -> group, in column order) and how a group's raw
+    values read in words: ``why(group, feature, raw)``."""
+
+    groups_of: dict[str, str]
+    why: Callable[[str, str, Raw], str]
+
+    @cached_property
+    def features(self) -> tuple[str, ...]:
+        return tuple(self.groups_of)
+
+    @cached_property
+    def groups(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(self.groups_of.values()))
+
+    @cached_property
+    def in_group(self) -> np.ndarray:
+        """(n_features, n_groups) one-hot."""
+        return np.eye(len(self.groups))[[self.groups.index(g) for g in self.groups_of.values()]]
+
+    @cached_property
+    def members(self) -> list[np.ndarray]:
+        return [np.flatnonzero(self.in_group[:, g]) for g in range(len(self.groups))]
+
+    def raw(self, row: list[float]) -> Raw:
+        index = {name: i for i, name in enumerate(self.features)}
+
+        def value(name: str) -> float:
+            v = row[index[name]]
+            return math.expm1(v) if name.startswith("log_") else v
+
+        return value
 
 
 @dataclass(frozen=True)
@@ -112,23 +148,18 @@ def list_means(lists: RankingLists) -> np.ndarray:
     return out
 
 
-def group_values(values: np.ndarray) -> np.ndarray:
-    """(rows, n_features) attributions -> (rows, len(GROUPS)) sums per feature group."""
-    return values.astype(np.float64) @ _IN_GROUP
+def group_values(values: np.ndarray, space: FeatureSpace | None = None) -> np.ndarray:
+    """(rows, n_features) attributions -> (rows, n_groups) sums per feature group."""
+    return values.astype(np.float64) @ (space or NEXT_BASKET_SPACE).in_group
 
 
 def _days(v: float) -> str:
     return f"{v:.0f} days" if v < 999 else "never"
 
 
-def _why(group: str, feature: str, row: list[float]) -> str:
-    """The group's raw values of one feature row, in words (features are stored log1p'd); a
-    window count names the window the network read."""
-
-    def raw(name: str) -> float:
-        v = row[_F[name]]
-        return math.expm1(v) if name.startswith("log_") else v
-
+def _why_next_basket(group: str, feature: str, raw: Raw) -> str:
+    """The group's raw values of one next-basket feature row, in words; a window count names the
+    window the network read."""
     if group == "counts":
         window = feature if feature.startswith("log_count_") and feature.endswith("d") else "log_count_91d"
         days = window.removeprefix("log_count_").removesuffix("d")
@@ -173,20 +204,57 @@ def _why(group: str, feature: str, row: list[float]) -> str:
     return f"{source}, list of {raw('log_list_size'):.0f} candidates"
 
 
-def top_contributions(x: np.ndarray, attribution: Attribution, top: int = 3) -> list[list[Contribution]]:
+def _why_completion(group: str, feature: str, raw: Raw) -> str:
+    """The group's raw values of one completion row, in words."""
+    if group == "basket":
+        return (
+            f"#{raw('log_rank_personal') + 1:.0f} by personal EASE, #{raw('log_rank_ease') + 1:.0f} by "
+            f"EASE of the {raw('log_basket_size'):.0f}-item basket"
+        )
+    if group == "habit":
+        if raw("known_customer") < 0.5:
+            return "anonymous basket"
+        if raw("bought_before") < 0.5:
+            return f"never bought by this customer ({raw('log_customer_baskets'):.0f} baskets)"
+        last = " (in their last basket)" if raw("in_last_basket") > 0 else ""
+        return (
+            f"in {100 * raw('habit_share'):.0f}% of their {raw('log_customer_baskets'):.0f} baskets, "
+            f"last {_days(raw('log_days_since_bought') - 1)} ago{last}"  # stored as 1 + days
+        )
+    return (
+        f"in {raw('log_popularity'):.0f} baskets, {raw('log_recent_popularity'):.0f} in the last 28 days; "
+        f"{100 * (raw('log_repeat_rate') + 1):.0f}% of its buyers re-buy it"  # a plain log: exp(v)
+    )
+
+
+NEXT_BASKET_SPACE = FeatureSpace(FEATURE_GROUPS, _why_next_basket)
+COMPLETION_SPACE = FeatureSpace(COMPLETION_FEATURE_GROUPS, _why_completion)
+GROUPS: tuple[str, ...] = NEXT_BASKET_SPACE.groups
+
+
+def top_contributions(
+    x: np.ndarray, attribution: Attribution, top: int = 3, space: FeatureSpace | None = None
+) -> list[list[Contribution]]:
     """Per row, the ``top`` feature groups by absolute contribution (signed), named; the first is
     also phrased (the phrases cost more than the attributions)."""
-    groups = group_values(attribution.values)
+    space = space or NEXT_BASKET_SPACE
+    groups = group_values(attribution.values, space)
     order = np.argsort(-np.abs(groups), axis=1, kind="stable")[:, :top]
     strongest = np.stack(  # (rows, n_groups) each group's strongest feature in the row
-        [m[np.argmax(np.abs(attribution.values[:, m]), axis=1)] for m in _MEMBERS], axis=1
+        [m[np.argmax(np.abs(attribution.values[:, m]), axis=1)] for m in space.members], axis=1
     )
     picked = np.take_along_axis(groups, order, axis=1).round(4).tolist()
     features = np.take_along_axis(strongest, order, axis=1).tolist()
     rows = x.tolist()
+    names, group_names = space.features, space.groups
     return [
         [
-            Contribution(GROUPS[g], FEATURES[f], v, _why(GROUPS[g], FEATURES[f], row) if j == 0 else "")
+            Contribution(
+                group_names[g],
+                names[f],
+                v,
+                space.why(group_names[g], names[f], space.raw(row)) if j == 0 else "",
+            )
             for j, (g, f, v) in enumerate(zip(gs, fs, vs, strict=True))
         ]
         for gs, fs, vs, row in zip(order.tolist(), features, picked, rows, strict=True)
@@ -198,10 +266,16 @@ def explain_rows(
 ) -> list[list[Contribution]]:
     """Top contributions of the given feature rows of ``lists`` (e.g. the recommended ones), from
     the mean row of each one's own candidate list."""
+    return _explain(model._require(), lists, rows, NEXT_BASKET_SPACE, top, steps)
+
+
+def _explain(
+    net: RankerNet, lists: RankingLists, rows: np.ndarray, space: FeatureSpace, top: int, steps: int
+) -> list[list[Contribution]]:
     x = lists.features[rows]
     baseline = list_means(lists)[lists.list_of_row[rows]]
-    attribution = integrated_gradients(model._require(), x, lists.items[rows], baseline, steps)
-    return top_contributions(x, attribution, top)
+    attribution = integrated_gradients(net, x, lists.items[rows], baseline, steps)
+    return top_contributions(x, attribution, top, space)
 
 
 def explainable(model: Recommender) -> bool:
@@ -233,13 +307,38 @@ def ranked_user_scores(
     rows the table picks from them, from the same candidate lists (built once: the costly part)."""
     lists = model.ranking_lists(user_ids)
     scores = model.scores_of(lists)
+    return scores, _explainer(model._require(), lists, scores.shape[1], NEXT_BASKET_SPACE, top, steps)
 
+
+def explains_completion(model: Recommender) -> bool:
+    """Does this model's completion rank feature rows we can attribute (the ranker's head)?"""
+    return getattr(model, "completion", None) is not None
+
+
+def ranked_basket_scores(
+    model: RankerRecommender,
+    baskets: Sequence[np.ndarray],
+    user_ids: Sequence[str | None] | None,
+    top: int = 3,
+    steps: int = 8,
+) -> tuple[np.ndarray, Callable[[np.ndarray, np.ndarray], list[str]]]:
+    """:func:`ranked_user_scores` for partial baskets and the ranker's completion head."""
+    head = model.completion
+    if head is None:
+        raise ValueError("ranker: no completion head to explain (completion_head=False or an older model)")
+    lists, scores = head.scored_lists(baskets, user_ids)
+    return scores, _explainer(head.net, lists, scores.shape[1], COMPLETION_SPACE, top, steps)
+
+
+def _explainer(
+    net: RankerNet, lists: RankingLists, n_items: int, space: FeatureSpace, top: int, steps: int
+) -> Callable[[np.ndarray, np.ndarray], list[str]]:
     def explain(queries: np.ndarray, items: np.ndarray) -> list[str]:
-        rows = rows_of(lists, scores.shape[1], queries, items)
+        rows = rows_of(lists, n_items, queries, items)
         found = np.flatnonzero(rows >= 0)
         cells = [""] * len(rows)
-        for i, c in zip(found, explain_rows(model, lists, rows[found], top, steps), strict=True):
+        for i, c in zip(found, _explain(net, lists, rows[found], space, top, steps), strict=True):
             cells[i] = contributions_json(c)
         return cells
 
-    return scores, explain
+    return explain

@@ -21,7 +21,12 @@ import scipy.sparse as sp
 from assoc_pipeline.core.recsys.baselines.rules import RuleIndex
 from assoc_pipeline.core.recsys.baselines.user_history import basket_matrix
 from assoc_pipeline.core.recsys.evaluation import batch_rows
-from assoc_pipeline.core.recsys.explanations import explainable, ranked_user_scores
+from assoc_pipeline.core.recsys.explanations import (
+    explainable,
+    explains_completion,
+    ranked_basket_scores,
+    ranked_user_scores,
+)
 from assoc_pipeline.core.recsys.item_lookup import ItemLookup
 from assoc_pipeline.core.recsys.metrics import top_k
 from assoc_pipeline.core.recsys.recommender import Recommender
@@ -148,29 +153,37 @@ def recommend_for_baskets(
     scope: str = "item",
     lookup: ItemLookup | None = None,
     user_ids: Sequence[str | None] | None = None,
+    explain_top: int = 10,
 ) -> pd.DataFrame:
     """Top-``k`` completions per (partial) basket, never an item already in it, a block of baskets
     at a time (:func:`_in_blocks`).
 
     ``lookup``: the vocabulary's ids and names already as arrays (a server answering one basket
     per request converts them once, not per request). ``user_ids``: each basket's customer (None:
-    anonymous), read by a model whose completion is personal."""
+    anonymous), read by a model whose completion is personal. A ranker's completion head also
+    gives the top ``explain_top`` ranks their feature ``contributions`` (0 = none)."""
     baskets, labels = list(baskets), list(labels)
     personal = user_ids is not None and model.personal_completion
 
     def block(rows: slice) -> pd.DataFrame:
         part = baskets[rows]
-        raw = (
-            model.score_completion(part, user_ids=list(user_ids[rows]))
-            if personal
-            else model.score_completion(part)
-        )
+        users = list(user_ids[rows]) if personal else None
+        explain = None
+        if explain_top > 0 and explains_completion(model):
+            raw, explain = ranked_basket_scores(model, part, users)  # type: ignore[arg-type]
+        elif personal:
+            raw = model.score_completion(part, user_ids=users)
+        else:
+            raw = model.score_completion(part)
         scores = np.array(raw, dtype=np.float32, copy=True)
         q = basket_matrix(part, len(vocabulary))
         at = np.repeat(np.arange(len(part)), [len(b) for b in part])
         if len(at):
             scores[at, np.concatenate([np.asarray(b, dtype=np.int64) for b in part])] = -np.inf
-        return _table(scope, labels[rows], scores, q, k, vocabulary, rules, source or model.name, lookup)
+        return _table(
+            scope, labels[rows], scores, q, k, vocabulary, rules, source or model.name, lookup,
+            contributions=explain, explain_top=explain_top,
+        )  # fmt: skip
 
     return _in_blocks(len(baskets), len(vocabulary), block)
 

@@ -62,9 +62,9 @@ class HeadTraining:
     lr: float = 3e-3
     weight_decay: float = 1e-4
     lists_per_batch: int = 256
-    times: int = 4  # prediction times (month starts) inside train whose next month gives queries
+    times: int = 2  # prediction times (month starts) inside train whose next month gives queries
     draws: int = 4  # hidden items drawn per basket
-    max_lists: int = 20_000
+    max_lists: int = 10_000
     drop_groups: str = ""  # feature groups held at their mean (ablations; COMPLETION_FEATURE_GROUPS)
     item_dim: int = 0  # learned item embedding width (0: features only)
 
@@ -202,20 +202,31 @@ class CompletionHead:
         self, partial_baskets: Sequence[np.ndarray], user_ids: Sequence[str | None] | None
     ) -> np.ndarray:
         """(n, n_items) scores: the head's logits for listed items, personal EASE - 1e4 elsewhere."""
-        if self.history is None:
-            raise RuntimeError("ranker completion head: not bound to a history")
-        if self._context is None:
-            self._context = CompletionContext.of(self.history, self.settings)
-        out = np.empty((len(partial_baskets), self.history.n_items), dtype=np.float32)
-        batch = query_batch(self.history.n_items)
+        n_items = self._require_history().n_items
+        out = np.empty((len(partial_baskets), n_items), dtype=np.float32)
+        batch = query_batch(n_items)
         for start in range(0, len(partial_baskets), batch):
             stop = min(start + batch, len(partial_baskets))
             users = None if user_ids is None else list(user_ids[start:stop])
-            lists, personal = completion_batch(self._context, partial_baskets[start:stop], users)
-            block = out[start:stop]
-            block[:] = personal + NOT_LISTED
-            block[lists.list_of_row, lists.items] = self.logits(lists)
+            out[start:stop] = self.scored_lists(partial_baskets[start:stop], users)[1]
         return out
+
+    def scored_lists(
+        self, partial_baskets: Sequence[np.ndarray], user_ids: Sequence[str | None] | None
+    ) -> tuple[RankingLists, np.ndarray]:
+        """One batch's candidate lists and its dense scores (what :meth:`score` returns for it): the
+        lists are what an explanation of the scores attributes."""
+        if self._context is None:
+            self._context = CompletionContext.of(self._require_history(), self.settings)
+        lists, personal = completion_batch(self._context, partial_baskets, user_ids)
+        scores = personal + np.float32(NOT_LISTED)
+        scores[lists.list_of_row, lists.items] = self.logits(lists)
+        return lists, scores
+
+    def _require_history(self) -> BasketSet:
+        if self.history is None:
+            raise RuntimeError("ranker completion head: not bound to a history")
+        return self.history
 
     def state(self) -> dict[str, Any]:
         return {k: v.detach().cpu() for k, v in self.net.state_dict().items()}

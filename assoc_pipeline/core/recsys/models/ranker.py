@@ -105,16 +105,18 @@ class RankerParams(LoopParams):
     # hit@10 .3495 vs ease_personal .3332; without the item features .3476, with only the basket's
     # .3407. Integrated (3 seeds, early-stopped): .3520; 8 draws .3527, 6 times .3508, 200
     # candidates .3519, hidden 128 .3529, lr 1e-3 .3508 (all within noise, so the cheapest);
-    # an item embedding of 8 / 16 overfits item identities: .3454 / .3431
+    # an item embedding of 8 / 16 overfits item identities: .3454 / .3431. Baskets sampled before
+    # hiding items (cheaper at 10M events): 4 times .3509, 2 times .3528, 3 .3502; 2 chosen, half
+    # the EASE inverses (the 100k-item ranker asset paid ~156 s for the head with 4)
     completion_head: bool = True
     completion_candidates: int = 100
     completion_epochs: int = 10
     completion_patience: int = 3
     completion_hidden: int = 64
     completion_lr: float = 3e-3
-    completion_times: int = 4  # month starts inside train whose next month gives training queries
+    completion_times: int = 2  # month starts inside train whose next month gives training queries
     completion_draws: int = 4  # hidden items drawn per training basket
-    completion_max_lists: int = 20_000
+    completion_max_lists: int = 10_000  # 10k .3533, 20k .3528, 6k .3478 (validation, 3 seeds)
     completion_drop_groups: str = ""  # the head's feature groups held at their mean (ablations)
     completion_item_dim: int = 0  # the head's learned item embedding width (0: features only)
     # "lambdarank" (pairs weighted by their NDCG@lambdarank_k change) or "softmax" (ListNet). Chosen on
