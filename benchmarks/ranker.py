@@ -323,7 +323,7 @@ def _completion(split, epochs: int, t_start: float) -> str:
     ]
     for name, table in out.items():
         pq = table.attrs["per_query"]["hit_rate@10"]
-        ratios = " | ".join(paired_ratio(pq, reference, idx) for reference in (base, personal))
+        ratios = " | ".join(str(paired_ratio(pq, reference, idx)) for reference in (base, personal))
         lines.append(f"| {name} | {pq.mean():.4f} | {ratios} |")
     lines += [
         "",

@@ -33,6 +33,7 @@ from assoc_pipeline.core.recsys.completion_lists import (
     labelled_lists,
     query_batch,
 )
+from assoc_pipeline.core.recsys.models.list_epoch import list_epoch
 from assoc_pipeline.core.recsys.models.ranker_net import RankerNet, group_mask
 from assoc_pipeline.core.recsys.models.ranking_losses import listwise_softmax_loss
 from assoc_pipeline.core.recsys.models.training import (
@@ -43,7 +44,7 @@ from assoc_pipeline.core.recsys.models.training import (
     train_loop,
 )
 from assoc_pipeline.core.recsys.ranking_features import within_list_rank
-from assoc_pipeline.core.recsys.ranking_lists import RankingLists, rows_of_lists
+from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 
 NOT_LISTED = -1e4  # offset of items outside the list (below every listed item)
 MONITOR = "val_completion_hit@10"
@@ -127,20 +128,9 @@ class CompletionHead:
         opt = torch.optim.AdamW(net.parameters(), lr=training.lr, weight_decay=training.weight_decay)
 
         def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
-            order = ctx.rng.permutation(len(data))
-            total, steps = 0.0, 0
-            for s in range(0, len(data), training.lists_per_batch):
-                if ctx.out_of_time():
-                    break
-                rows, seg = rows_of_lists(data.indptr, order[s : s + training.lists_per_batch])
-                r = torch.as_tensor(rows, device=device)
-                with ctx.autocast():
-                    logits = net.score(x[r], items[r])
-                loss = listwise_softmax_loss(logits, labels[r], torch.as_tensor(seg, device=device))
-                total += ctx.optimize(loss, opt, clip_norm=5.0)
-                steps += 1
             # "loss": the figure a refit (no validation) keeps the best epoch of
-            return {"loss": total / max(steps, 1)}
+            batches = training.lists_per_batch
+            return list_epoch(ctx, net, data.indptr, (x, items, labels), listwise_softmax_loss, opt, batches)
 
         def tagged(epoch: int, metrics: dict[str, float]) -> None:
             """The next-basket loop's metric names, kept apart (``completion_epoch_time_s``, ...)."""

@@ -43,6 +43,7 @@ from assoc_pipeline.core.recsys.baselines.user_history import backoff, item_popu
 from assoc_pipeline.core.recsys.candidates import CandidateSettings, prediction_day
 from assoc_pipeline.core.recsys.completion_lists import CompletionSettings
 from assoc_pipeline.core.recsys.models.completion_head import CompletionHead, HeadTraining
+from assoc_pipeline.core.recsys.models.list_epoch import list_epoch
 from assoc_pipeline.core.recsys.models.ranker_net import RankerNet, group_mask
 from assoc_pipeline.core.recsys.models.ranking_losses import LOSSES
 from assoc_pipeline.core.recsys.models.trained import TrainedRecommender
@@ -63,7 +64,6 @@ from assoc_pipeline.core.recsys.ranking_features import (
     scoring_lists,
     training_lists,
 )
-from assoc_pipeline.core.recsys.ranking_lists import rows_of_lists
 from assoc_pipeline.core.recsys.tasks import basket_times_ns
 
 NOT_A_CANDIDATE = -1e4  # score floor of items outside the candidate list (plus popularity)
@@ -254,19 +254,7 @@ class RankerRecommender(TrainedRecommender):
             list_loss = functools.partial(list_loss, k=p.lambdarank_k)
 
         def train_epoch(ctx: StepContext, epoch: int) -> dict[str, float]:
-            order = ctx.rng.permutation(n_lists)
-            total, steps = 0.0, 0
-            for s in range(0, n_lists, p.lists_per_batch):
-                if ctx.out_of_time():
-                    break
-                rows, seg = rows_of_lists(data.indptr, order[s : s + p.lists_per_batch])
-                r = torch.as_tensor(rows, device=device)
-                with ctx.autocast():
-                    logits = module.score(x[r], items[r])
-                loss = list_loss(logits, labels[r], torch.as_tensor(seg, device=device))
-                total += ctx.optimize(loss, opt, clip_norm=5.0)
-                steps += 1
-            return {"loss": total / max(steps, 1)}
+            return list_epoch(ctx, module, data.indptr, (x, items, labels), list_loss, opt, p.lists_per_batch)
 
         validate = None
         if validation is not None:
