@@ -156,6 +156,10 @@ def train_recommender(
                 init_from=init_from,
                 **inputs,
             )
+            extra = fitted.result.extra if fitted.result is not None else {}
+            if extra:  # what the fit says of itself, e.g. the ranker's list counts and completion head
+                tracker.log_params({f"{phase}/{k}": v for k, v in extra.items()})
+                log(f"{run_name}: {phase} " + ", ".join(f"{k}={v}" for k, v in extra.items()))
             return pruning.wrap(fitted, item_ids) if pruning is not None else fitted
 
         model = fit_on(params, "fit", split.train, split.validation)
