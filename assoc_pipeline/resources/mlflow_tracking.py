@@ -74,7 +74,7 @@ def pyfunc_input_example(baskets: BasketSet) -> Any:
 
 
 def metric_key(name: str) -> str:
-    """MLflow metric names allow no '@': ``val_ndcg@10`` is logged as ``val_ndcg_at_10``."""
+    """MLflow metric and param names allow no '@': ``val_ndcg@10`` is logged as ``val_ndcg_at_10``."""
     return name.replace("@", "_at_")
 
 
@@ -142,9 +142,10 @@ class MLflowResource(dg.ConfigurableResource):
             yield run
 
     def log_params(self, params: Mapping[str, Any]) -> None:
+        """Params of the active run; ``@`` in names becomes ``_at_``, as in :meth:`log_metrics`."""
         import mlflow
 
-        mlflow.log_params(dict(params))
+        mlflow.log_params({metric_key(k): v for k, v in params.items()})
 
     def log_metrics(self, metrics: Mapping[str, float], step: int | None = None) -> None:
         """Metrics of the active run; ``@`` in names becomes ``_at_`` (MLflow refuses it)."""
