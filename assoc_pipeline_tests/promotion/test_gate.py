@@ -163,7 +163,8 @@ def test_recommendations_and_cli_serve_the_champion(pipeline):
 
 
 def test_a_ranker_champion_says_which_features_ranked_each_item(pipeline):
-    """The asset's user rows and the CLI carry the ranker's top feature contributions."""
+    """The asset's user and item rows and the CLI carry the ranker's top feature contributions
+    (the item rows: its completion head's, over its own groups); rows by description carry none."""
     if not (pipeline.settings.data_dir / "assets" / "champion.parquet").exists():
         pipeline.champion()  # run alone: `recommendations` reads the last gate record
     pipeline.mlflow.set_alias(RECOMMENDER_MODEL, pipeline.report_versions["ranker"], CHAMPION_ALIAS)
@@ -172,12 +173,17 @@ def test_a_ranker_champion_says_which_features_ranked_each_item(pipeline):
     meta = res.asset_materializations_for_node("recommendations")[0].metadata
     assert "ranker" in meta["source_users"].value and meta["contributions_share_users"].value > 0.9
     table = res.output_for_node("recommendations")
-    users = table[table.scope == "user"]
-    assert (table.loc[table.scope != "user", "contributions"] == "").all()
+    users, items = table[table.scope == "user"], table[table.scope == "item"]
+    assert (table.loc[table.scope == "item_content", "contributions"] == "").all()
     first = json.loads(users.loc[users["contributions"] != "", "contributions"].iloc[0])
     assert len(first) == 3 and first[0]["why"] and {"group", "feature", "value"} <= set(first[0])
     text = recommend_command(pipeline, user=users["query"].iloc[0], k=3)
     assert text.count("       ranked by ") >= 2 and "integrated gradients" in text
+    explain_top = meta["explain_top"].value
+    assert (items.loc[items["rank"] > explain_top, "contributions"] == "").all()
+    assert meta["contributions_share_items"].value > 0.9
+    completion = [json.loads(c) for c in items.loc[items["rank"] <= explain_top, "contributions"] if c]
+    assert {g["group"] for cell in completion for g in cell} <= {"basket", "habit", "item"}
 
 
 def test_refuses_a_candidate_worse_than_the_current_champion(pipeline):
