@@ -21,6 +21,7 @@ import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.recsys.baselines.ease import MAX_ITEMS, EASERecommender
+from assoc_pipeline.core.recsys.baselines.personal_ease import add_habit
 from assoc_pipeline.core.recsys.baselines.user_history import (
     item_popularity,
     lookup,
@@ -76,6 +77,7 @@ class CompletionContext:
     users: pd.Index
     counts: sp.csr_matrix  # user x item: the customer's baskets holding the item
     n_baskets: np.ndarray  # per user
+    shares: sp.csr_matrix  # counts / n_baskets: the habit term's shares
     days_since: sp.csr_matrix  # user x item: 1 + days from the last purchase to "now"
     last_basket: sp.csr_matrix  # user x item: 1 where the customer's latest basket holds the item
     item_features: np.ndarray  # (n_items, 4): popularity, recent popularity, trend, repeat rate
@@ -116,7 +118,11 @@ class CompletionContext:
             [np.log1p(popularity), np.log1p(recent), trend, np.log((repeaters + 0.1) / (buyers + 1.0))],
             axis=1,
         ).astype(np.float32)
-        return cls(s, ease, users, counts, n_baskets, days_since, last_basket, item_features, popularity > 0)
+        shares = counts.copy()
+        shares.data = counts.data / np.repeat(n_baskets, np.diff(counts.indptr))
+        return cls(
+            s, ease, users, counts, n_baskets, shares, days_since, last_basket, item_features, popularity > 0
+        )
 
     def personal_scores(
         self, partial_baskets: Sequence[np.ndarray], user_rows: np.ndarray
@@ -124,15 +130,8 @@ class CompletionContext:
         """(standardised EASE, personal EASE) dense scores of the baskets (rows: customers, -1 = none)."""
         raw = self.ease.score_completion(partial_baskets)
         z = (raw - raw.mean(axis=1, keepdims=True)) / (raw.std(axis=1, keepdims=True) + 1e-9)
-        personal = z.copy()
-        known = np.flatnonzero(user_rows >= 0)
-        if len(known):
-            habit = self.counts[user_rows[known]].tocoo()
-            share = habit.data / self.n_baskets[user_rows[known]][habit.row]
-            personal[known[habit.row], habit.col] += self.settings.habit_weight * np.log1p(
-                self.settings.habit_scale * share
-            )
-        return z, personal
+        s = self.settings
+        return z, add_habit(z.copy(), user_rows, self.shares, s.habit_weight, s.habit_scale)
 
 
 def query_batch(n_items: int) -> int:

@@ -53,12 +53,19 @@ def add_customer_habit(
     if len(user_ids) != len(out):
         raise ValueError(f"personal completion: {len(user_ids)} user ids for {len(out)} baskets")
     ids = [u if isinstance(u, str) and u else "\0anonymous" for u in user_ids]
-    rows = lookup(users, ids)
+    return add_habit(out, lookup(users, ids), shares, weight, scale)
+
+
+def add_habit(
+    scores: np.ndarray, rows: np.ndarray, shares: sp.csr_matrix, weight: float, scale: float
+) -> np.ndarray:
+    """``scores`` plus ``weight * log1p(scale * share)`` (in place) for the rows whose customer row
+    in ``shares`` is known (``rows`` >= 0): the habit term of personal EASE."""
     known = np.flatnonzero(rows >= 0)
     if len(known):
         habit = shares[rows[known]].tocoo()  # (row, item) pairs are unique: += adds each once
-        out[known[habit.row], habit.col] += weight * np.log1p(scale * habit.data)
-    return out
+        scores[known[habit.row], habit.col] += weight * np.log1p(scale * habit.data)
+    return scores
 
 
 class PersonalEASERecommender(EASERecommender):
