@@ -24,7 +24,7 @@ from assoc_pipeline.core.recsys.completion_lists import (
 )
 from assoc_pipeline.core.recsys.evaluation import evaluate
 from assoc_pipeline.core.recsys.explanations import ranked_basket_scores
-from assoc_pipeline.core.recsys.models.completion_head import CompletionHead, hit_at_10
+from assoc_pipeline.core.recsys.models.completion_head import CANDIDATE_ORDER, CompletionHead, hit_at_10
 from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
 from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baskets
@@ -98,9 +98,10 @@ def test_hit_at_10_counts_an_unlisted_hidden_item_as_a_miss() -> None:
     assert hit_at_10(logits, lists) == pytest.approx(1 / 3)
 
 
-def discontinued_baskets(seed: int = 0, gone_day: int = 120) -> BasketSet:
+def discontinued_baskets(seed: int = 0, gone_day: int = 120, renewed_day: int = 240) -> BasketSet:
     """Thirty regular items bought at random all year; until ``gone_day`` every basket also holds one of
-    six old favourites, which then leave the range and are never bought again.
+    six old favourites, which then leave the range and are never bought again. From ``renewed_day``
+    the whole range is new: baskets hold only items nobody bought before.
 
     EASE and the customer's habit both still rank the old favourites high after that (they were
     among the most bought items, and every customer bought them); that nobody has bought one for
@@ -110,7 +111,8 @@ def discontinued_baskets(seed: int = 0, gone_day: int = 120) -> BasketSet:
     rows = []
     for day in range(240):
         for _ in range(12):
-            items = [f"R{i:02d}" for i in rng.choice(30, int(rng.integers(2, 4)), replace=False)]
+            prefix = "R" if day < renewed_day else "N"
+            items = [f"{prefix}{i:02d}" for i in rng.choice(30, int(rng.integers(2, 4)), replace=False)]
             if day < gone_day:
                 items.append(f"O{int(rng.integers(6))}")
             rows.append((str(start + pd.Timedelta(days=day)), f"u{int(rng.integers(80))}", items))
@@ -121,6 +123,8 @@ def test_the_head_learns_what_personal_ease_cannot_see() -> None:
     split = temporal_split(discontinued_baskets(), "2024-07-01", "2024-08-01")
     fitted = RankerRecommender(RankerParams(**FAST, **HEAD)).fit(split.train, split.validation)
     assert fitted.completion is not None and fitted.completion_result.best_epoch >= 1
+    # kept because on validation it ranks better than the personal-EASE order it re-ranks
+    assert fitted.completion_result.best_metric > fitted.result.extra[CANDIDATE_ORDER] > 0
     # what the asset serves: refit on everything before the test cutoff, no validation to stop on
     ranker = RankerRecommender(fitted.refit_params(fitted.params)).fit(split.train_full)
     refit = ranker.completion_result
@@ -136,6 +140,26 @@ def test_the_head_learns_what_personal_ease_cannot_see() -> None:
     learned, counted = hit(ranker), hit(personal)
     # personal EASE spends top-10 slots on the six old favourites; the head has all ten for the 30
     assert learned > counted + 0.1, (learned, counted)
+
+
+def test_a_head_no_better_than_personal_ease_on_validation_is_declined_and_not_refit() -> None:
+    """From July the range is new, so no validation query's hidden item can be listed: neither the
+    head nor personal EASE hits, and a head that adds nothing is not worth its refit and scoring."""
+    split = temporal_split(discontinued_baskets(renewed_day=182), "2024-07-01", "2024-08-01")
+    fitted = RankerRecommender(RankerParams(**FAST, **{**HEAD, "completion_epochs": 2})).fit(
+        split.train, split.validation
+    )
+    extra = fitted.result.extra
+    assert fitted.completion is None and fitted.completion_declined
+    assert extra[CANDIDATE_ORDER] == extra["completion_best_hit@10"] == 0.0
+    assert extra["completion"].startswith("personal EASE (completion head no better on validation")
+    final = fitted.refit_params(fitted.params)
+    assert final.completion_head is False
+    refit = RankerRecommender(final).fit(split.train_full)
+    assert refit.completion is None and "completion_state" not in refit.to_checkpoint()
+    parts, users = [np.array([0, 3]), np.array([7])], ["u1", None]
+    expected = PersonalEASERecommender(50.0, 2.0).fit(split.train_full).score_completion(parts, users)
+    np.testing.assert_allclose(refit.score_completion(parts, users), expected, rtol=1e-5)
 
 
 def test_training_lists_come_from_the_last_months_and_hold_their_hidden_item() -> None:

@@ -48,6 +48,7 @@ from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 
 NOT_LISTED = -1e4  # offset of items outside the list (below every listed item)
 MONITOR = "val_completion_hit@10"
+CANDIDATE_ORDER = "completion_personal_ease_hit@10"  # the same queries in the lists' own order
 VALIDATION_QUERIES = 3000  # the validation sample the baselines' tuning scores too
 VALIDATION_SEED = 0
 
@@ -79,6 +80,14 @@ def hit_at_10(logits: np.ndarray, lists: RankingLists) -> float:
     top = (lists.labels > 0) & (rank < 10)
     hits[lists.list_of_row[top]] = True
     return float(hits.mean())
+
+
+def beats_candidate_order(result: TrainingResult) -> bool:
+    """Whether a validated head ranks its validation queries better than personal EASE, whose
+    candidates it re-orders. A head that does not (a log without completion signal: at 100k random
+    items both score 0) is pure cost, in the refit and in every scoring. Unvalidated: kept."""
+    base = result.extra.get(CANDIDATE_ORDER)
+    return base is None or (np.isfinite(result.best_metric) and result.best_metric > base)
 
 
 class CompletionHead:
@@ -143,17 +152,22 @@ class CompletionHead:
                     },
                 )
 
-        validate = head._validation(train, validation) if validation is not None else None
+        validate, candidate_order = (
+            head._validation(train, validation) if validation is not None else (None, {})
+        )
         params = dataclasses.replace(loop, epochs=training.epochs, patience=training.patience)
         result = train_loop(
             net, train_epoch, params, validate=validate, monitor=MONITOR, on_epoch=tagged, device=device
         )
-        result.extra.update({"n_completion_lists": len(data), "n_completion_rows": len(data.items)})
+        result.extra.update(
+            {"n_completion_lists": len(data), "n_completion_rows": len(data.items), **candidate_order}
+        )
         head.bind(train)
         return head, result
 
     def _validation(self, train: BasketSet, validation: BasketSet):
-        """``validate()``: hit@10 of the validation period's completion queries (history = train)."""
+        """``validate()``: hit@10 of the validation period's completion queries (history = train);
+        and personal EASE's hit@10 on the same queries (the order the head re-ranks)."""
         context = CompletionContext.of(train, self.settings)
         lists = RankingLists.concat(
             labelled_lists(
@@ -165,7 +179,8 @@ class CompletionHead:
         def validate() -> dict[str, float]:
             return {MONITOR: hit_at_10(self.logits(lists), lists)}
 
-        return validate
+        personal = lists.features[:, COMPLETION_FEATURES.index("personal_ease")]
+        return validate, {CANDIDATE_ORDER: hit_at_10(personal, lists)}
 
     def bind(self, history: BasketSet) -> None:
         """Score from ``history`` from now on (its context is built when first needed)."""

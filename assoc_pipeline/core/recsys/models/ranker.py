@@ -42,7 +42,12 @@ from assoc_pipeline.core.recsys.baselines.tifu_knn import TIFUKNNRecommender
 from assoc_pipeline.core.recsys.baselines.user_history import backoff, item_popularity
 from assoc_pipeline.core.recsys.candidates import CandidateSettings, prediction_day
 from assoc_pipeline.core.recsys.completion_lists import CompletionSettings
-from assoc_pipeline.core.recsys.models.completion_head import CompletionHead, HeadTraining
+from assoc_pipeline.core.recsys.models.completion_head import (
+    CANDIDATE_ORDER,
+    CompletionHead,
+    HeadTraining,
+    beats_candidate_order,
+)
 from assoc_pipeline.core.recsys.models.list_epoch import list_epoch
 from assoc_pipeline.core.recsys.models.ranker_net import RankerNet, group_mask
 from assoc_pipeline.core.recsys.models.ranking_losses import LOSSES
@@ -192,6 +197,7 @@ class RankerRecommender(TrainedRecommender):
         self._ease: PersonalEASERecommender | None = None
         self.completion: CompletionHead | None = None
         self.completion_result: TrainingResult | None = None
+        self.completion_declined = False  # validated, and no better than personal EASE: not refit
 
     # ---------------------------------------------------------------- training
     def fit(
@@ -279,15 +285,28 @@ class RankerRecommender(TrainedRecommender):
         on_epoch: EpochCallback | None,
         device: torch.device,
     ) -> None:
-        """The completion head, or personal EASE where it is off or ``train`` gives it no lists."""
+        """The completion head, or personal EASE where it is off, ``train`` gives it no lists, or on
+        validation it does not rank better than personal EASE (:func:`beats_candidate_order`)."""
         p = self.params
         self.completion = self.completion_result = None
+        self.completion_declined = False
         head = None
         if p.completion_head:
             head = CompletionHead.fit(
                 train, validation, p.completion, p.completion_training, p, device=device, on_epoch=on_epoch
             )
-        if head is not None:
+        if head is not None and not beats_candidate_order(head[1]):
+            result, head = head[1], None
+            self.completion_declined = True
+            self.result.extra.update(
+                {
+                    "completion": "personal EASE (completion head no better on validation: hit@10 "
+                    f"{result.best_metric:.4f} vs personal EASE {result.extra[CANDIDATE_ORDER]:.4f})",
+                    CANDIDATE_ORDER: result.extra[CANDIDATE_ORDER],
+                    "completion_best_hit@10": result.best_metric,
+                }
+            )
+        elif head is not None:
             self.completion, self.completion_result = head
             self.result.extra.update(
                 {
@@ -302,8 +321,10 @@ class RankerRecommender(TrainedRecommender):
             self.result.extra["completion"] = f"personal EASE (completion head {why})"
 
     def refit_params(self, params: RankerParams) -> RankerParams:
-        """Both networks' best epoch counts, no early stop."""
+        """Both networks' best epoch counts, no early stop; no head where validation declined it."""
         final = super().refit_params(params)
+        if self.completion_declined:
+            return dataclasses.replace(final, completion_head=False)
         if self.completion_result is None:
             return final
         return dataclasses.replace(
