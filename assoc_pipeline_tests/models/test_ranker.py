@@ -163,8 +163,14 @@ def test_a_saved_ranker_reloads_with_identical_scores(tmp_path) -> None:
 
 
 def test_an_ablated_group_is_held_out_and_a_wrong_group_is_named() -> None:
-    mask = feature_mask("cycle, ranks")
+    mask = feature_mask("cycle, ranks", FEATURES)
     dropped = {f for f, m in zip(FEATURES, mask, strict=True) if m == 0}
     assert dropped == {f for f, g in FEATURE_GROUPS.items() if g in ("cycle", "ranks")}
     with pytest.raises(InputError, match=r"drop_groups: unknown group.*cycles"):
-        feature_mask("cycles")
+        feature_mask("cycles", FEATURES)
+    # the rules group exists only where the model reads rule features
+    with pytest.raises(InputError, match=r"drop_groups: unknown group.*rules"):
+        feature_mask("rules", FEATURES)
+    with_rules = RankerParams(rule_features=True).feature_names
+    assert with_rules[: len(FEATURES)] == FEATURES
+    assert feature_mask("rules", with_rules).tolist() == [1.0] * len(FEATURES) + [0.0] * 3

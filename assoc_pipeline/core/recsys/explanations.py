@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assoc_pipeline.core.recsys.completion_lists import COMPLETION_FEATURE_GROUPS
-from assoc_pipeline.core.recsys.ranking_features import FEATURE_GROUPS, RankingLists
+from assoc_pipeline.core.recsys.ranking_features import ALL_FEATURE_GROUPS, FEATURE_GROUPS, RankingLists
 from assoc_pipeline.core.recsys.recommender import Recommender
 
 if TYPE_CHECKING:  # torch only where gradients are taken: `recommend` with a baseline never loads it
@@ -192,6 +192,13 @@ def _why_next_basket(group: str, feature: str, raw: Raw) -> str:
         )
     if group == "scores":
         return f"TIFU-KNN {raw('tifu_score'):.3g}, EASE {raw('ease_score'):.3g}"
+    if group == "rules":
+        if raw("best_rule_confidence") <= 0:
+            return "no rule from their history leads to it"
+        return (
+            f"a rule from their history: confidence {100 * raw('best_rule_confidence'):.0f}%, "
+            f"lift {raw('log_best_rule_lift') + 1:.1f}, support {100 * raw('best_rule_support'):.1f}%"
+        )  # the lift is stored as log(1 + lift)
     source = (
         "from their history"
         if raw("in_history")
@@ -228,6 +235,7 @@ def _why_completion(group: str, feature: str, raw: Raw) -> str:
 
 
 NEXT_BASKET_SPACE = FeatureSpace(FEATURE_GROUPS, _why_next_basket)
+NEXT_BASKET_RULES_SPACE = FeatureSpace(ALL_FEATURE_GROUPS, _why_next_basket)  # ``rule_features``
 COMPLETION_SPACE = FeatureSpace(COMPLETION_FEATURE_GROUPS, _why_completion)
 GROUPS: tuple[str, ...] = NEXT_BASKET_SPACE.groups
 
@@ -261,12 +269,17 @@ def top_contributions(
     ]
 
 
+def next_basket_space(model: RankerRecommender) -> FeatureSpace:
+    """The feature space of the ranker's next-basket network (with or without its rules group)."""
+    return NEXT_BASKET_RULES_SPACE if model.params.rule_features else NEXT_BASKET_SPACE
+
+
 def explain_rows(
     model: RankerRecommender, lists: RankingLists, rows: np.ndarray, top: int = 3, steps: int = 8
 ) -> list[list[Contribution]]:
     """Top contributions of the given feature rows of ``lists`` (e.g. the recommended ones), from
     the mean row of each one's own candidate list."""
-    return _explain(model._require(), lists, rows, NEXT_BASKET_SPACE, top, steps)
+    return _explain(model._require(), lists, rows, next_basket_space(model), top, steps)
 
 
 def _explain(
@@ -307,7 +320,8 @@ def ranked_user_scores(
     rows the table picks from them, from the same candidate lists (built once: the costly part)."""
     lists = model.ranking_lists(user_ids)
     scores = model.scores_of(lists)
-    return scores, _explainer(model._require(), lists, scores.shape[1], NEXT_BASKET_SPACE, top, steps)
+    space = next_basket_space(model)
+    return scores, _explainer(model._require(), lists, scores.shape[1], space, top, steps)
 
 
 def explains_completion(model: Recommender) -> bool:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.index_ranges import row_entries
@@ -37,10 +39,12 @@ from assoc_pipeline.core.recsys.candidates import (
     first_stage,
     history_before,
 )
+from assoc_pipeline.core.recsys.pair_rules import PairRules
 from assoc_pipeline.core.recsys.ranking_list_cache import history_key, lists_for_users
 from assoc_pipeline.core.recsys.ranking_lists import RankingLists
 from assoc_pipeline.core.thread_lanes import thread_lanes
 
+T = TypeVar("T")
 NEVER_DAYS = 1000.0  # "days since" for something that never happened (beyond the log's span)
 
 # feature name -> group (the groups are what an ablation removes together)
@@ -81,6 +85,14 @@ FEATURE_GROUPS: dict[str, str] = {
     "log_list_size": "source",
 }
 FEATURES: tuple[str, ...] = tuple(FEATURE_GROUPS)
+# the best one-item rule into the candidate from the user's history (:mod:`pair_rules`); read only
+# with ``FeatureSettings.rules`` (the ranker's ``rule_features``), after every other feature
+RULE_FEATURE_GROUPS: dict[str, str] = {
+    "best_rule_confidence": "rules",
+    "log_best_rule_lift": "rules",
+    "best_rule_support": "rules",
+}
+ALL_FEATURE_GROUPS: dict[str, str] = {**FEATURE_GROUPS, **RULE_FEATURE_GROUPS}
 
 
 @dataclass(frozen=True)
@@ -90,6 +102,13 @@ class FeatureSettings:
     windows: tuple[int, ...] = (30, 91, 182, 365)
     half_life_days: float = 90.0
     basket_decay: float = 0.9
+    rules: bool = False  # append RULE_FEATURE_GROUPS' features
+    rule_min_support: float = 0.005  # of a pair, as a share of the history's baskets (the rules asset's)
+
+
+def feature_names(settings: FeatureSettings) -> tuple[str, ...]:
+    """The columns :func:`ranking_features` returns with these settings, in order."""
+    return FEATURES + (tuple(RULE_FEATURE_GROUPS) if settings.rules else ())
 
 
 @dataclass(frozen=True)
@@ -171,25 +190,48 @@ def _purchases(
     return pairs, user_stats
 
 
-_ITEM_STATS: OrderedDict[tuple, dict[str, np.ndarray]] = OrderedDict()
-_ITEM_STATS_KEPT = 4  # (history, day) entries: each is a few arrays of n_items
-_ITEM_STATS_LOCK = threading.Lock()
+_KEPT: OrderedDict[tuple, object] = OrderedDict()
+_KEPT_ENTRIES = 8  # (what, history, ...) entries: per-item arrays, or a frequent-item pair block
+_KEPT_LOCK = threading.Lock()
+
+
+def _remembered(key: tuple, build: Callable[[], T]) -> T:
+    """``build()``, computed once per key while among the last few asked for: the lists of one
+    prediction time are built in blocks of users, and each block reads the same history."""
+    with _KEPT_LOCK:
+        kept = _KEPT.get(key)
+    if kept is None:
+        kept = build()
+        with _KEPT_LOCK:
+            _KEPT[key] = kept
+            while len(_KEPT) > _KEPT_ENTRIES:
+                _KEPT.popitem(last=False)
+    return kept  # type: ignore[return-value]
 
 
 def _item_stats(stage: FirstStage, settings: FeatureSettings) -> dict[str, np.ndarray]:
     """Per item, over every user's purchases before the day: computed once per (history, day,
     settings), while the pairs a batch of lists reads come from its own users' baskets."""
-    key = (history_key(stage.history), float(stage.at_day), settings)
-    with _ITEM_STATS_LOCK:
-        kept = _ITEM_STATS.get(key)
-    if kept is None:
-        kept = _item_pair_stats(_purchases(stage, settings)[0], stage.history.n_items)
-        with _ITEM_STATS_LOCK:
-            _ITEM_STATS[key] = kept
-            while len(_ITEM_STATS) > _ITEM_STATS_KEPT:
-                _ITEM_STATS.popitem(last=False)
+    key = ("items", history_key(stage.history), float(stage.at_day), settings)
+    kept = _remembered(key, lambda: _item_pair_stats(_purchases(stage, settings)[0], stage.history.n_items))
     recent = stage.recent.astype(np.float64)
     return {**kept, "trend": np.log1p(recent) - np.log1p(kept["pop91"] * 30.0 / 91.0)}
+
+
+def _rule_features(
+    stage: FirstStage, lists: CandidateLists, settings: FeatureSettings
+) -> dict[str, np.ndarray]:
+    """The best one-item rule from each list's user's history items into its candidate."""
+    key = ("rules", history_key(stage.history), settings.rule_min_support)
+    rules = _remembered(key, lambda: PairRules.of(stage.history.matrix, settings.rule_min_support))
+    held = stage.counts[np.maximum(stage.rows, 0)]
+    held = sp.diags((stage.rows >= 0).astype(np.float32)) @ held  # users without history hold nothing
+    best = rules.best_into(sp.csr_matrix(held), lists.list_of_row, lists.items)
+    return {
+        "best_rule_confidence": best["confidence"],
+        "log_best_rule_lift": np.log1p(best["lift"]),
+        "best_rule_support": best["support"],
+    }
 
 
 def _item_pair_stats(pairs: _Purchases, n_items: int) -> dict[str, np.ndarray]:
@@ -222,7 +264,7 @@ def within_list_rank(values: np.ndarray, list_of_row: np.ndarray) -> np.ndarray:
 def ranking_features(
     stage: FirstStage, lists: CandidateLists, settings: FeatureSettings = FeatureSettings()
 ) -> np.ndarray:
-    """(n_rows, len(FEATURES)) float32, rows in the order of ``lists`` (list by list)."""
+    """(n_rows, len(feature_names(settings))) float32, rows in the order of ``lists`` (list by list)."""
     pairs, users = _purchases(stage, settings, only=np.unique(stage.rows[stage.rows >= 0]))
     items_stats = _item_stats(stage, settings)
     n_items = stage.history.n_items
@@ -294,7 +336,9 @@ def ranking_features(
         "is_trending": (lists.source == 2).astype(np.float64),
         "log_list_size": np.log1p(sizes[lor]),
     }
-    return np.stack([cols[name] for name in FEATURES], axis=1).astype(np.float32)
+    if settings.rules:
+        cols.update(_rule_features(stage, lists, settings))
+    return np.stack([cols[name] for name in feature_names(settings)], axis=1).astype(np.float32)
 
 
 FIRST_STAGE_CELLS = 1 << 27  # users x EASE-block cells per first stage: 512 MB of float32 scores
@@ -340,7 +384,7 @@ def _build_lists(
             _build_lists(history, user_ids[s : s + block], at_day, candidates, features, tifu=tifu)
             for s in range(0, len(user_ids), block)
         ]
-        return RankingLists.concat(parts, len(FEATURES))
+        return RankingLists.concat(parts, len(feature_names(features)))
     stage = first_stage(history, user_ids, at_day, candidates, tifu=tifu)
     lists = candidate_lists(stage, candidates)
     x = ranking_features(stage, lists, features)
@@ -440,4 +484,4 @@ def training_lists(
 
     with thread_lanes(workers) as run:
         parts = [part for part in run(lists_at, range(len(times))) if part is not None]
-    return RankingLists.concat(parts, len(FEATURES))
+    return RankingLists.concat(parts, len(feature_names(features)))

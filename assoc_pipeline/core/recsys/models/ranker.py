@@ -62,10 +62,10 @@ from assoc_pipeline.core.recsys.models.training import (
 )
 from assoc_pipeline.core.recsys.models.warm_start import warm_start_from
 from assoc_pipeline.core.recsys.ranking_features import (
-    FEATURE_GROUPS,
-    FEATURES,
+    ALL_FEATURE_GROUPS,
     FeatureSettings,
     RankingLists,
+    feature_names,
     scoring_lists,
     training_lists,
 )
@@ -100,6 +100,11 @@ class RankerParams(LoopParams):
     ease_l2: float = 200.0  # EASE lambda of the candidates / features
     ease_max_items: int = 10_000  # EASE (candidates, completion) over at most these items (100k catalogues)
     half_life_days: float = 90.0
+    # the best one-item rule into each candidate from the user's history (confidence, lift, support;
+    # ranking_features.RULE_FEATURE_GROUPS) as a "rules" feature group. Off: validation NDCG@10
+    # .3259 with it, .3267 without (3 seeds; benchmarks/RESULTS.md, "Rules as ranker features")
+    rule_features: bool = False
+    rule_min_support: float = 0.005
     # completion = EASE at this lambda: the baseline tuning's choice when it was set (it picks 25 on
     # the shipped data now: hit@10 .3194 vs .3179 on validation, within noise)
     completion_ease_l2: float = 50.0
@@ -147,7 +152,15 @@ class RankerParams(LoopParams):
 
     @property
     def features(self) -> FeatureSettings:
-        return FeatureSettings(half_life_days=self.half_life_days)
+        return FeatureSettings(
+            half_life_days=self.half_life_days,
+            rules=self.rule_features,
+            rule_min_support=self.rule_min_support,
+        )
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return feature_names(self.features)
 
     @property
     def completion(self) -> CompletionSettings:
@@ -175,9 +188,9 @@ class RankerParams(LoopParams):
         )
 
 
-def feature_mask(drop_groups: str) -> np.ndarray:
-    """1 per feature, 0 for the features of the named groups (see ``FEATURE_GROUPS``)."""
-    return group_mask(drop_groups, FEATURE_GROUPS, "drop_groups")
+def feature_mask(drop_groups: str, names: tuple[str, ...]) -> np.ndarray:
+    """1 per feature of ``names``, 0 for the features of the named groups (``ALL_FEATURE_GROUPS``)."""
+    return group_mask(drop_groups, {name: ALL_FEATURE_GROUPS[name] for name in names}, "drop_groups")
 
 
 class RankerRecommender(TrainedRecommender):
@@ -240,12 +253,12 @@ class RankerRecommender(TrainedRecommender):
                 f"{p.horizon_days:g} days of a month start inside the training baskets)"
             )
         self.with_history(train)
-        self.module = RankerNet(len(FEATURES), self.n_items, p.hidden, p.layers, p.dropout, p.item_dim)
+        self.module = RankerNet(len(p.feature_names), self.n_items, p.hidden, p.layers, p.dropout, p.item_dim)
         x_all = torch.as_tensor(data.features)
         with torch.no_grad():
             self.module.mean.copy_(x_all.mean(0))
             self.module.std.copy_(x_all.std(0).clamp(min=1e-6))
-            self.module.keep.copy_(torch.as_tensor(feature_mask(p.drop_groups)))
+            self.module.keep.copy_(torch.as_tensor(feature_mask(p.drop_groups, p.feature_names)))
         if init_from is not None:
             self.warm_start = warm_start_from(self, init_from, item_rows=("item_embedding.weight",))
         self.module.to(device)
@@ -487,8 +500,8 @@ class RankerRecommender(TrainedRecommender):
 
     def input_example(self) -> torch.Tensor:
         """A (2, n_features + 1) tensor valid for ``module.forward`` (for mlflow.pytorch.log_model)."""
-        return torch.zeros(2, len(FEATURES) + 1)
+        return torch.zeros(2, len(self.params.feature_names) + 1)
 
     def _build_module(self, ckpt: dict[str, Any]) -> RankerNet:
         p = self.params
-        return RankerNet(len(FEATURES), self.n_items, p.hidden, p.layers, p.dropout, p.item_dim)
+        return RankerNet(len(p.feature_names), self.n_items, p.hidden, p.layers, p.dropout, p.item_dim)
