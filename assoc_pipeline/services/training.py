@@ -41,11 +41,14 @@ def epoch_logger(
     tracker: MLflowResource, log: Log, phase: str, total: int | None = None
 ) -> Callable[[int, dict[str, float]], None]:
     """``on_epoch`` for the training loop: a readable line per epoch ("fit epoch 3/8: ...") and
-    the epoch's metrics in the active MLflow run."""
+    the epoch's metrics in the active MLflow run. A second network trained in the same phase
+    (the ranker's completion head: ``completion_*`` metrics) has an epoch count of its own, so
+    its lines show no total."""
 
     def on_epoch(epoch: int, metrics: dict[str, float]) -> None:
         shown = ", ".join(f"{k}={v:.4f}" for k, v in metrics.items() if k != "epoch")
-        log(f"{phase} epoch {epoch}{f'/{total}' if total else ''}: {shown}")
+        own = total and not any(k.startswith("completion_") for k in metrics)
+        log(f"{phase} epoch {epoch}{f'/{total}' if own else ''}: {shown}")
         tracker.log_metrics({f"{phase}/{k}": v for k, v in metrics.items() if k != "epoch"}, step=epoch)
 
     return on_epoch

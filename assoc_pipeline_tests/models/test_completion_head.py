@@ -5,6 +5,7 @@ what decided them, and old models still score."""
 from __future__ import annotations
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -252,3 +253,30 @@ def test_a_completion_is_explained_by_what_decided_it_and_explaining_changes_no_
     item_parts = [next(c for c in cell if c["group"] == "item") for cell in why_old]
     assert all(c["value"] < 0 for c in item_parts)
     assert {c["feature"] for c in item_parts} <= {"log_recent_popularity", "trend"}
+
+
+def test_progress_lines_give_the_head_no_total_of_the_next_basket_networks(tmp_path) -> None:
+    """The head has its own epoch count: "fit epoch 3/2" (the next-basket total) would misread."""
+    from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
+    from assoc_pipeline.resources.artifacts import ArtifactStore
+    from assoc_pipeline.resources.mlflow_tracking import MLflowResource
+    from assoc_pipeline.services.training import train_recommender
+
+    tracker = MLflowResource(
+        tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifact_root=str(tmp_path / "mlartifacts")
+    )
+    split = temporal_split(discontinued_baskets(), "2024-07-01", "2024-08-01")
+    params = RankerParams(**{**FAST, "epochs": 2, "patience": 0}, **{**HEAD, "completion_epochs": 3})
+    lines: list[str] = []
+    train_recommender(
+        MODEL_TYPES["ranker"],
+        params,
+        split,
+        tracker,
+        ArtifactStore(base_dir=str(tmp_path / "a")),
+        log=lines.append,
+    )
+    head = [line for line in lines if "completion_loss" in line]
+    network = [line for line in lines if " epoch " in line and "loss=" in line and line not in head]
+    assert head and all(re.match(r"(re)?fit epoch \d+: ", line) for line in head)  # no total
+    assert network and all(re.match(r"(re)?fit epoch \d+/\d+: loss=", line) for line in network)
