@@ -55,6 +55,14 @@ def test_the_best_rule_is_the_most_confident_from_the_users_items() -> None:
     np.testing.assert_allclose(best["confidence"], [0.6, 0.75, 0.75, 0, 0, 0, 0], rtol=1e-6)
     np.testing.assert_allclose(best["lift"], [1.5, 1.5, 1.5, 0, 0, 0, 0], rtol=1e-6)
     np.testing.assert_allclose(best["support"], [0.3, 0.3, 0.3, 0, 0, 0, 0], rtol=1e-6)
+    # a stored zero holds nothing: user 3 (the last row) gets explicit zeros at items 0 and 1
+    stored = sp.csr_matrix(
+        (np.r_[held.data, 0.0, 0.0], np.r_[held.indices, 0, 1], np.r_[held.indptr[:-1], held.nnz + 2]),
+        shape=held.shape,
+    )
+    assert stored[3].nnz == 2
+    again = rules.best_into(stored, list_of_row, candidates)
+    np.testing.assert_array_equal(again["confidence"], best["confidence"])
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -70,6 +70,7 @@ class PairRules:
         column = np.full(antecedents.shape[1], -1, dtype=np.int64)
         column[self.items] = np.arange(len(self.items))
         held = sp.csr_matrix(antecedents)[:, self.items].tocsr()
+        held.eliminate_zeros()  # a stored zero holds nothing (a user without history, zeroed)
         held.sort_indices()
         n_held = np.diff(held.indptr)
         rows = np.flatnonzero((column[candidates] >= 0) & (n_held[list_of_row] > 0))
