@@ -231,7 +231,7 @@ def _cmd_example_log(args: argparse.Namespace) -> int:
 
 
 def _cmd_recommend(args: argparse.Namespace) -> int:
-    from assoc_pipeline.services.model_registry import no_champion_yet
+    from assoc_pipeline.services.model_registry import champion_alias
     from assoc_pipeline.services.stored_recommendations import stored_answer
     from assoc_pipeline.settings import get_settings
 
@@ -241,8 +241,9 @@ def _cmd_recommend(args: argparse.Namespace) -> int:
     assets_dir = settings.data_dir / "assets"
     answer = None
     anonymous_query = args.user is None or args.items is None  # the asset's rows hold no customer's basket
-    if args.k >= 1 and anonymous_query and no_champion_yet(settings.mlflow_tracking_uri):
-        answer = stored_answer(assets_dir, args.user, args.items, args.k)
+    alias = champion_alias(settings.mlflow_tracking_uri)  # without MLflow, when the store allows
+    if args.k >= 1 and anonymous_query and alias.sure:
+        answer = stored_answer(assets_dir, args.user, args.items, args.k, champion=alias.version)
     if answer is None:
         from assoc_pipeline.core.recsys.baselines.ease import share_on_disk
         from assoc_pipeline.core.recsys.baselines.ease_disk_cache import EaseDiskCache

@@ -1,10 +1,19 @@
-"""`recommend` skips MLflow only when a real MLflow SQLite store surely has no champion alias."""
+"""`recommend` skips MLflow only when a real MLflow SQLite store surely says which version, if any,
+holds the champion alias."""
 
 from __future__ import annotations
 
+import sqlite3
+from contextlib import closing
 from pathlib import Path
 
-from assoc_pipeline.resources.registry_alias import CHAMPION_ALIAS, RECOMMENDER_MODEL, alias_surely_unset
+from assoc_pipeline.resources.registry_alias import (
+    CHAMPION_ALIAS,
+    RECOMMENDER_MODEL,
+    AliasReading,
+    alias_surely_unset,
+    read_alias,
+)
 
 
 def test_the_alias_read_without_mlflow_agrees_with_mlflow(tmp_path: Path) -> None:
@@ -18,8 +27,16 @@ def test_the_alias_read_without_mlflow_agrees_with_mlflow(tmp_path: Path) -> Non
     assert alias_surely_unset(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)  # a version, but no alias
     client.set_registered_model_alias(RECOMMENDER_MODEL, "challenger", version.version)
     assert alias_surely_unset(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)  # another alias
+    assert read_alias(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS) == AliasReading(sure=True, version=None)
     client.set_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS, version.version)
     assert not alias_surely_unset(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)
+    second = client.create_model_version(RECOMMENDER_MODEL, source=(tmp_path / "model2").as_uri())
+    client.set_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS, second.version)
+    reading = read_alias(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)
+    assert reading == AliasReading(sure=True, version=str(second.version)) != AliasReading(True, "1")
+    assert reading.version == str(
+        client.get_model_version_by_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS).version
+    )
     client.delete_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS)
     assert alias_surely_unset(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)
 
@@ -30,3 +47,20 @@ def test_anything_it_cannot_read_is_left_to_mlflow(tmp_path: Path) -> None:
     assert not alias_surely_unset(f"sqlite:///{not_mlflow}", RECOMMENDER_MODEL, CHAMPION_ALIAS)
     assert not alias_surely_unset("postgresql://assoc@db/mlflow", RECOMMENDER_MODEL, CHAMPION_ALIAS)
     assert not alias_surely_unset("http://127.0.0.1:5000", RECOMMENDER_MODEL, CHAMPION_ALIAS)
+    assert read_alias("http://127.0.0.1:5000", RECOMMENDER_MODEL, CHAMPION_ALIAS) == AliasReading(sure=False)
+
+
+def test_an_alias_held_in_two_workspaces_is_left_to_mlflow(tmp_path: Path) -> None:
+    """Which workspace applies is MLflow's to say: two rows for the alias give no answer."""
+    db = tmp_path / "mlflow.db"
+    uri, row = f"sqlite:///{db}", "INSERT INTO registered_model_aliases VALUES (?, ?, ?, ?)"
+    with closing(sqlite3.connect(db)) as con:
+        con.execute(
+            "CREATE TABLE registered_model_aliases (alias TEXT, version INT, name TEXT, workspace TEXT)"
+        )
+        con.execute(row, (CHAMPION_ALIAS, 3, RECOMMENDER_MODEL, "default"))
+        con.commit()
+        assert read_alias(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS) == AliasReading(sure=True, version="3")
+        con.execute(row, (CHAMPION_ALIAS, 5, RECOMMENDER_MODEL, "shop-b"))
+        con.commit()
+    assert read_alias(uri, RECOMMENDER_MODEL, CHAMPION_ALIAS) == AliasReading(sure=False)

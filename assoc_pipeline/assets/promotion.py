@@ -64,7 +64,9 @@ def champion(
 class RecommendationsConfig(dg.Config):
     k: int = 10
     max_users: int = 0  # 0 = every user with a purchase history
-    explain_top: int = 3  # a ranker's first N items per user get feature contributions (0 = none)
+    # a ranker's first N items per user and per item get feature contributions (0 = none); 10, as
+    # `recommend` and the server explain, so the command can answer from this table
+    explain_top: int = 10
 
 
 @dg.asset(

@@ -105,6 +105,9 @@ class MLflowResource(dg.ConfigurableResource):
         import mlflow
 
         os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+        # no "Downloading artifacts" bar: the store is local, and the bar breaks the demo's progress
+        # lines and `recommend`'s answer
+        os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
         if self.tracking_uri.startswith("sqlite:///"):
             Path(self.tracking_uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
         mlflow.set_tracking_uri(self.tracking_uri)

@@ -9,7 +9,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from assoc_pipeline.resources.registry_alias import CHAMPION_ALIAS, RECOMMENDER_MODEL, alias_surely_unset
+from assoc_pipeline.resources.registry_alias import (
+    CHAMPION_ALIAS,
+    RECOMMENDER_MODEL,
+    AliasReading,
+    alias_surely_unset,
+    read_alias,
+)
 
 if TYPE_CHECKING:
     from assoc_pipeline.core.recsys.model_types import ModelType
@@ -25,6 +31,12 @@ def no_champion_yet(tracking_uri: str) -> bool:
     """Sure that no version holds the ``champion`` alias, without MLflow (an embedded store's
     table read); False means "ask the registry" (:func:`champion_version`)."""
     return alias_surely_unset(tracking_uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)
+
+
+def champion_alias(tracking_uri: str) -> AliasReading:
+    """The champion's version as an embedded store's table says it, without MLflow; ``sure``
+    False means "ask the registry" (:func:`champion_version`)."""
+    return read_alias(tracking_uri, RECOMMENDER_MODEL, CHAMPION_ALIAS)
 
 
 def version_type(version: Any) -> ModelType | None:

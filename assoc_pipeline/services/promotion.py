@@ -28,7 +28,7 @@ from assoc_pipeline.core.recsys.report import (
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.core.rich_values import Markdown
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
-from assoc_pipeline.services.model_registry import champion_version, load_version
+from assoc_pipeline.services.model_registry import champion_version, load_version, version_type
 from assoc_pipeline.services.training import Log
 
 
@@ -159,6 +159,7 @@ def run_gate(
         log("promotion refused: " + "; ".join(decision.reasons))
     record_verdict(tracker, decision, settings.metric, cand_run, cand_version, cand_value, dagster_run_id)
     after = champion_version(tracker)
+    after_type = version_type(after) if after is not None else None
     checks = {c.name: {"passed": c.passed, "detail": c.detail} for c in [*upstream, report_check]}
     record = {
         **decision.as_dict(),
@@ -176,6 +177,9 @@ def run_gate(
         "previous_champion_value_source": champ_note,
         "champion_version": str(after.version) if after is not None else None,
         "champion_model_type": after.tags.get("model_type") if after is not None else None,
+        # whether its user scores read the purchase history (False: learned users only; `recommend`
+        # answers those from its stored table only when this says True)
+        "champion_reads_history": after_type.recommender.reads_history if after_type is not None else None,
         "checks": checks,
     }
     reasons_md = "\n".join(f"- {r}" for r in decision.reasons) or "- none"

@@ -148,7 +148,7 @@ def recommendation_table(
     k: int = 10,
     max_users: int = 0,
     baselines: BaselineSettings | None = None,
-    explain_top: int = 3,
+    explain_top: int = 10,
 ) -> tuple[pd.DataFrame, dict[str, Any]]:
     """Top-K per user (next basket), per item (completion) and per item by description; the facts.
     A ranker's first ``explain_top`` items per user and per item get their feature contributions."""

@@ -1,11 +1,13 @@
 """`assoc-pipeline recommend` answered from the `recommendations` asset's own rows when they hold it.
 
-Until a champion is promoted, the asset has already written the best baseline's top-K for every
-user and for every single item. A command-line question about one of them has its answer in that
-table: reading it needs no basket matrix, no model fit and no SciPy, so the command takes about the
-time of starting Python and reading two Parquet files. Whatever the table cannot answer exactly (a
-champion holds the alias, more than the table's K, a basket of several items, a user it does not
-list) returns None and is left to the full path, which computes what the asset would.
+The asset has already written the served model's top-K for every user and for every single item:
+the best baseline's until a champion is promoted, the champion's after. A command-line question
+about one of them has its answer in that table: reading it needs no basket matrix, no model, no
+SciPy, torch or MLflow, so the command takes about the time of starting Python and reading two
+Parquet files (with a champion the full path takes about 5 s, most of it importing MLflow and
+torch). Whatever the table cannot answer exactly (rows another model wrote, more than the table's
+K, a basket of several items, a user it does not list) returns None and is left to the full path,
+which computes what the asset would.
 """
 
 from __future__ import annotations
@@ -67,9 +69,12 @@ def user_id_candidates(user: str) -> list[str]:
     return [user, pseudonym(user, key, setting=PSEUDONYM_KEY_ENV)] if key else [user]
 
 
-def stored_answer(assets_dir: Path, user: str | None, items: str | None, k: int) -> str | None:
+def stored_answer(
+    assets_dir: Path, user: str | None, items: str | None, k: int, champion: str | None = None
+) -> str | None:
     """The answer to `recommend --user` / `--items` (one item) from the asset's table, or None when
-    the table does not hold exactly that answer. Call only when no champion holds the alias."""
+    the table does not hold exactly that answer. ``champion``: the version the registry's
+    ``champion`` alias points to now (None: no champion)."""
     table_path = assets_dir / RECOMMENDATIONS_FILE
     if not table_is_current(assets_dir):
         return None
@@ -91,13 +96,16 @@ def stored_answer(assets_dir: Path, user: str | None, items: str | None, k: int)
         return None
     query = next(q for q in queries if any(r["query"] == q for r in rows))
     rows = sorted((r for r in rows if r["query"] == query), key=lambda r: r["rank"])
-    if len(rows) < k or rows[0]["source"].startswith("champion"):
-        return None  # the table holds fewer than asked, or was written by a since-replaced champion
+    gate_path = assets_dir / CHAMPION_FILE
+    last_gate = json.loads(gate_path.read_text()) if gate_path.exists() else None
+    if len(rows) < k or not written_by_served_model(rows[0]["source"], scope, champion, last_gate):
+        return None  # the table holds fewer than asked, or another model than the one serving now wrote it
     if len(rows) > k and rows[k - 1]["score"] == rows[k]["score"]:
         return None  # a tie across the k-th place: which of the tied items a top-k keeps is the model's
     rows = rows[:k]
-    gate_path = assets_dir / CHAMPION_FILE
-    notes = gate_note(json.loads(gate_path.read_text()) if gate_path.exists() else None)
+    if any(r.get("contributions") for r in rows) and not all(r.get("contributions") for r in rows):
+        return None  # a ranker's rows explained only to the asset's `explain_top`; the full path: all k
+    notes = [] if champion is not None else gate_note(last_gate)
     label = rows[0]["source"]
     if scope == "user":
         bought = distinct_items_bought(assets_dir / BASKETS_PATH, query)
@@ -105,6 +113,23 @@ def stored_answer(assets_dir: Path, user: str | None, items: str | None, k: int)
     else:
         header = f"basket: {lookup.names[item]}"
     return answer_text(f"{header} — {label}", notes, rows)
+
+
+def written_by_served_model(
+    source: str, scope: str, champion: str | None, last_gate: Mapping[str, Any] | None
+) -> bool:
+    """Whether rows labelled ``source`` are what the model serving now would write: the best
+    baseline while no champion holds the alias; with one, that version as the last gate recorded
+    it. For users, only a champion whose user scores read the purchase history: another adds a
+    note for users it never learned, which the table does not hold."""
+    if champion is None:
+        return not source.startswith("champion")
+    gate = last_gate or {}
+    if str(gate.get("champion_version")) != champion:
+        return False  # the alias moved since the last gate (by hand, or another store's run)
+    if scope == "user" and gate.get("champion_reads_history") is not True:
+        return False
+    return source == f"champion: {gate.get('champion_model_type')} (version {champion})"
 
 
 def table_is_current(assets_dir: Path) -> bool:

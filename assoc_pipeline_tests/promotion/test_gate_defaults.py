@@ -195,12 +195,12 @@ def planted_pipeline(tmp_path_factory: pytest.TempPathFactory, text_cache: Path)
     materialize(["baskets", "split", "item_embeddings", "baseline_tuning", "hybrid_model", "pair_model"])
     no_warm = {"ops": {"finetuned_model": {"config": {"start_from": "none"}}}}
     materialize(["finetuned_model", "evaluation_report"], config=no_warm)
-    yield materialize, resources["mlflow"]
+    yield materialize, resources["mlflow"], settings
     mp.undo()
 
 
 def test_a_model_that_truly_wins_is_promoted_under_default_settings(planted_pipeline):
-    materialize, tracker = planted_pipeline
+    materialize, tracker, _ = planted_pipeline
     result = materialize(["champion"])
     verdict = result.output_for_node("champion")
     assert verdict["promoted"] is True, verdict["reasons"]
@@ -215,10 +215,70 @@ def test_a_model_that_truly_wins_is_promoted_under_default_settings(planted_pipe
     assert tracker.alias_version().version == int(verdict["candidate_version"])
 
 
+def test_after_a_promotion_recommend_answers_from_the_champions_table(planted_pipeline, capfd):
+    """With the champion's `recommendations` table written, `recommend` answers a user or one item
+    from it, the full path's text to the character, without MLflow, torch or Dagster (the command's
+    own process could not even load this test's model type); a table another version wrote is
+    not used."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from assoc_pipeline.services.recommendations import recommend_command
+    from assoc_pipeline.services.stored_recommendations import stored_answer
+
+    materialize, tracker, settings = planted_pipeline
+    if tracker.alias_version() is None:  # run alone
+        materialize(["champion"])
+    version = str(tracker.alias_version().version)
+    table = materialize(["frequent_itemsets", "association_rules", "recommendations"]).output_for_node(
+        "recommendations"
+    )
+    assets = settings.data_dir / "assets"
+    gate = json.loads((assets / "champion.json").read_text())
+    assert (gate["champion_version"], gate["champion_reads_history"]) == (version, True)
+    users = table.loc[table["scope"] == "user", "query"].unique()[:4]
+    items = table.loc[table["scope"] == "item", "query"].unique()[:4]
+    answered = []
+    for query in [{"user": str(u)} for u in users] + [{"items": str(i)} for i in items]:
+        for k in (10, 5, 3):
+            fast = stored_answer(assets, query.get("user"), query.get("items"), k, champion=version)
+            if fast is None:  # only a tie across the k-th place may send a query to the full path
+                continue
+            full = recommend_command(lambda: tracker, tracker.tracking_uri, assets, k=k, **query)
+            assert fast == full, query
+            assert f"champion: pair (version {version})" in fast.splitlines()[0]
+            answered.append((query, k))
+    assert len(answered) >= 8
+    assert "Downloading artifacts" not in capfd.readouterr().err  # MLflow's bar is off
+    user = str(users[0])
+    assert stored_answer(assets, user, None, 3, champion=str(int(version) + 1)) is None  # the alias moved
+    assert stored_answer(assets, user, None, 3, champion=None) is None  # no champion: not its rows
+
+    query, k = next((q, k) for q, k in answered if "user" in q)
+    env = {**os.environ, "ASSOC_DATA_DIR": str(settings.data_dir), "ASSOC_SOURCE": str(settings.source_path)}
+    code = (
+        "import sys; from assoc_pipeline.cli import main; "
+        "main(['recommend', '--user', sys.argv[1], '--k', sys.argv[2]]); "
+        "print('heavy:', sorted(m for m in ('torch', 'dagster', 'mlflow') if m in sys.modules))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, query["user"], str(k)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    expected = stored_answer(assets, query["user"], None, k, champion=version)
+    assert done.stdout == f"{expected}\nheavy: []\n"
+
+
 def test_the_same_gate_refuses_a_model_that_does_not_win(planted_pipeline):
     """The pair model retrained with its pairs switched off (it then learns nothing) is refused
     under the same defaults, and the reasons say why per task; the champion stays."""
-    materialize, tracker = planted_pipeline
+    materialize, tracker, _ = planted_pipeline
     before = tracker.alias_version().version
     config = {
         "ops": {

@@ -106,3 +106,58 @@ def test_recommend_without_a_user_or_items_says_what_to_give(tmp_path) -> None:
     assert done.stderr.strip().splitlines() == [
         "assoc-pipeline: error: recommend: give --user (next basket), --items (basket completion) or both"
     ]
+
+
+def champion_table(tmp_path: Path, contributions: list[str], reads_history: bool = True) -> Path:
+    """A `recommendations` table the champion version 7 (a ranker) wrote for user u1, its gate
+    record and the basket files beside it, written in the pipeline's order (the table last)."""
+    import json
+
+    import pandas as pd
+
+    assets = tmp_path / "assets"
+    (assets / "baskets").mkdir(parents=True)
+    pd.DataFrame({"item_id": ["A", "B", "C"], "item_name": ["APPLE", "BREAD", "CHEESE"]}).to_parquet(
+        assets / "baskets" / "vocabulary.parquet"
+    )
+    pd.DataFrame({"user_id": ["u1", "u1"], "items": [["A", "B"], ["B"]]}).to_parquet(
+        assets / "baskets" / "baskets.parquet"
+    )
+    gate = {"verdict": "promoted", "champion_version": "7", "champion_model_type": "ranker"}
+    (assets / "champion.json").write_text(json.dumps({**gate, "champion_reads_history": reads_history}))
+    rows = [
+        {
+            "scope": "user",
+            "query": "u1",
+            "rank": rank,
+            "item_id": item,
+            "item_name": name,
+            "score": 3.0 - rank,
+            "explanation": "",
+            "contributions": cell,
+            "source": "champion: ranker (version 7)",
+        }
+        for rank, (item, name, cell) in enumerate(
+            zip("ABC", ("APPLE", "BREAD", "CHEESE"), contributions, strict=True), 1
+        )
+    ]
+    pd.DataFrame(rows).to_parquet(assets / "recommendations.parquet")
+    return assets
+
+
+def test_a_champions_table_answers_only_for_that_version_and_only_what_it_explained(tmp_path) -> None:
+    cell = '[{"group": "cycle", "feature": "overdue", "value": 0.38, "why": "bought every ~32 days"}]'
+    assets = champion_table(tmp_path / "all", [cell, cell, cell])
+    answer = stored_answer(assets, "u1", None, 3, champion="7")
+    assert (
+        answer is not None
+        and answer.splitlines()[0] == "user u1 (2 distinct items bought) — champion: ranker (version 7)"
+    )
+    assert "note:" not in answer and answer.count("ranked by cycle +0.38 (bought every ~32 days)") == 3
+    assert stored_answer(assets, "u1", None, 3, champion="8") is None  # the alias points elsewhere now
+    assert stored_answer(assets, "u1", None, 3, champion=None) is None  # no champion: not its rows
+    mixed = champion_table(tmp_path / "mixed", [cell, cell, ""])  # explained to the asset's explain_top=2
+    assert stored_answer(mixed, "u1", None, 2, champion="7") is not None
+    assert stored_answer(mixed, "u1", None, 3, champion="7") is None  # the full path explains all 3
+    learned = champion_table(tmp_path / "learned", [cell, cell, cell], reads_history=False)
+    assert stored_answer(learned, "u1", None, 3, champion="7") is None  # its note for unlearned users
