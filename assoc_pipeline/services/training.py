@@ -155,7 +155,7 @@ def train_recommender(
             fitted = model_type.recommender(phase_params).fit(
                 train,
                 *validation,
-                on_epoch=epoch_logger(tracker, log, phase, phase_params.epochs),
+                on_epoch=epoch_logger(tracker, log, phase, phase_params.planned_epochs),
                 init_from=init_from,
                 **inputs,
             )

@@ -256,7 +256,8 @@ def test_a_completion_is_explained_by_what_decided_it_and_explaining_changes_no_
 
 
 def test_progress_lines_give_the_head_no_total_of_the_next_basket_networks(tmp_path) -> None:
-    """The head has its own epoch count: "fit epoch 3/2" (the next-basket total) would misread."""
+    """The head has its own epoch count: "fit epoch 3/2" (the next-basket total) would misread. So
+    does the refit's network, whose epochs follow from its own lists (``refit_steps``)."""
     from assoc_pipeline.core.recsys.model_types import MODEL_TYPES
     from assoc_pipeline.resources.artifacts import ArtifactStore
     from assoc_pipeline.resources.mlflow_tracking import MLflowResource
@@ -279,4 +280,8 @@ def test_progress_lines_give_the_head_no_total_of_the_next_basket_networks(tmp_p
     head = [line for line in lines if "completion_loss" in line]
     network = [line for line in lines if " epoch " in line and "loss=" in line and line not in head]
     assert head and all(re.match(r"(re)?fit epoch \d+: ", line) for line in head)  # no total
-    assert network and all(re.match(r"(re)?fit epoch \d+/\d+: loss=", line) for line in network)
+    fit = [line for line in network if line.startswith("fit ")]
+    assert fit and all(re.match(r"fit epoch \d+/2: loss=", line) for line in fit)
+    refit = [line for line in network if line.startswith("refit ")]
+    assert refit and all(re.match(r"refit epoch \d+: loss=", line) for line in refit)  # no total
+    assert any(re.search(r"refit_epochs=\d+ \(\d+ steps of the fit\)", line) for line in lines)

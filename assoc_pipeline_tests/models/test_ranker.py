@@ -3,6 +3,8 @@ it learns purchase cycles that counting cannot see, and a saved ranker scores id
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -160,6 +162,30 @@ def test_a_saved_ranker_reloads_with_identical_scores(tmp_path) -> None:
     np.testing.assert_array_equal(loaded.score_next_basket(users), ranker.score_next_basket(users))
     parts = [np.array([0, 3]), np.array([7])]
     np.testing.assert_array_equal(loaded.score_completion(parts), ranker.score_completion(parts))
+
+
+def test_the_refit_keeps_the_fits_optimizer_steps_not_its_epochs() -> None:
+    """The refit on train_full has more lists (more prediction times): as many epochs over them
+    overtrain, so it runs the fit's best epoch in steps; a fit with validation ignores the setting."""
+    bs = cyclic_baskets(n_users=40, n_baskets=30)
+    split = temporal_split(bs, "2024-03-01", "2024-07-01")
+    params = RankerParams(
+        **{**FAST, "epochs": 4, "patience": 0, "lists_per_batch": 8, "completion_head": False}
+    )
+    fitted = RankerRecommender(params).fit(split.train)  # no validation: every epoch kept, the last best
+    n_fit = fitted.result.extra["n_training_lists"]
+    final = fitted.refit_params(params)
+    assert final.refit_steps == fitted.result.best_epoch * -(-n_fit // 8) > 0
+    assert final.planned_epochs is None and params.planned_epochs == 4  # progress lines: no total
+    refit = RankerRecommender(final).fit(split.train_full)
+    n_refit = refit.result.extra["n_training_lists"]
+    assert n_refit > 1.5 * n_fit
+    epochs = refit.result.epochs_run
+    assert epochs == round(final.refit_steps / -(-n_refit // 8)) < final.epochs, (epochs, final.epochs)
+    assert refit.result.extra["refit_epochs"] == f"{epochs} ({final.refit_steps} steps of the fit)"
+    refit_steps = dataclasses.replace(final, epochs=2)
+    tuned = RankerRecommender(refit_steps).fit(split.train, split.validation)  # fine-tuning, not a refit
+    assert tuned.result.epochs_run == 2 and "refit_epochs" not in tuned.result.extra
 
 
 def test_an_ablated_group_is_held_out_and_a_wrong_group_is_named() -> None:

@@ -108,6 +108,11 @@ class LoopParams:
     eval_every: int = 1  # validate every N epochs (and always on the last)
     time_budget_s: float = 0.0  # training stops (mid-epoch if need be) after this many seconds; 0 = none
 
+    @property
+    def planned_epochs(self) -> int | None:
+        """The epoch count a progress line may show; None where the fit sets it from its data."""
+        return self.epochs
+
 
 @dataclass
 class TrainingResult:
