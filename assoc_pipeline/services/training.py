@@ -2,8 +2,9 @@
 
 Protocol (docs/evaluation.md): fit on the training part with early stopping on the validation
 part; then the model must know the history the baselines know (everything before the test
-cutoff): a model with learned per-user state is refit on it for the epochs validation chose (both
-phases in one MLflow run), a model that reads history as input takes it without retraining.
+cutoff): a model with learned per-user state is refit on it for the epochs validation chose (the
+ranker: its steps; both phases in one MLflow run), a model that reads history as input takes it
+without retraining.
 """
 
 from __future__ import annotations
