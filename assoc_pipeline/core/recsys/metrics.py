@@ -24,6 +24,7 @@ from collections.abc import Sequence
 import numpy as np
 
 RANKING_METRICS = ("precision", "recall", "f1", "ndcg", "hit_rate", "map", "mrr")
+FEW_ROWS = 16  # up to this many rows, best_columns uses argpartition without torch
 
 
 def top_k(scores: np.ndarray, k: int) -> np.ndarray:
@@ -59,8 +60,12 @@ def best_columns(scores: np.ndarray, kk: int) -> np.ndarray:
     evaluation. ``torch.topk`` breaks ties its own
     way, but the set of the kk best is unique unless a tie straddles the kk-th place; those rows
     (a catalogue row with fewer than kk finite scores, tied counts) go through ``argpartition``,
-    so every row gets exactly the columns it got before.
+    so every row gets exactly the columns it got before. A few rows (a command-line or a served
+    query) go through ``argpartition`` directly: microseconds there, while importing torch for
+    them costs a `recommend` command about 1.5 s.
     """
+    if scores.shape[0] <= FEW_ROWS:
+        return np.argpartition(-scores, kk - 1, axis=1)[:, :kk].astype(np.int64)
     import torch
 
     t = torch.from_numpy(np.ascontiguousarray(scores))
