@@ -281,12 +281,7 @@ def format_summary(summary: dict[str, object]) -> str:
         f"  itemsets / rules        : {summary['itemsets']:,} / {summary['rules']:,}",
         *(f"  {k:<24}: {v}" for k, v in summary["leaders"].items()),
         f"  warm start              : {summary['warm_start']}",
-        "  champion                : "
-        + (
-            f"promoted {summary['champion']['candidate']}"
-            if summary["champion"]["promoted"]
-            else "not promoted — " + "; ".join(summary["champion"]["reasons"])
-        ),
+        f"  champion                : {champion_line(summary['champion'])}",
         "",
         "Training budgets (full settings: Launchpad config, e.g. time_budget_s=0 and more epochs):",
         *(f"  {asset:<24}: {text}" for asset, text in summary["budgets"].items()),
@@ -301,3 +296,14 @@ def format_summary(summary: dict[str, object]) -> str:
         "  make mlflow  -> MLflow UI on http://127.0.0.1:5000 (training runs, metrics, models)",
     ]
     return "\n".join(lines)
+
+
+def champion_line(gate: dict) -> str:
+    """The gate's verdict in one line: what was promoted for which tasks, or why nothing was."""
+    if not gate["promoted"]:
+        return "not promoted — " + "; ".join(gate["reasons"])
+    stays = [n for n in gate["notes"] if "stays with the best baseline" in n]
+    serving = " and ".join(gate.get("tasks") or ["every task"])
+    return "; ".join(
+        [f"promoted {gate['candidate']} (version {gate['candidate_version']}), serving {serving}", *stays]
+    )

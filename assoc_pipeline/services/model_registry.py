@@ -7,8 +7,10 @@ a version may be used for (fine-tuning, serving).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from assoc_pipeline.core.recsys.task_names import SERVED_TASKS
 from assoc_pipeline.resources.registry_alias import (
     CHAMPION_ALIAS,
     RECOMMENDER_MODEL,
@@ -25,6 +27,29 @@ if TYPE_CHECKING:
 def champion_version(tracker: MLflowResource) -> Any | None:
     """The registered version the ``champion`` alias points at, or None before any promotion."""
     return tracker.alias_version(RECOMMENDER_MODEL, CHAMPION_ALIAS)
+
+
+TASKS_TAG = "promotion/tasks"  # on a version the gate promoted: the tasks it won, comma-separated
+
+
+def served_tasks(version: Any) -> tuple[str, ...]:
+    """The tasks the champion ``version`` serves: those its promotion won (the best baseline
+    serves the rest). A version that holds the alias without such a tag (set by hand, or promoted
+    before the gate promoted per task) serves every task."""
+    return tasks_from_tag((version.tags or {}).get(TASKS_TAG))
+
+
+def tasks_from_tag(tag: str | None) -> tuple[str, ...]:
+    """The tasks a ``promotion/tasks`` tag names, every served task when there is none."""
+    named = tuple(t for t in (tag or "").split(",") if t in SERVED_TASKS)
+    return named or SERVED_TASKS
+
+
+def serves(last_gate: Mapping[str, Any] | None, task: str) -> bool:
+    """Whether the champion the last gate record names serves ``task`` (records written before the
+    gate promoted per task name no tasks: their champion serves every task)."""
+    tasks = (last_gate or {}).get("champion_tasks")
+    return task in (tasks if tasks else SERVED_TASKS)
 
 
 def no_champion_yet(tracking_uri: str) -> bool:

@@ -16,7 +16,14 @@ import pandas as pd
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.evaluation import evaluate
-from assoc_pipeline.core.recsys.promotion import CheckStatus, Decision, TaskEvidence, decide, pick_candidate
+from assoc_pipeline.core.recsys.promotion import (
+    CheckStatus,
+    Decision,
+    TaskEvidence,
+    decide,
+    held_tasks,
+    pick_candidate,
+)
 from assoc_pipeline.core.recsys.report import (
     COMPLETION,
     NEXT_BASKET,
@@ -28,7 +35,13 @@ from assoc_pipeline.core.recsys.report import (
 from assoc_pipeline.core.recsys.split import BasketSplit
 from assoc_pipeline.core.rich_values import Markdown
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL, MLflowResource
-from assoc_pipeline.services.model_registry import champion_version, load_version, version_type
+from assoc_pipeline.services.model_registry import (
+    TASKS_TAG,
+    champion_version,
+    load_version,
+    served_tasks,
+    version_type,
+)
 from assoc_pipeline.services.training import Log
 
 
@@ -41,6 +54,8 @@ class GateSettings:
     candidate must be on each task's primary metric, the report's 5 % bar by default.
     ``champion_margin``: how much better than the current champion. ``min_next_basket_users`` /
     ``min_completion_queries``: below these the test set is too small for a verdict.
+    ``per_task``: promote the candidate for the tasks where it beats the baselines (the best
+    baseline keeps serving the others); False: only a candidate that holds on every task.
     ``require_baselines=False`` is for tests of the gate's plumbing only.
     """
 
@@ -49,6 +64,7 @@ class GateSettings:
     champion_margin: float = 0.0
     min_next_basket_users: int = 200
     min_completion_queries: int = 500
+    per_task: bool = True
     require_baselines: bool = True
 
 
@@ -105,10 +121,9 @@ def run_gate(
     its queries, so a champion re-scored here faces the same ones.
     """
     task, metric, k = parse_metric(settings.metric)
-    at = report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == k)]
-    if at.empty:
+    if _rows_at(report, task, metric, k).empty:
         raise InputError(f"champion config metric={settings.metric!r}: not in the evaluation report")
-    models = at[at["kind"] == "model"].set_index("method")
+    models = _test_rows(report, task, metric, k)
     picked = pick_candidate(models["validation_value"].astype(float).to_dict())
     candidate = picked[0] if picked else None
     cand_row = models.loc[candidate] if candidate else None
@@ -122,6 +137,15 @@ def run_gate(
     if picked:
         log(f"candidate {candidate}: best on validation {settings.metric} ({picked[1]:.4f})")
 
+    # the champion is compared where the candidate would serve: at the selection metric, unless
+    # the candidate would serve only other tasks (then at the first one's primary metric)
+    held = held_tasks(evidence, settings.margin) if settings.require_baselines else [e.task for e in evidence]
+    if settings.per_task and held and task not in held:
+        task, metric, k = held[0], PRIMARY[held[0]], 10
+        models = _test_rows(report, task, metric, k)
+        cand_value = float(models.loc[candidate, "value"])
+    compared_on = f"{task}/{metric}@{k}"
+
     current = champion_version(tracker)
     champ_label, champ_value, champ_note = None, None, ""
     if current is not None:
@@ -133,7 +157,7 @@ def run_gate(
             champ_value, champ_note = rescore_version(
                 tracker, current, split, task, metric, k, report_seed, report_max_completion
             )
-        log(f"current champion {champ_label}: {settings.metric} = {champ_value} ({champ_note})")
+        log(f"current champion {champ_label}: {compared_on} = {champ_value} ({champ_note})")
 
     decision = decide(
         metric=settings.metric,
@@ -150,14 +174,19 @@ def run_gate(
         and str(current.version) == cand_version,
         margin=settings.margin,
         champion_margin=settings.champion_margin,
+        champion_tasks=served_tasks(current) if current is not None else (),
+        champion_metric=compared_on,
         require_baselines=settings.require_baselines,
+        per_task=settings.per_task,
     )
     if decision.promoted:
+        tracker.tag_version(RECOMMENDER_MODEL, cand_version, {TASKS_TAG: ",".join(decision.tasks)})
         tracker.set_alias(RECOMMENDER_MODEL, cand_version, CHAMPION_ALIAS)
-        log(f"promoted {candidate} (version {cand_version}) to {CHAMPION_ALIAS}")
+        serving = " and ".join(decision.tasks)
+        log(f"promoted {candidate} (version {cand_version}) to {CHAMPION_ALIAS}, serving {serving}")
     else:
         log("promotion refused: " + "; ".join(decision.reasons))
-    record_verdict(tracker, decision, settings.metric, cand_run, cand_version, cand_value, dagster_run_id)
+    record_verdict(tracker, decision, compared_on, cand_run, cand_version, cand_value, dagster_run_id)
     after = champion_version(tracker)
     after_type = version_type(after) if after is not None else None
     checks = {c.name: {"passed": c.passed, "detail": c.detail} for c in [*upstream, report_check]}
@@ -167,6 +196,7 @@ def run_gate(
         "candidate": candidate,
         "candidate_validation_value": picked[1] if picked else None,
         "candidate_value": cand_value,
+        "compared_with_champion_on": compared_on,
         "candidate_version": cand_version,
         "candidate_run_id": cand_run,
         "candidate_baskets_run": baskets_run,
@@ -177,6 +207,8 @@ def run_gate(
         "previous_champion_value_source": champ_note,
         "champion_version": str(after.version) if after is not None else None,
         "champion_model_type": after.tags.get("model_type") if after is not None else None,
+        # what it serves; the best baseline serves the other tasks
+        "champion_tasks": list(served_tasks(after)) if after is not None else [],
         # whether its user scores read the purchase history (False: learned users only; `recommend`
         # answers those from its stored table only when this says True)
         "champion_reads_history": after_type.recommender.reads_history if after_type is not None else None,
@@ -194,6 +226,7 @@ def run_gate(
         "previous_champion_value": _num(champ_value),
         "evidence": Markdown(_evidence_markdown(evidence)),
         "champion_version_now": record["champion_version"] or "none",
+        "champion_serves": ", ".join(record["champion_tasks"]) or "nothing (the best baselines serve)",
         "metric": settings.metric,
         "margin": settings.margin,
         "reasons": Markdown(f"**Refused because**\n{reasons_md}" if decision.reasons else "none"),
@@ -201,6 +234,16 @@ def run_gate(
         "checks": checks,
     }
     return record, metadata
+
+
+def _rows_at(report: pd.DataFrame, task: str, metric: str, k: int) -> pd.DataFrame:
+    return report[(report["task"] == task) & (report["metric"] == metric) & (report["k"] == k)]
+
+
+def _test_rows(report: pd.DataFrame, task: str, metric: str, k: int) -> pd.DataFrame:
+    """The trained models' rows of the report at one (task, metric, k), indexed by method."""
+    at = _rows_at(report, task, metric, k)
+    return at[at["kind"] == "model"].set_index("method")
 
 
 def _evidence_markdown(evidence: list[TaskEvidence]) -> str:

@@ -1,13 +1,15 @@
-"""Recommendations people get: from the champion, or (until one is promoted) the best baseline, labelled.
+"""Recommendations people get: from the champion where it serves the task, else the best baseline, labelled.
 
 One choice of model for every door: the ``recommendations`` asset, ``assoc-pipeline recommend``
-and the server all call :func:`serving_model`, so they serve the same items.
+and the server all call :func:`serving_models`, so they serve the same items. The gate promotes a
+champion for the tasks it won (next basket, completion); the best baseline of the evaluation
+report answers the others, and until the first promotion every task.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Container
+from collections.abc import Container, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -27,8 +29,18 @@ from assoc_pipeline.core.recsys.recommendation_tables import recommend_for_baske
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.report import COMPLETION, NEXT_BASKET, baseline_recommender
 from assoc_pipeline.core.tables import read_table
-from assoc_pipeline.services.model_registry import champion_version, load_version, no_champion_yet
-from assoc_pipeline.services.stored_recommendations import answer_text, gate_note, user_id_candidates
+from assoc_pipeline.services.model_registry import (
+    champion_version,
+    load_version,
+    no_champion_yet,
+    served_tasks,
+)
+from assoc_pipeline.services.stored_recommendations import (
+    answer_text,
+    baseline_source,
+    gate_note,
+    user_id_candidates,
+)
 
 if TYPE_CHECKING:  # `recommend` before any promotion needs neither Dagster nor MLflow nor torch
     from collections.abc import Callable
@@ -104,6 +116,27 @@ def served_version(
     return served_champion(load_version(tracker, version), baskets, str(version.version), model_type, role)
 
 
+def serving_models(
+    tracker: MLflowResource,
+    baskets: BasketSet,
+    report: pd.DataFrame | None,
+    tasks: Sequence[str],
+    baselines: BaselineSettings | None = None,
+) -> dict[str, Served]:
+    """The model answering each of ``tasks``: the registry's champion where it serves the task
+    (loaded once), else the best baseline on the task's headline metric in the report (popularity
+    without a report), with its tuned settings, fitted on every basket and labelled as such."""
+    version = champion_version(tracker)
+    won = served_tasks(version) if version is not None else ()
+    champion = served_version(tracker, baskets, version) if any(t in won for t in tasks) else None
+    return {
+        t: champion
+        if champion is not None and t in won
+        else best_baseline(baskets, report, t, baselines, beside=version, beside_tasks=won)
+        for t in tasks
+    }
+
+
 def serving_model(
     tracker: MLflowResource,
     baskets: BasketSet,
@@ -111,20 +144,21 @@ def serving_model(
     task: str,
     baselines: BaselineSettings | None = None,
 ) -> Served:
-    """The champion from the registry, else the best baseline on the task's headline metric in the
-    report (popularity without a report), with its tuned settings, fitted on every basket and
-    labelled as such."""
-    version = champion_version(tracker)
-    if version is not None:
-        return served_version(tracker, baskets, version)
-    return best_baseline(baskets, report, task, baselines)
+    """The model answering ``task`` (see :func:`serving_models`)."""
+    return serving_models(tracker, baskets, report, [task], baselines)[task]
 
 
 def best_baseline(
-    baskets: BasketSet, report: pd.DataFrame | None, task: str, baselines: BaselineSettings | None = None
+    baskets: BasketSet,
+    report: pd.DataFrame | None,
+    task: str,
+    baselines: BaselineSettings | None = None,
+    beside: Any | None = None,
+    beside_tasks: Sequence[str] = (),
 ) -> Served:
     """The best baseline on the task's headline metric in the report (popularity without one), with
-    its tuned settings, fitted on every basket, labelled as what serves until a promotion."""
+    its tuned settings, fitted on every basket, labelled as what serves until a promotion, or
+    ``beside`` a champion version that serves ``beside_tasks`` only."""
     name = "popularity"
     if report is not None:
         sel = report[
@@ -136,7 +170,8 @@ def best_baseline(
         if len(sel):
             name = str(sel.loc[sel["value"].idxmax(), "method"])
     model = baseline_recommender(name, task, baselines).fit(baskets)
-    return Served(model, f"baseline {name} (no champion promoted yet)", False, model_type=name)
+    champion = str(beside.version) if beside is not None else None
+    return Served(model, baseline_source(name, champion, beside_tasks), False, model_type=name)
 
 
 def recommendation_table(
@@ -158,12 +193,8 @@ def recommendation_table(
     users, history = user_item_counts(baskets)
     if max_users:
         users, history = users[:max_users], history[:max_users]
-    for_users = serving_model(tracker, baskets, report, NEXT_BASKET, baselines)
-    for_items = (
-        for_users
-        if for_users.from_champion
-        else serving_model(tracker, baskets, report, COMPLETION, baselines)
-    )
+    served = serving_models(tracker, baskets, report, (NEXT_BASKET, COMPLETION), baselines)
+    for_users, for_items = served[NEXT_BASKET], served[COMPLETION]
     vocab = baskets.vocabulary
     per_user = recommend_for_users(
         for_users.model, list(users), history, vocab, k, index, for_users.label, explain_top=explain_top
@@ -187,7 +218,9 @@ def recommendation_table(
     facts = {
         "source_users": for_users.label,
         "source_items": for_items.label,
-        "from_champion": for_users.from_champion,
+        "from_champion": for_users.from_champion or for_items.from_champion,
+        "champion_serves_users": for_users.from_champion,
+        "champion_serves_items": for_items.from_champion,
         "users": len(users),
         "items": int(baskets.n_items),
         "k": k,
@@ -264,7 +297,7 @@ def recommend_command(
         served = best_baseline(baskets, state.report, task, state.baselines)
     else:
         served = serving_model(tracker(), baskets, state.report, task, state.baselines)
-    notes = [] if served.from_champion else gate_note(state.last_gate)
+    notes = [] if served.from_champion else gate_note(state.last_gate, task)
     if items is None:
         users, history = user_item_counts(baskets)
         row = users.get_indexer([stored_user_id(user, set(map(str, users)))])[0]

@@ -21,6 +21,8 @@ from typing import Any
 from assoc_pipeline.core.privacy.pseudonymise import PSEUDONYM_KEY_ENV, pseudonym
 from assoc_pipeline.core.recsys.contribution_cells import contributions_text
 from assoc_pipeline.core.recsys.item_lookup import ItemLookup
+from assoc_pipeline.core.recsys.task_names import COMPLETION, NEXT_BASKET
+from assoc_pipeline.services.model_registry import serves
 
 RECOMMENDATIONS_FILE = "recommendations.parquet"  # the `recommendations` asset's table
 CHAMPION_FILE = "champion.json"  # the last gate's verdict, written by the `champion` asset
@@ -51,10 +53,32 @@ def answer_text(header: str, notes: Sequence[str], rows: Sequence[Mapping[str, A
     return "\n".join(lines)
 
 
-def gate_note(last_gate: Mapping[str, Any] | None) -> list[str]:
-    """The line that says a baseline serves because the gate has not promoted a model."""
+SCOPE_TASK = {"user": NEXT_BASKET, "item": COMPLETION, "basket": COMPLETION}
+
+
+def baseline_source(name: str, champion: str | None = None, champion_tasks: Sequence[str] = ()) -> str:
+    """How a baseline's answers are labelled: standing in until a promotion, or beside a champion
+    that serves other tasks only."""
+    if champion is None:
+        return f"baseline {name} (no champion promoted yet)"
+    return f"baseline {name}{beside_champion(champion, champion_tasks)}"
+
+
+def beside_champion(champion: str, champion_tasks: Sequence[str]) -> str:
+    return f" (the champion, version {champion}, serves {' and '.join(champion_tasks)} only)"
+
+
+def gate_note(last_gate: Mapping[str, Any] | None, task: str = NEXT_BASKET) -> list[str]:
+    """The line that says why a baseline answers ``task``: the gate has not promoted a model, or
+    the champion it promoted serves other tasks only."""
     if not last_gate:
         return []
+    if last_gate.get("champion_version") and not serves(last_gate, task):
+        return [
+            f"note: the champion (version {last_gate['champion_version']}) won "
+            f"{' and '.join(last_gate['champion_tasks'])} only at the gate: the best baseline of the "
+            f"evaluation report serves {task}"
+        ]
     return [
         f"note: no champion promoted yet (last gate verdict: {last_gate.get('verdict')}): "
         "serving the best baseline of the evaluation report"
@@ -105,8 +129,8 @@ def stored_answer(
     rows = rows[:k]
     if any(r.get("contributions") for r in rows) and not all(r.get("contributions") for r in rows):
         return None  # a ranker's rows explained only to the asset's `explain_top`; the full path: all k
-    notes = [] if champion is not None else gate_note(last_gate)
     label = rows[0]["source"]
+    notes = [] if label.startswith("champion") else gate_note(last_gate, SCOPE_TASK[scope])
     if scope == "user":
         bought = distinct_items_bought(assets_dir / BASKETS_PATH, query)
         header = f"user {query} ({bought} distinct items bought)"
@@ -120,13 +144,18 @@ def written_by_served_model(
 ) -> bool:
     """Whether rows labelled ``source`` are what the model serving now would write: the best
     baseline while no champion holds the alias; with one, that version as the last gate recorded
-    it. For users, only a champion whose user scores read the purchase history: another adds a
-    note for users it never learned, which the table does not hold."""
+    it, or the best baseline beside it where it does not serve the scope's task. For users, only a
+    champion whose user scores read the purchase history: another adds a note for users it never
+    learned, which the table does not hold."""
     if champion is None:
         return not source.startswith("champion")
     gate = last_gate or {}
     if str(gate.get("champion_version")) != champion:
         return False  # the alias moved since the last gate (by hand, or another store's run)
+    if not serves(gate, SCOPE_TASK[scope]):
+        return source.startswith("baseline ") and source.endswith(
+            beside_champion(champion, gate["champion_tasks"])
+        )
     if scope == "user" and gate.get("champion_reads_history") is not True:
         return False
     return source == f"champion: {gate.get('champion_model_type')} (version {champion})"

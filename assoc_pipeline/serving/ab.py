@@ -140,7 +140,7 @@ class ABRouter:
         return {
             "experiment": e.name,
             "challenger": e.challenger.users_model.version,
-            "champion": self.holder.state.users_model.version,
+            "champion": self.holder.state.version,
             "challenger_share": e.share,
             "exposures_recorded": s.recorded,
             "exposures_written": s.written,

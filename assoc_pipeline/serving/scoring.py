@@ -4,7 +4,7 @@ Loaded once (at start, and again off the request path on a hot reload); a reques
 up a precomputed list (users, single items) or scores one posted basket with the loaded model.
 Nothing here rebuilds a model or reads a file per request. The model choice is the one of
 ``assoc-pipeline recommend`` and the ``recommendations`` asset
-(:func:`~assoc_pipeline.services.recommendations.serving_model`), so all three serve the same items.
+(:func:`~assoc_pipeline.services.recommendations.serving_models`), so all three serve the same items.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from assoc_pipeline.services.recommendations import (
     Served,
     StoredState,
     learned_user_ids,
-    serving_model,
+    serving_models,
     stored_user_id,
 )
 
@@ -171,18 +171,15 @@ class ScoringState:
     @classmethod
     def from_stored(cls, tracker: MLflowResource, state: StoredState) -> ScoringState:
         """The champion (else the labelled best baselines) on ``state`` (e.g. a replay's history)."""
-        for_users = serving_model(tracker, state.baskets, state.report, NEXT_BASKET, state.baselines)
-        for_items = (
-            for_users
-            if for_users.from_champion
-            else serving_model(tracker, state.baskets, state.report, COMPLETION, state.baselines)
+        served = serving_models(
+            tracker, state.baskets, state.report, (NEXT_BASKET, COMPLETION), state.baselines
         )
-        return cls(state, for_users, for_items)
+        return cls(state, served[NEXT_BASKET], served[COMPLETION])
 
     @property
     def version(self) -> str | None:
-        """The registered version served (None while a baseline stands in)."""
-        return self.users_model.version
+        """The registered version served, for whichever task it serves (None while baselines stand in)."""
+        return self.users_model.version or self.items_model.version
 
     def for_user(self, user_id: str, k: int) -> Answer:
         check_k(k)

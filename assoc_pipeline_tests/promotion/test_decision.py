@@ -195,3 +195,50 @@ def test_pick_candidate_skips_missing_values_and_breaks_ties_by_name():
     assert pick_candidate({"cf": math.nan, "dnn": 0.1}) == ("dnn", 0.1)
     assert pick_candidate({"cf": math.nan}) is None
     assert pick_candidate({}) is None
+
+
+def test_per_task_promotes_for_the_tasks_that_hold_and_says_which_stay_with_a_baseline():
+    weak_next_basket = [evidence(value=0.30, base=0.29, low=-0.001, high=0.02), WINS[1]]
+    d = gate(evidence=weak_next_basket, per_task=True)
+    assert d.promoted and d.tasks == ["completion"]
+    stays = [n for n in d.notes if n.startswith("next_basket stays with the best baseline")]
+    assert len(stays) == 1 and "not 5% better" in stays[0] and "includes zero" in stays[0]
+    # the same figures without per_task: every task must hold
+    whole = gate(evidence=weak_next_basket)
+    assert not whole.promoted and whole.tasks == [] and len(whole.reasons) == 2
+
+
+def test_per_task_refuses_when_no_task_holds():
+    d = gate(evidence=[evidence(value=0.30, base=0.29), evidence("completion", 0.33, 0.32)], per_task=True)
+    assert not d.promoted and d.tasks == []
+    assert sum("not 5% better" in r for r in d.reasons) == 2
+
+
+def test_both_tasks_holding_serve_both():
+    assert gate(per_task=True).tasks == ["next_basket", "completion"]
+    assert gate().tasks == ["next_basket", "completion"]
+
+
+def test_per_task_never_hands_a_champions_task_back_to_a_baseline():
+    weak_next_basket = [evidence(value=0.30, base=0.29), WINS[1]]
+    args = {"evidence": weak_next_basket, "per_task": True, "champion": "version 3 (ranker)"}
+    d = gate(**args, champion_value=0.30, champion_tasks=["next_basket", "completion"])
+    assert not d.promoted
+    assert d.reasons == [
+        "the current champion version 3 (ranker) serves next_basket, where ranker does not hold: "
+        "promoting it would hand that task back to a baseline"
+    ]
+    assert gate(**args, champion_value=0.30, champion_tasks=["completion"]).promoted
+
+
+def test_the_champion_comparison_names_the_metric_it_was_made_on():
+    d = gate(champion="version 3", champion_value=0.40, champion_metric="completion/hit_rate@10")
+    assert "ranker completion/hit_rate@10 = 0.3200 does not beat" in d.reasons[0]
+
+
+def test_held_tasks_follow_the_margin():
+    from assoc_pipeline.core.recsys.promotion import held_tasks
+
+    weak = [evidence(value=0.30, base=0.29), WINS[1]]
+    assert held_tasks(weak, 0.05) == ["completion"]
+    assert held_tasks(weak, 0.03) == ["next_basket", "completion"]

@@ -66,6 +66,7 @@ class PairParams(LoopParams):
     epochs: int = 1
     patience: int = 0
     use_pairs: bool = True  # False: a model that learns nothing (the refusal test)
+    use_following: bool = True  # False: it learns completion only (the per-task test)
 
 
 class PairCounts(nn.Module):
@@ -110,7 +111,7 @@ class PairRecommender(TrainedRecommender):
                 for p in _pairs(items, n):
                     within[p, torch.as_tensor(items, dtype=torch.long)] += 1.0
             for r, s in itertools.pairwise(order):
-                if codes[r] == codes[s] and codes[r] >= 0:
+                if codes[r] == codes[s] and codes[r] >= 0 and self.params.use_following:
                     for p in _pairs(baskets[r], n):
                         following[p, torch.as_tensor(baskets[s], dtype=torch.long)] += 1.0
             self.module.within.copy_(within)
@@ -275,21 +276,79 @@ def test_after_a_promotion_recommend_answers_from_the_champions_table(planted_pi
     assert done.stdout == f"{expected}\nheavy: []\n"
 
 
+def retrain_and_gate(materialize, **pair_config: bool) -> dict:
+    """The pair model retrained with ``pair_config``, the report rebuilt, the gate's verdict."""
+    config = {
+        "ops": {
+            "pair_model": {"config": pair_config},
+            "finetuned_model": {"config": {"start_from": "none"}},
+        }
+    }
+    materialize(["pair_model", "finetuned_model", "evaluation_report"], config=config)
+    return materialize(["champion"]).output_for_node("champion")
+
+
 def test_the_same_gate_refuses_a_model_that_does_not_win(planted_pipeline):
     """The pair model retrained with its pairs switched off (it then learns nothing) is refused
     under the same defaults, and the reasons say why per task; the champion stays."""
     materialize, tracker, _ = planted_pipeline
     before = tracker.alias_version().version
-    config = {
-        "ops": {
-            "pair_model": {"config": {"use_pairs": False}},
-            "finetuned_model": {"config": {"start_from": "none"}},
-        }
-    }
-    materialize(["pair_model", "finetuned_model", "evaluation_report"], config=config)
-    verdict = materialize(["champion"]).output_for_node("champion")
+    verdict = retrain_and_gate(materialize, use_pairs=False)
     assert verdict["promoted"] is False
     assert any("better than the best baseline" in r for r in verdict["reasons"])
     assert any("includes zero" in r or "lies below zero" in r for r in verdict["reasons"])
     assert any("does not beat the current champion" in r for r in verdict["reasons"])
     assert tracker.alias_version().version == before
+
+
+def test_a_model_that_wins_one_task_serves_that_task_only(planted_pipeline):
+    """The pair model without its next-basket table wins completion only. While a champion serves
+    both tasks the gate refuses it (it would hand next basket back to a baseline); with no champion
+    it is promoted for completion, and every door serves it there and the best baseline, labelled,
+    for next basket: the stored answers equal the full path's, notes included."""
+    from assoc_pipeline.resources.registry_alias import CHAMPION_ALIAS, RECOMMENDER_MODEL
+    from assoc_pipeline.services.recommendations import recommend_command
+    from assoc_pipeline.services.stored_recommendations import stored_answer
+
+    materialize, tracker, settings = planted_pipeline
+    if tracker.alias_version() is None:  # run alone: a champion that serves both tasks first
+        materialize(["champion"])
+    verdict = retrain_and_gate(materialize, use_following=False)
+    assert verdict["promoted"] is False
+    assert any("would hand that task back to a baseline" in r for r in verdict["reasons"])
+    assert verdict["champion_tasks"] == ["next_basket", "completion"]  # the old champion stays
+
+    tracker.client().delete_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS)
+    verdict = materialize(["champion"]).output_for_node("champion")
+    assert verdict["promoted"] is True, verdict["reasons"]
+    assert verdict["tasks"] == verdict["champion_tasks"] == ["completion"]
+    assert any(n.startswith("next_basket stays with the best baseline") for n in verdict["notes"])
+    assert verdict["compared_with_champion_on"] == "completion/hit_rate@10"
+    version = verdict["champion_version"]
+    assert tracker.alias_version().tags["promotion/tasks"] == "completion"
+
+    table = materialize(["frequent_itemsets", "association_rules", "recommendations"]).output_for_node(
+        "recommendations"
+    )
+    sources = table.groupby("scope")["source"].unique()
+    assert list(sources["item"]) == [f"champion: pair (version {version})"]
+    (user_source,) = sources["user"]
+    assert user_source.startswith("baseline ")
+    assert user_source.endswith(f"(the champion, version {version}, serves completion only)")
+    assets = settings.data_dir / "assets"
+    answers = {}
+    for scope, flag in (("user", "user"), ("item", "items")):
+        for query, k in itertools.product(table.loc[table["scope"] == scope, "query"].unique()[:8], (3, 5)):
+            fast = stored_answer(
+                assets, **{"user": None, "items": None, flag: str(query)}, k=k, champion=version
+            )
+            if fast is None:  # a tie across the k-th place: the full path decides
+                continue
+            full = recommend_command(lambda: tracker, tracker.tracking_uri, assets, k=k, **{flag: str(query)})
+            assert fast == full, (query, k)
+            answers[scope] = fast
+    assert "the best baseline of the evaluation report serves next_basket" in answers["user"]
+    # one item is no pair: the pair model scores it all zeros, a tie the table leaves to the full path
+    item = str(table.loc[table["scope"] == "item", "query"].iloc[0])
+    full = recommend_command(lambda: tracker, tracker.tracking_uri, assets, k=3, items=item)
+    assert "note:" not in full and f"champion: pair (version {version})" in full.splitlines()[0]

@@ -7,14 +7,18 @@ test set then only confirms. It replaces the champion only if
 (a) every blocking data-contract check passed on the exact data it was trained on (a check that
     never ran on that data counts as not passed);
 (b) the evaluation report's own contract passed;
-(c) on each task the champion serves (next basket and completion), on the test set:
+(c) on each task it would serve (next basket, completion), on the test set:
     - the test set is big enough (``min_queries``) for a verdict,
     - it beats the best baseline's primary metric by the relative ``margin``, and
     - the paired 95 % bootstrap interval of its difference to that baseline excludes zero;
-(d) it beats the current champion (if any) on the selection metric by ``champion_margin``.
+(d) it beats the current champion (if any) by ``champion_margin``, and serves every task the
+    current champion serves (a promotion never hands a task back to a baseline).
 
-``require_baselines=False`` turns (c) into notes; it exists for tests of the gate's plumbing and
-is never a production setting. Every failed condition becomes one reason, so a refusal says
+With ``per_task`` (the pipeline's default) the candidate is promoted for the tasks where (c)
+holds, provided it holds on at least one: the best baseline keeps serving the others, so a model
+that wins at completion but not at next basket serves completion only. Without it every task must
+hold. ``require_baselines=False`` turns (c) into notes; it exists for tests of the gate's plumbing
+and is never a production setting. Every failed condition becomes one reason, so a refusal says
 everything that stands in the way.
 """
 
@@ -54,6 +58,7 @@ class Decision:
     promoted: bool
     reasons: list[str]  # why not (empty when promoted)
     notes: list[str] = field(default_factory=list)  # what was checked and held
+    tasks: list[str] = field(default_factory=list)  # what the promoted model serves (empty: refused)
 
     @property
     def verdict(self) -> str:
@@ -72,6 +77,11 @@ def pick_candidate(validation_values: Mapping[str, float]) -> tuple[str, float] 
     return best, finite[best]
 
 
+def held_tasks(evidence: Sequence[TaskEvidence], margin: float) -> list[str]:
+    """The tasks on which the candidate meets condition (c), in the evidence's order."""
+    return [e.task for e in evidence if not _task_findings("", e, margin, [])]
+
+
 def decide(
     *,
     metric: str,
@@ -86,10 +96,16 @@ def decide(
     candidate_version: str | None = "?",
     margin: float = 0.05,
     champion_margin: float = 0.0,
+    champion_tasks: Sequence[str] = (),
+    champion_metric: str | None = None,
     require_baselines: bool = True,
+    per_task: bool = False,
 ) -> Decision:
     """Apply conditions (a)-(d) of the module docstring. ``candidate_value`` is the candidate's
-    test value on ``metric`` (compared with the champion's); margins are relative (0.05 = 5 %)."""
+    test value on ``metric`` (compared with the champion's on the same metric); margins are
+    relative (0.05 = 5 %). ``champion_tasks``: what the current champion serves; ``champion_metric``:
+    what the two values are, when not ``metric`` (a candidate that serves completion only is
+    compared with the champion at completion)."""
     for name, m in (("margin", margin), ("champion_margin", champion_margin)):
         if m < 0 or not math.isfinite(m):
             raise ValueError(f"promotion {name} must be a finite number >= 0, got {m}")
@@ -124,10 +140,23 @@ def decide(
     # (c) every task, on the test set
     if not evidence:
         reasons.append(f"the report holds no test figures of {candidate} on the tasks it would serve")
-    for e in evidence:
-        (reasons if require_baselines else notes).extend(_task_findings(candidate, e, margin, notes))
+    findings = {e.task: _task_findings(candidate, e, margin, notes) for e in evidence}
+    tasks = [t for t, found in findings.items() if not found or not require_baselines]
     if not require_baselines:
+        notes.extend(f for found in findings.values() for f in found)
         notes.append("beating the baselines was not required (require_baselines=False: tests only)")
+    elif per_task and tasks:
+        for t, found in findings.items():
+            if found:
+                notes.append(f"{t} stays with the best baseline: " + "; ".join(found))
+    else:
+        reasons.extend(f for found in findings.values() for f in found)
+    given_back = [t for t in champion_tasks if t not in tasks]
+    if per_task and champion is not None and not candidate_is_champion and given_back and tasks:
+        reasons.append(
+            f"the current champion {champion} serves {', '.join(given_back)}, where {candidate} does "
+            "not hold: promoting it would hand that task back to a baseline"
+        )
     # (d) the current champion
     if candidate_is_champion:
         reasons.append(f"{candidate} is already the champion: nothing to move")
@@ -135,16 +164,18 @@ def decide(
         notes.append("no champion yet")
     elif champion_value is None or not math.isfinite(champion_value):
         reasons.append(
-            f"the current champion {champion} has no comparable {metric}: cannot show the candidate beats it"
+            f"the current champion {champion} has no comparable {champion_metric or metric}: "
+            "cannot show the candidate beats it"
         )
     elif not _beats(candidate_value, champion_value, champion_margin):
         reasons.append(
-            f"{candidate} {metric} = {candidate_value:.4f} does not beat the current champion {champion} "
+            f"{candidate} {champion_metric or metric} = {candidate_value:.4f} does not beat the current "
+            f"champion {champion} "
             f"({champion_value:.4f}) by {champion_margin:.0%}"
         )
     else:
         notes.append(f"beats the champion {champion}: {candidate_value:.4f} vs {champion_value:.4f}")
-    return Decision(not reasons, reasons, notes)
+    return Decision(not reasons, reasons, notes, tasks if not reasons else [])
 
 
 def _task_findings(candidate: str, e: TaskEvidence, margin: float, notes: list[str]) -> list[str]:

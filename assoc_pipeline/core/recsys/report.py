@@ -43,6 +43,7 @@ from assoc_pipeline.core.recsys.intervals import (
 )
 from assoc_pipeline.core.recsys.recommender import Recommender
 from assoc_pipeline.core.recsys.split import BasketSplit
+from assoc_pipeline.core.recsys.task_names import COLD_START, COMPLETION, NEXT_BASKET
 from assoc_pipeline.core.recsys.tasks import (
     CompletionTask,
     NextBasketTask,
@@ -53,7 +54,6 @@ from assoc_pipeline.core.recsys.tasks import (
 )
 from assoc_pipeline.core.thread_lanes import thread_lanes
 
-NEXT_BASKET, COMPLETION, COLD_START = "next_basket", "completion", "cold_start"
 TASKS = (NEXT_BASKET, COMPLETION, COLD_START)
 BASELINES = ("popularity", "personal_top_frequency", "item_knn", "ease", "ease_personal", "tifu_knn", "rules")
 REPORT_COLUMNS = [
