@@ -76,9 +76,10 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     holder = build_holder(settings, poll_seconds)
     router = build_router(settings, holder, challenger, challenger_share)
-    m = holder.state.users_model
+    users, items = holder.state.users_model.label, holder.state.items_model.label
     print(
-        f"serving {m.label} ({len(holder.state.per_user.spans):,} users, "
+        f"serving {users if users == items else f'users: {users}; baskets: {items}'} "
+        f"({len(holder.state.per_user.spans):,} users, "
         f"{len(holder.state.per_item.spans):,} items, loaded in {holder.state.load_seconds:.1f} s) "
         f"on http://{host}:{port} (docs: /docs; champion alias polled every {poll_seconds:g} s)",
         flush=True,
