@@ -119,7 +119,7 @@ def test_report_compares_fine_tuned_with_from_scratch(rounds, client, tmp_path: 
 
 
 def test_the_champion_is_preferred_and_a_leaky_base_is_refused(rounds) -> None:
-    p, first, _ = rounds
+    p, first, second = rounds
     assert pick_base(p.mlflow, "champion", "no-such-run") == (None, "no fine-tunable champion promoted yet")
     assert pick_base(p.mlflow, "none", "x")[0] is None
     cf_version = meta(first, "cf_model")["mlflow_model_version"]
@@ -127,6 +127,13 @@ def test_the_champion_is_preferred_and_a_leaky_base_is_refused(rounds) -> None:
     try:
         version, how = pick_base(p.mlflow, "champion_else_latest", "no-such-run")
         assert (str(version.version), how) == (cf_version, "champion")
+        ranker_version = meta(second, "ranker_model")["mlflow_model_version"]
+        p.mlflow.set_alias(RECOMMENDER_MODEL, ranker_version, CHAMPION_ALIAS)  # not fine-tunable
+        version, how = pick_base(p.mlflow, "champion_else_latest", "no-such-run")
+        assert str(version.version) != ranker_version
+        assert how == (
+            f"latest registered (the champion, version {ranker_version}, is a ranker: not fine-tunable)"
+        )
     finally:
         p.mlflow.client().delete_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS)
     with pytest.raises(ValueError, match="start_from='best'"):

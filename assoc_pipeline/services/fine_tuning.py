@@ -63,6 +63,7 @@ def pick_base(tracker: MLflowResource, start_from: str, dagster_run_id: str) -> 
         raise InputError(f"finetuned_model config start_from={start_from!r}: expected one of {START_FROM}")
     if start_from == "none":
         return None, "warm start switched off (start_from=none)"
+    why_not_champion = ""
     if start_from in ("champion", "champion_else_latest"):
         champ = champion_version(tracker)
         kind = version_type(champ) if champ is not None else None
@@ -70,10 +71,16 @@ def pick_base(tracker: MLflowResource, start_from: str, dagster_run_id: str) -> 
             return champ, "champion"
         if start_from == "champion":
             return None, "no fine-tunable champion promoted yet"
+        why_not_champion = (
+            " (no champion yet)"
+            if champ is None
+            else f" (the champion, version {champ.version}, is a {champ.tags.get('model_type', '?')}: "
+            "not fine-tunable)"
+        )
     latest = latest_version_from_another_run(tracker, dagster_run_id)
     if latest is None:
         return None, "no fine-tunable model registered by an earlier run (first training)"
-    return latest, "latest registered (no champion yet)" if start_from != "latest" else "latest registered"
+    return latest, f"latest registered{why_not_champion}"
 
 
 def leak_reason(base_test_cutoff: str | None, test_cutoff: str) -> str | None:
