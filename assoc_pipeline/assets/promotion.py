@@ -75,7 +75,7 @@ class RecommendationsConfig(dg.Config):
     owners=["team:ml-engineering"],
     kinds={"pandas", "parquet"},
     description="Top-K next-basket items per user and top-K completions per item from the champion "
-    "(or, until one is promoted, the best baseline — labelled), with association-rule explanations; "
+    "for the tasks it serves (else the best baseline — labelled), with association-rule explanations; "
     "plus top-K similar products per item by description (scope item_content), new products included.",
 )
 def recommendations(

@@ -137,16 +137,17 @@ def run_gate(
     if picked:
         log(f"candidate {candidate}: best on validation {settings.metric} ({picked[1]:.4f})")
 
-    # the champion is compared where the candidate would serve: at the selection metric, unless
-    # the candidate would serve only other tasks (then at the first one's primary metric)
+    # the champion is compared where both would serve: at the selection metric when that task is
+    # one the candidate holds and the champion serves, else at the first such task's primary metric
     held = held_tasks(evidence, settings.margin) if settings.require_baselines else [e.task for e in evidence]
-    if settings.per_task and held and task not in held:
-        task, metric, k = held[0], PRIMARY[held[0]], 10
+    current = champion_version(tracker)
+    shared = [t for t in held if current is None or t in served_tasks(current)] or held
+    if shared and task not in shared:
+        task, metric, k = shared[0], PRIMARY[shared[0]], 10
         models = _test_rows(report, task, metric, k)
         cand_value = float(models.loc[candidate, "value"])
     compared_on = f"{task}/{metric}@{k}"
 
-    current = champion_version(tracker)
     champ_label, champ_value, champ_note = None, None, ""
     if current is not None:
         champ_label = f"version {current.version} ({current.tags.get('model_type', '?')})"
@@ -228,6 +229,7 @@ def run_gate(
         "champion_version_now": record["champion_version"] or "none",
         "champion_serves": ", ".join(record["champion_tasks"]) or "nothing (the best baselines serve)",
         "metric": settings.metric,
+        "compared_with_champion_on": compared_on,
         "margin": settings.margin,
         "reasons": Markdown(f"**Refused because**\n{reasons_md}" if decision.reasons else "none"),
         "checked": Markdown(notes_md),

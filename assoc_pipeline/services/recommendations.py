@@ -60,6 +60,8 @@ class Served:
     learned_users: bool = False  # scores of users come from learned state, not the history given
     version: str | None = None  # the registered version (None: a baseline fitted here)
     model_type: str = ""  # the version's model_type tag, or the baseline's name
+    beside: str | None = None  # a baseline's: the champion version that serves other tasks
+    beside_tasks: tuple[str, ...] = ()  # ... and those tasks
 
 
 UNLEARNED_USER_NOTE = (
@@ -171,7 +173,8 @@ def best_baseline(
             name = str(sel.loc[sel["value"].idxmax(), "method"])
     model = baseline_recommender(name, task, baselines).fit(baskets)
     champion = str(beside.version) if beside is not None else None
-    return Served(model, baseline_source(name, champion, beside_tasks), False, model_type=name)
+    label = baseline_source(name, champion, beside_tasks)
+    return Served(model, label, False, model_type=name, beside=champion, beside_tasks=tuple(beside_tasks))
 
 
 def recommendation_table(
@@ -297,7 +300,9 @@ def recommend_command(
         served = best_baseline(baskets, state.report, task, state.baselines)
     else:
         served = serving_model(tracker(), baskets, state.report, task, state.baselines)
-    notes = [] if served.from_champion else gate_note(state.last_gate, task)
+    notes = (
+        [] if served.from_champion else gate_note(state.last_gate, task, served.beside, served.beside_tasks)
+    )
     if items is None:
         users, history = user_item_counts(baskets)
         row = users.get_indexer([stored_user_id(user, set(map(str, users)))])[0]

@@ -1,7 +1,8 @@
 """`assoc-pipeline recommend` answered from the `recommendations` asset's own rows when they hold it.
 
 The asset has already written the served model's top-K for every user and for every single item:
-the best baseline's until a champion is promoted, the champion's after. A command-line question
+the best baseline's until a champion is promoted, after that the champion's for the tasks it
+serves and the best baseline's for the others. A command-line question
 about one of them has its answer in that table: reading it needs no basket matrix, no model, no
 SciPy, torch or MLflow, so the command takes about the time of starting Python and reading two
 Parquet files (with a champion the full path takes about 5 s, most of it importing MLflow and
@@ -53,6 +54,7 @@ def answer_text(header: str, notes: Sequence[str], rows: Sequence[Mapping[str, A
     return "\n".join(lines)
 
 
+NO_CHAMPION = " (no champion promoted yet)"
 SCOPE_TASK = {"user": NEXT_BASKET, "item": COMPLETION, "basket": COMPLETION}
 
 
@@ -60,7 +62,7 @@ def baseline_source(name: str, champion: str | None = None, champion_tasks: Sequ
     """How a baseline's answers are labelled: standing in until a promotion, or beside a champion
     that serves other tasks only."""
     if champion is None:
-        return f"baseline {name} (no champion promoted yet)"
+        return f"baseline {name}{NO_CHAMPION}"
     return f"baseline {name}{beside_champion(champion, champion_tasks)}"
 
 
@@ -68,17 +70,21 @@ def beside_champion(champion: str, champion_tasks: Sequence[str]) -> str:
     return f" (the champion, version {champion}, serves {' and '.join(champion_tasks)} only)"
 
 
-def gate_note(last_gate: Mapping[str, Any] | None, task: str = NEXT_BASKET) -> list[str]:
+def gate_note(
+    last_gate: Mapping[str, Any] | None,
+    task: str = NEXT_BASKET,
+    champion: str | None = None,
+    champion_tasks: Sequence[str] = (),
+) -> list[str]:
     """The line that says why a baseline answers ``task``: the gate has not promoted a model, or
-    the champion it promoted serves other tasks only."""
+    the ``champion`` version holding the alias serves ``champion_tasks`` only."""
+    if champion is not None:
+        return [
+            f"note: the champion (version {champion}) serves {' and '.join(champion_tasks)} only: "
+            f"the best baseline of the evaluation report serves {task}"
+        ]
     if not last_gate:
         return []
-    if last_gate.get("champion_version") and not serves(last_gate, task):
-        return [
-            f"note: the champion (version {last_gate['champion_version']}) won "
-            f"{' and '.join(last_gate['champion_tasks'])} only at the gate: the best baseline of the "
-            f"evaluation report serves {task}"
-        ]
     return [
         f"note: no champion promoted yet (last gate verdict: {last_gate.get('verdict')}): "
         "serving the best baseline of the evaluation report"
@@ -130,7 +136,12 @@ def stored_answer(
     if any(r.get("contributions") for r in rows) and not all(r.get("contributions") for r in rows):
         return None  # a ranker's rows explained only to the asset's `explain_top`; the full path: all k
     label = rows[0]["source"]
-    notes = [] if label.startswith("champion") else gate_note(last_gate, SCOPE_TASK[scope])
+    champion_tasks = (last_gate or {}).get("champion_tasks", ())
+    notes = (
+        []
+        if label.startswith("champion")
+        else gate_note(last_gate, SCOPE_TASK[scope], champion, champion_tasks)
+    )
     if scope == "user":
         bought = distinct_items_bought(assets_dir / BASKETS_PATH, query)
         header = f"user {query} ({bought} distinct items bought)"
@@ -148,7 +159,7 @@ def written_by_served_model(
     champion whose user scores read the purchase history: another adds a note for users it never
     learned, which the table does not hold."""
     if champion is None:
-        return not source.startswith("champion")
+        return source.startswith("baseline ") and source.endswith(NO_CHAMPION)
     gate = last_gate or {}
     if str(gate.get("champion_version")) != champion:
         return False  # the alias moved since the last gate (by hand, or another store's run)

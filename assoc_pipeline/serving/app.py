@@ -19,6 +19,7 @@ from pydantic import BaseModel, Field
 
 from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.recsys.item_lookup import UnknownQueryError
+from assoc_pipeline.core.recsys.task_names import COMPLETION, NEXT_BASKET
 from assoc_pipeline.serving.ab import ABRouter
 from assoc_pipeline.serving.metrics import CONTENT_TYPE, RequestMetrics
 from assoc_pipeline.serving.metrics_middleware import MetricsMiddleware
@@ -174,8 +175,11 @@ def create_app(
 
     @app.get("/metrics", response_class=PlainTextResponse)
     async def prometheus() -> PlainTextResponse:
-        m = holder.state.users_model
-        info = {"name": m.name, "version": m.version or "", "model_type": m.model_type}
+        state = holder.state
+        info = [
+            {"task": task, "name": m.name, "version": m.version or "", "model_type": m.model_type}
+            for task, m in ((NEXT_BASKET, state.users_model), (COMPLETION, state.items_model))
+        ]
         text = metrics.render(info, holder.status.reloads, holder.status.failures)
         return PlainTextResponse(text, media_type=CONTENT_TYPE)
 

@@ -35,8 +35,9 @@ class RequestMetrics:
             buckets[bisect.bisect_left(LATENCY_BUCKETS, seconds)] += 1
             self._sums[route] += seconds
 
-    def render(self, model: dict[str, str], reloads: int, reload_failures: int) -> str:
-        """The exposition text; ``model`` labels the info gauge (name, version, type)."""
+    def render(self, models: list[dict[str, str]], reloads: int, reload_failures: int) -> str:
+        """The exposition text; each of ``models`` labels one line of the info gauge (task, name,
+        version, type): a champion may serve one task beside a baseline serving the other."""
         lines = [
             "# HELP assoc_requests_total HTTP requests answered, by route, method and status.",
             "# TYPE assoc_requests_total counter",
@@ -62,11 +63,14 @@ class RequestMetrics:
                 lines.append(f'assoc_request_duration_seconds_bucket{{route="{r}",le="{le}"}} {cumulative}')
             lines.append(f'assoc_request_duration_seconds_sum{{route="{r}"}} {sums[route]:.6f}')
             lines.append(f'assoc_request_duration_seconds_count{{route="{r}"}} {cumulative}')
-        labels = ",".join(f'{k}="{_label(str(v))}"' for k, v in model.items())
         lines += [
-            "# HELP assoc_model_info The model version being served (value 1).",
+            "# HELP assoc_model_info The model version serving each task (value 1).",
             "# TYPE assoc_model_info gauge",
-            f"assoc_model_info{{{labels}}} 1",
+        ]
+        for model in models:
+            labels = ",".join(f'{k}="{_label(str(v))}"' for k, v in model.items())
+            lines.append(f"assoc_model_info{{{labels}}} 1")
+        lines += [
             "# HELP assoc_model_reloads_total Hot reloads of the champion since start.",
             "# TYPE assoc_model_reloads_total counter",
             f"assoc_model_reloads_total {reloads}",

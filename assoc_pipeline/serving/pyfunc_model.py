@@ -1,4 +1,5 @@
-"""The champion as an MLflow pyfunc model: ``mlflow models serve`` answers what `serve` answers.
+"""A registered version as an MLflow pyfunc model: ``mlflow models serve`` answers as `serve` does
+for that version (for both tasks, also one the gate did not promote it for).
 
 No pickle anywhere: MLflow stores :mod:`~assoc_pipeline.serving.pyfunc_entry` (code) and two
 artifacts, our weights-only checkpoint and the baskets the model serves from, and this class

@@ -242,3 +242,9 @@ def test_held_tasks_follow_the_margin():
     weak = [evidence(value=0.30, base=0.29), WINS[1]]
     assert held_tasks(weak, 0.05) == ["completion"]
     assert held_tasks(weak, 0.03) == ["next_basket", "completion"]
+
+
+def test_without_per_task_a_candidate_with_fewer_tasks_still_cannot_take_the_champions_task():
+    d = gate(evidence=[WINS[1]], champion="version 3 (ranker)", champion_value=0.30,
+             champion_tasks=["next_basket", "completion"])  # fmt: skip
+    assert not d.promoted and "would hand that task back to a baseline" in d.reasons[0]

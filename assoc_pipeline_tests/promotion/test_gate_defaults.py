@@ -352,3 +352,14 @@ def test_a_model_that_wins_one_task_serves_that_task_only(planted_pipeline):
     item = str(table.loc[table["scope"] == "item", "query"].iloc[0])
     full = recommend_command(lambda: tracker, tracker.tracking_uri, assets, k=3, items=item)
     assert "note:" not in full and f"champion: pair (version {version})" in full.splitlines()[0]
+    user = str(table.loc[table["scope"] == "user", "query"].iloc[0])
+    assert stored_answer(assets, user, None, 3, champion=None) is None  # rows labelled beside a champion
+
+    # a candidate that holds both tasks meets this champion where it serves: completion, where the
+    # full pair model is no better (the same within-basket counts), although it wins next basket
+    verdict = retrain_and_gate(materialize, use_following=True)
+    assert verdict["compared_with_champion_on"] == "completion/hit_rate@10"
+    assert verdict["promoted"] is False and any(
+        "does not beat the current champion" in r for r in verdict["reasons"]
+    )
+    assert str(tracker.alias_version().version) == version

@@ -175,9 +175,11 @@ def test_metrics_count_requests_in_prometheus_text(server, known_user):
     buckets = [v for name, v in samples.items() if name.startswith(f"{histogram}_bucket{{{route}")]
     assert len(buckets) > 5 and buckets == sorted(buckets)
     assert buckets[-1] == samples[f"{histogram}_count{{{route}}}"]
-    health = server.get("/health")[1]["model"]
-    info = next(name for name in samples if name.startswith("assoc_model_info"))
-    assert f'version="{health["version"] or ""}"' in info and f'name="{health["name"]}"' in info
+    health = server.get("/health")[1]
+    infos = [name for name in samples if name.startswith("assoc_model_info")]
+    assert [i.split('task="')[1].split('"')[0] for i in infos] == ["next_basket", "completion"]
+    for info, model in zip(infos, (health["model"], health["completion_model"]), strict=True):
+        assert f'version="{model["version"] or ""}"' in info and f'name="{model["name"]}"' in info
     assert "# TYPE assoc_request_duration_seconds histogram" in text
 
 

@@ -152,7 +152,8 @@ def decide(
     else:
         reasons.extend(f for found in findings.values() for f in found)
     given_back = [t for t in champion_tasks if t not in tasks]
-    if per_task and champion is not None and not candidate_is_champion and given_back and tasks:
+    refused_on_tasks = require_baselines and not per_task and any(findings.values())
+    if champion is not None and not candidate_is_champion and given_back and tasks and not refused_on_tasks:
         reasons.append(
             f"the current champion {champion} serves {', '.join(given_back)}, where {candidate} does "
             "not hold: promoting it would hand that task back to a baseline"
