@@ -265,7 +265,8 @@ def main() -> None:
         "indistinguishable). Exact copies: share of generated baskets identical to a fit basket; DCR: "
         "median Jaccard distance to the closest fit basket; MIA AUC: distance-to-closest-synthetic "
         "membership attack, fit vs holdout baskets (0.5 = no leakage). Basket sizes are resampled from "
-        "the real histogram by every generator here, so size fidelity is not reported.",
+        "real baskets by every generator here (the non-private GAN takes a real basket's modelled and "
+        "tail item counts together), so size fidelity is not reported.",
         "",
         "## Fidelity and privacy, every generator (seed 0 split)",
         "",

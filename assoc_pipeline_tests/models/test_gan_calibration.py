@@ -82,3 +82,26 @@ def test_released_targets_keep_the_pairs_at_the_support_and_draws_are_weighted_l
     unweighted = CalibrationTargets.of(matrix(BASKETS), min_pair_support=0.2)
     assert unweighted.clip_items is None
     assert DrawnShares.of([np.array([0, 1, 3])], unweighted).items == pytest.approx([1, 1, 0, 1])
+
+
+def test_pairs_the_draws_hold_at_the_support_join_the_targets_with_their_training_shares() -> None:
+    """A pair the drawn baskets hold at the support but the training baskets do not would be a
+    false rule: it joins the calibrated pairs with its training share (0 where never bought
+    together), so its confidence can be moved down; a pair drawn below the support stays out."""
+    targets = CalibrationTargets.of(matrix(BASKETS), min_pair_support=0.2)
+    drawn_lists = [[0, 2]] * 4 + [[1, 3]] * 3 + [[2, 3]] + [[0, 1]] * 2
+    wider = targets.with_drawn_pairs(matrix(BASKETS), [np.asarray(b) for b in drawn_lists], 0.2)
+    assert sorted(zip(wider.rows.tolist(), wider.cols.tolist(), strict=True)) == [(0, 1), (0, 2), (1, 3)]
+    pairs = zip(wider.rows.tolist(), wider.cols.tolist(), strict=True)
+    by_pair = dict(zip(pairs, wider.pairs.tolist(), strict=True))
+    assert by_pair == pytest.approx({(0, 1): 0.6, (0, 2): 0.1, (1, 3): 0.0})
+    assert wider.items == pytest.approx(targets.items)
+    drawn = DrawnShares.of([np.asarray(b) for b in drawn_lists], wider)
+    rows, cols, moves = confidence_steps(wider, drawn)
+    by_entry = dict(zip(zip(rows.tolist(), cols.tolist(), strict=True), moves.tolist(), strict=True))
+    # conf(2 | 0): 1/7 in training, 4/6 drawn: down; conf(0 | 2) is 1 in training (4/5 drawn): up;
+    # {1, 3} was never bought together: down both ways
+    assert by_entry[(0, 2)] < 0 < by_entry[(2, 0)] and by_entry[(1, 3)] < 0 and by_entry[(3, 1)] < 0
+    # the draws that match the training baskets add nothing
+    same = targets.with_drawn_pairs(matrix(BASKETS), [np.asarray(b) for b in BASKETS], 0.2)
+    assert (same.rows.tolist(), same.cols.tolist()) == (targets.rows.tolist(), targets.cols.tolist())

@@ -23,6 +23,26 @@ SHARE_FLOOR = 1e-4  # added to both shares: an item neither side draws moves by 
 CONFIDENCE_FLOOR = 0.02  # added to both confidences: a pair seen once in the draws moves by little
 
 
+def _binary(x: sp.spmatrix) -> sp.csr_matrix:
+    """``x`` as a float 0/1 basket-by-item matrix."""
+    out = sp.csr_matrix(x, dtype=np.float64, copy=True)
+    out.data[:] = 1.0
+    return out
+
+
+def _multi_hot(baskets: list[np.ndarray], n_items: int) -> sp.csr_matrix:
+    """Drawn baskets (arrays of generator positions) as a basket-by-item 0/1 matrix."""
+    sizes = np.fromiter((len(b) for b in baskets), dtype=np.int64, count=len(baskets))
+    return sp.csr_matrix(
+        (
+            np.ones(int(sizes.sum())),
+            np.concatenate(baskets) if len(baskets) else np.zeros(0, np.int64),
+            np.concatenate([[0], np.cumsum(sizes)]),
+        ),
+        shape=(len(baskets), n_items),
+    )
+
+
 @dataclass(frozen=True)
 class CalibrationTargets:
     """The training baskets' item shares and, for the calibrated pairs ``(rows[k], cols[k])``
@@ -54,8 +74,7 @@ class CalibrationTargets:
     def of(cls, x_top: sp.csr_matrix, min_pair_support: float | None) -> CalibrationTargets:
         """Targets from the training baskets over the modelled items: the pairs at least
         ``min_pair_support`` of them hold; no pairs when ``min_pair_support`` is None."""
-        x = sp.csr_matrix(x_top, dtype=np.float64)
-        x.data[:] = 1.0
+        x = _binary(x_top)
         n = max(x.shape[0], 1)
         items = np.asarray(x.sum(axis=0)).ravel() / n
         empty = np.zeros(0, dtype=np.int64)
@@ -69,6 +88,26 @@ class CalibrationTargets:
             together.col[keep].astype(np.int64),
             together.data[keep] / n,
         )
+
+    def with_drawn_pairs(
+        self, x_top: sp.csr_matrix, baskets: list[np.ndarray], min_pair_support: float
+    ) -> CalibrationTargets:
+        """These targets plus every pair that the drawn ``baskets`` (generator positions) hold at
+        ``min_pair_support`` while the training baskets (``x_top``) hold it less: a synthetic rule
+        the training baskets do not support is a false rule, and only these pairs' confidences can
+        be moved down. Real shares of the added pairs from ``x_top`` (zero where never together)."""
+        n_items = len(self.items)
+        drawn = _multi_hot(baskets, n_items)
+        together = sp.triu(drawn.T @ drawn, k=1).tocoo()
+        keep = together.data / max(len(baskets), 1) >= min_pair_support
+        keys = np.union1d(
+            self.rows * n_items + self.cols,
+            together.row[keep].astype(np.int64) * n_items + together.col[keep].astype(np.int64),
+        )
+        rows, cols = keys // n_items, keys % n_items
+        real = _binary(x_top)
+        pairs = values_at(sp.csr_matrix(real.T @ real), rows, cols) / max(real.shape[0], 1)
+        return CalibrationTargets(self.items, rows, cols, pairs, self.clip_items)
 
     @property
     def has_pairs(self) -> bool:
@@ -85,16 +124,8 @@ class DrawnShares:
     @classmethod
     def of(cls, baskets: list[np.ndarray], targets: CalibrationTargets) -> DrawnShares:
         """``baskets``: arrays of generator positions (modelled items only)."""
-        n_items, n = len(targets.items), max(len(baskets), 1)
-        sizes = np.fromiter((len(b) for b in baskets), dtype=np.int64, count=len(baskets))
-        x = sp.csr_matrix(
-            (
-                np.ones(int(sizes.sum())),
-                np.concatenate(baskets) if len(baskets) else np.zeros(0, np.int64),
-                np.concatenate([[0], np.cumsum(sizes)]),
-            ),
-            shape=(len(baskets), n_items),
-        )
+        n = max(len(baskets), 1)
+        x = _multi_hot(baskets, len(targets.items))
         if targets.clip_items is not None:  # measured as the released targets are
             items = weighted_item_counts(x, targets.clip_items) / n
             if not targets.has_pairs:
