@@ -326,12 +326,9 @@ def main() -> None:
         if name.endswith(f"seed {seed0}") or "seed" not in name:
             lines.append(_assoc_row(name, rep))
     section = "\n".join(lines) + "\n"
-    old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-    if HEADER in old:
-        before, rest = old.split(HEADER, 1)
-        nxt = rest.find("\n# ")
-        old = before.rstrip("\n") + ("\n\n" + rest[nxt + 1 :] if nxt >= 0 else "")
-    args.output.write_text(old.rstrip("\n") + "\n\n" + section, encoding="utf-8")
+    from results_sections import write_section  # this script's directory (opacus owns "benchmarks")
+
+    write_section(args.output, HEADER, section.split("\n", 1)[1])
     if args.json:
         args.json.write_text(
             json.dumps({"results": results, "fit_seconds": fit_seconds, "loads": loads}, indent=1)

@@ -37,6 +37,7 @@ FIGURES = "| method | recall@10 | NDCG@10 | repeat recall@10 | explore recall@10
 
 def main() -> None:
     import torch
+    from results_sections import write_section  # this script's directory (opacus owns "benchmarks")
 
     from assoc_pipeline.core.data.baskets_from_file import load_baskets
     from assoc_pipeline.core.recsys.baseline_tuning import EASE_GRID, NEXT_BASKET, TIFU_GRID, choose
@@ -70,10 +71,10 @@ def main() -> None:
     baskets, _ = load_baskets(args.data)
     split = temporal_split(baskets)
     if args.ablation:
-        _write_section(args.output, ABLATION_HEADER, _retrained_ablation(split, args.epochs, t_start))
+        write_section(args.output, ABLATION_HEADER, _retrained_ablation(split, args.epochs, t_start))
         return
     if args.completion:
-        _write_section(args.output, COMPLETION_HEADER, _completion(split, args.epochs, t_start))
+        write_section(args.output, COMPLETION_HEADER, _completion(split, args.epochs, t_start))
         return
     periods = {
         "validation": (split.train, split.validation),
@@ -206,7 +207,7 @@ def main() -> None:
     ]
     for line in lines:
         say(line)
-    _write_section(args.output, HEADER, "\n".join(lines))
+    write_section(args.output, HEADER, "\n".join(lines))
 
 
 def _retrained_ablation(split, epochs: int, t_start: float) -> str:
@@ -381,20 +382,6 @@ def _figures(out) -> dict[str, float]:
     """recall / NDCG / repeat / explore recall @10 of one ``evaluate`` table."""
     at10 = out[out.k == 10].set_index("metric")["value"]
     return {m: float(at10[m]) for m in ("recall", "ndcg", "recall_repeat", "recall_explore")}
-
-
-def _write_section(path: Path, header: str, body: str) -> None:
-    """Replace this benchmark's section of ``path`` (from its header to the next top-level one)."""
-    text = path.read_text() if path.exists() else ""
-    lines = text.split("\n")
-    start = next((i for i, line in enumerate(lines) if line.strip() == header), None)
-    section = [header, "", *body.split("\n"), ""]
-    if start is None:
-        lines = [*lines, *([""] if text and not text.endswith("\n\n") else []), *section]
-    else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("# ")), len(lines))
-        lines = [*lines[:start], *section, *lines[end:]]
-    path.write_text("\n".join(lines).rstrip("\n") + "\n")
 
 
 if __name__ == "__main__":
