@@ -33,6 +33,10 @@ def test_the_modelled_items_are_those_holding_a_pair_most_wanted_first() -> None
     assert choose_modelled_items(BY_COUNT, m, 3, None).tolist() == [0, 2, 3]  # by count alone
     # fewer than two items hold a pair: nothing joint to learn, the most wanted items as before
     assert choose_modelled_items(BY_COUNT, m, 3, 0.5).tolist() == [0, 2, 3]
+    # a support of 0 would make every pair count (and a pair matrix over every item): no choice
+    assert choose_modelled_items(BY_COUNT, m, 3, 0.0).tolist() == [0, 2, 3]
+    with pytest.raises(ValueError, match="pair support must be positive"):
+        items_holding_a_pair(m, 0.0)
 
 
 @pytest.mark.parametrize("paired_only", [True, False])

@@ -395,6 +395,16 @@ def test_each_synthetic_basket_takes_a_real_baskets_modelled_and_tail_counts(tmp
     gan.save(tmp_path / "gan.pt")
     again = BasketGANModel.load(tmp_path / "gan.pt").sample(200, seed=6)
     assert all(np.array_equal(a, b) for a, b in zip(gan.sample(200, seed=6), again, strict=True))
+    # a checkpoint saved before the joint counts: Poisson tails, and its settings say so
+    old = gan.to_checkpoint()
+    for key in ("basket_counts", "basket_count_probs"):
+        del old[key]
+    for key in ("joint_tail_counts", "pair_calibration_drawn", "paired_items_only"):
+        del old["params"][key]
+    loaded = BasketGANModel.from_checkpoint(old)
+    assert loaded.basket_counts is None and not loaded.params.joint_tail_counts
+    assert not loaded.params.pair_calibration_drawn and not loaded.params.paired_items_only
+    assert {1, 2} <= set(tail_counts(loaded.sample(4000, seed=5)).tolist())
     for params in (GANParams(joint_tail_counts=False, **common), GANParams(dp=True, **common)):
         poisson = BasketGANModel(params).fit(fit, choice)
         assert poisson.basket_counts is None

@@ -2,7 +2,8 @@
 
 After training, rounds of draws compare the synthetic baskets with the training baskets on two
 things the rules asset reads: each modelled item's share of baskets (moved by the output bias) and,
-for every pair of modelled items that at least the rules' support of training baskets hold, the
+for every pair of modelled items that at least the rules' support of training baskets hold (and
+every pair the first round's draws hold at it: :meth:`CalibrationTargets.with_drawn_pairs`), the
 confidence in each direction (moved by the affinity table, whose row ``i`` is how strongly a
 drawn ``i`` pulls each other item into its basket). Under DP (``dp_calibration``) the targets are
 the released moments instead, and draws are weighted as they are. Pure numpy: the model applies

@@ -3,7 +3,8 @@
 Why this design (measured in shared/notes/basket-gan.md, reproduced by benchmarks/gan.py):
 
 * The generator outputs one logit per *modelled* item (``modelled_items.py``: the items that hold
-  a pair at the rules' support, at most ``n_modelled_items``, most frequent first);
+  a pair at the rules' support, at most ``n_modelled_items``, most frequent first; under DP the
+  most frequent by the released counts);
   a basket is the top-``size`` of logits + Gumbel noise, with a differentiable top-k threshold
   (``topk.py``) — a plain straight-through estimator collapses every variant.
 * Generation is conditional on a seed item (drawn by support, always in its basket); a per-seed
@@ -27,8 +28,11 @@ Why this design (measured in shared/notes/basket-gan.md, reproduced by benchmark
   their training confidences (``pair_calibration_step``): the redraw left those off.
 * Basket sizes are NOT generated: each synthetic basket takes the (modelled items, tail items)
   counts of a training basket drawn at random (``joint_tail_counts``; baskets of tail items only
-  included), and its tail is filled by independent draws at the tail items' supports. Size
-  fidelity is therefore no evidence of anything and is not reported as such.
+  included; under DP the released size histogram and Poisson tail counts), and its tail is filled
+  by independent draws at the tail items' supports. Size fidelity is therefore no evidence of
+  anything and is not reported as such. The non-private checkpoint keeps every distinct pair of
+  counts of the training baskets (a wholesale basket's rare sizes included): no formal guarantee
+  covers them, as none covers the non-private model.
 * ``dp=True``: the MMD's moments, the size histogram and the tail supports are released once
   with Gaussian noise and the discriminator is trained with DP-SGD (Opacus); the accountant's
   epsilon at ``dp_delta`` covers all of it (``core/privacy/dp_accounting.py``). Under DP the
@@ -142,14 +146,15 @@ class GANParams(LoopParams):
     calibration_samples: int = 20_000
     # the same rounds move the affinity entry [a, c] by this step x log(real / synthetic confidence
     # of a -> c) for every pair of modelled items that at least pair_calibration_support of the
-    # training baskets hold (the rules asset's support; 0 = items only). The MMD and the redraw left
+    # training baskets hold (the rules asset's support; a step of 0 = items only). The MMD and the redraw left
     # those confidences off: pair r against the fit baskets themselves was .81. Validation (3 seeds,
     # 6 rounds, against items only): step 0.5: pair r .673 -> .687, probe AUC .570 -> .554, rule
     # Jaccard .066 -> .066, item r .947 -> .947, DCR .766 -> .768; step 1.5 moved pair r further
     # (.690) but cost rules (.063, fewer synthetic rules) and, where the sampler cannot express the
     # pairs (the tests' 24 planted items), overshot the item shares. benchmarks/RESULTS.md,
     # "Follow-up 2026-12-05 (2)"
-    # 1.0 since the drawn pairs join the calibrated ones (below): RESULTS, "Follow-up 2026-12-05 (5)"
+    # 1.0 since the drawn pairs join the calibrated ones (below): RESULTS, "Follow-up 2026-12-05 (5)".
+    # dp_calibration (off) uses the same step; its figures below were measured at 0.5
     pair_calibration_step: float = 1.0
     pair_calibration_support: float = 0.005
     # the same rounds also calibrate every pair the first round's draws hold at that support while the
@@ -486,7 +491,8 @@ class BasketGANModel(Checkpointable):
     def _calibrate(self, x_top: sp.csr_matrix, released: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         """Match the synthetic baskets to the training baskets (``x_top``) on each modelled item's
         share, by moving the generator's output bias, and (``pair_calibration_step`` > 0) on the
-        confidence of every pair that ``pair_calibration_support`` of them hold, by moving the
+        confidence of every pair that ``pair_calibration_support`` of them hold (and, with
+        ``pair_calibration_drawn``, of every pair the first round's draws hold at it), by moving the
         affinity table (``calibration.py``; ``calibration_rounds``). Under DP the raw shares are
         not released: the rounds run only with ``dp_calibration``, against the released moments
         (``released``), which is post-processing.
@@ -518,7 +524,7 @@ class BasketGANModel(Checkpointable):
         for r in range(p.calibration_rounds + 1):
             # modelled items only (tail=False): every position is >= 0
             drawn_baskets = self.sample(p.calibration_samples, seed=p.seed + 7919 + r, tail=False)
-            if r == 0 and p.pair_calibration_drawn and targets.has_pairs and not p.dp:
+            if r == 0 and p.pair_calibration_drawn and pairs_on and not p.dp:
                 targets = targets.with_drawn_pairs(
                     x_top, [position[b] for b in drawn_baskets], p.pair_calibration_support
                 )
@@ -585,7 +591,9 @@ class BasketGANModel(Checkpointable):
 
     def sample(self, n: int, seed: int = 0, batch: int = 1024, *, tail: bool = True) -> list[np.ndarray]:
         """``n`` synthetic baskets (sorted vocabulary-index arrays); the same seed gives the same baskets.
-        ``tail=False``: the modelled items only (the calibration reads nothing else; half the time)."""
+        ``tail=False``: the modelled items only (the calibration reads nothing else; half the time),
+        so a basket drawn with tail items only comes back empty, as its training basket counts in
+        the calibration's targets."""
         module = self._require()
         dev = next(module.parameters()).device
         g = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -619,8 +627,9 @@ class BasketGANModel(Checkpointable):
 
     def _basket_counts(self, rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray | None]:
         """Modelled and tail items of ``n`` baskets: a training basket's counts drawn at random; or
-        (under DP, older checkpoints) modelled items from the size histogram and ``None`` tail
-        counts, which :meth:`_tail_draws` then draws as Poisson(tail_rate x size)."""
+        (under DP, with ``joint_tail_counts`` off, older checkpoints) modelled items from the size
+        histogram and ``None`` tail counts, which :meth:`_tail_draws` then draws as
+        Poisson(tail_rate x size)."""
         if self.basket_counts is not None and self.basket_count_probs is not None:
             rows = self.basket_counts[rng.choice(len(self.basket_count_probs), n, p=self.basket_count_probs)]
             return rows[:, 0], rows[:, 1]
@@ -675,8 +684,16 @@ class BasketGANModel(Checkpointable):
 
     @classmethod
     def from_checkpoint(cls, ckpt: dict[str, Any], device: str = "cpu") -> BasketGANModel:
-        # saved before the redraw / its log-mean-exp pull / the unclipped MMD existed: without them
-        before = {"refine_steps": 0, "pull_temperature": 0.0, "unclipped_weight": 0.0}
+        # saved before the redraw / its log-mean-exp pull / the unclipped MMD / the drawn pairs / the
+        # joint counts / the paired items existed: without them (as they were trained and sample)
+        before = {
+            "refine_steps": 0,
+            "pull_temperature": 0.0,
+            "unclipped_weight": 0.0,
+            "pair_calibration_drawn": False,
+            "joint_tail_counts": False,
+            "paired_items_only": False,
+        }
         p = GANParams(**{**before, **ckpt["params"]})
         model = cls(p)
         model.modelled_items = ckpt["modelled_items"].numpy()
