@@ -39,6 +39,10 @@ CHOICES: list[tuple[str, dict]] = [
         "numba one class per pass",  # smallest pair table and tidset batch: every batching path
         dict(kernel="numba", layout="classes", pair_cells=1, batch_words=1),
     ),
+    (
+        "numba a few classes per pass",  # the triangular pair table split unevenly across passes
+        dict(kernel="numba", layout="classes", pair_cells=20, batch_words=64),
+    ),
     ("numba auto", dict(kernel="numba")),
     ("numpy fallback", dict(kernel="numpy")),
 ]
