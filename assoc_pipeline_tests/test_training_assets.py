@@ -91,3 +91,24 @@ def test_gan_and_synthetic_baskets_report_fidelity_privacy_utility(demo_run, cli
     assert -1.0 <= syn["fidelity/item_freq_pearson"].value <= 1.0
     run = client.get_run(syn["mlflow_run_id"].value)
     assert "privacy/exact_match_share" in run.data.metrics
+
+
+def test_the_report_reads_what_the_ranker_relies_on(demo_run) -> None:
+    """Issue 13's ablation table in the report's metadata: every feature group and the item
+    embedding of the ranker held at its mean on the test period, next basket and completion."""
+    from assoc_pipeline.core.recsys.ranking_features import FEATURE_GROUPS
+
+    _, instance, _ = demo_run
+    md = latest(instance, "evaluation_report")["ranker_reading"].value
+    next_basket, _, completion = md.partition("completion head")
+    assert "ranker, next basket" in next_basket and "test users" in next_basket
+    for group in [*dict.fromkeys(FEATURE_GROUPS.values()), "item embedding"]:
+        assert f"| {group} |" in next_basket, group
+    assert "`rule_features` off" in next_basket  # the shipped default, said where rules would be
+    rows = [line for line in next_basket.splitlines() if line.startswith("| (none) |")]
+    assert len(rows) == 1 and rows[0].endswith("+0.0000 |")
+    table = [line for line in next_basket.splitlines() if line.startswith("| ") and "held at" not in line]
+    changes = [float(line.rsplit("|", 2)[1]) for line in table]
+    assert any(c != 0.0 for c in changes)  # holding something changes the ranking
+    for group in ("basket", "habit", "item"):
+        assert f"| {group} |" in completion, group

@@ -22,6 +22,7 @@ from assoc_pipeline.core.recsys.report import (
     COMPLETION,
     NEXT_BASKET,
     MethodSpec,
+    TestTasks,
     bar_markdown,
     bar_standing,
     best_per_task,
@@ -118,6 +119,7 @@ def evaluate_pipeline(
     weights = {t: hybrid[t]["weight"] for t in (NEXT_BASKET, COMPLETION)}
     extra = content_specs(item_vectors, weights, hybrid.get("half_life_days", 90.0), settings)
     started = time.perf_counter()
+    tasks = report_tasks(split, seed, max_completion)
     report = build_report(
         split,
         {**models, **extra},
@@ -126,13 +128,16 @@ def evaluate_pipeline(
         log=log,
         baselines=settings,
         baseline_validation=(baselines or {}).get("validation"),
-        tasks=report_tasks(split, seed, max_completion),
+        tasks=tasks,
         workers=workers,
     )
     report.attrs.pop("per_query", None)  # per-query arrays: used for the intervals, not stored
+    reading = _ranker_reading(trained, tasks, seed, log)
     seconds = time.perf_counter() - started
     standing = bar_standing(report, list(models))
     sections = _sections(report, standing, lineage, pair, finetuned_skip_reason)
+    if reading:
+        sections[READING_TITLE] = Markdown(reading)
     charts = {}
     for task, metric in CHARTS:
         sel = report[(report.task == task) & (report.metric == metric)]
@@ -180,6 +185,7 @@ def evaluate_pipeline(
         "against_the_bar": sections["Against the bar"],
         "warm_vs_scratch": sections["Warm start vs from scratch"],
         "cold_start": sections["Cold-start slice"],
+        **({"ranker_reading": sections[READING_TITLE]} if reading else {}),
         "bar": standing,
         **{f"best/{k}": f"{m} ({v:.4f})" for k, (m, v) in best.items()},
         "models": {
@@ -189,6 +195,38 @@ def evaluate_pipeline(
         **charts,
     }
     return Evaluation(report, metadata)
+
+
+READING_TITLE = "What the ranker reads (feature groups held at their mean)"
+
+
+def _ranker_reading(trained: Mapping[str, TrainedMethod], tasks: TestTasks, seed: int, log: Log) -> str:
+    """Each trained ranker's test figures with one feature group (or its item embedding) held at
+    its training mean, next basket and completion (``core/recsys/ranker_reading.py``); "" if none."""
+    from assoc_pipeline.core.recsys import ranker_reading as reading
+    from assoc_pipeline.core.recsys.models.ranker import RankerRecommender
+
+    parts = []
+    for name, method in trained.items():
+        model = method.model
+        if not isinstance(model, RankerRecommender):
+            continue
+        log(f"{name}: test figures with each feature group held at its mean ...")
+        table = reading.next_basket_reading(model, tasks.get(NEXT_BASKET), seed=seed)
+        rules = "" if model.params.rule_features else " Rules are not among its inputs (`rule_features` off)."
+        parts.append(
+            f"**{name}, next basket** ({table.attrs['n_queries']} test users). Each row holds one part of "
+            "the trained network's input at its training mean, no retraining; groups overlap, so the "
+            "retrained ablation (validation, `python benchmarks/ranker.py --ablation`) is the stricter "
+            f"test.{rules}\n\n{reading.reading_markdown(table)}"
+        )
+        table = reading.completion_reading(model, tasks.get(COMPLETION), seed=seed)
+        if table is not None:
+            parts.append(
+                f"**{name}, completion head** ({table.attrs['n_queries']} test queries)\n\n"
+                f"{reading.reading_markdown(table)}"
+            )
+    return "\n\n".join(parts)
 
 
 def _sections(

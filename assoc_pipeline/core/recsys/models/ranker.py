@@ -419,9 +419,12 @@ class RankerRecommender(TrainedRecommender):
         """The users' candidate lists and feature rows at the end of the current history."""
         return self._lists([str(u) for u in user_ids])
 
-    def scores_of(self, lists: RankingLists) -> np.ndarray:
-        """(len(lists), n_items) scores of given lists (e.g. with a feature group ablated)."""
-        return self._scores(lists)
+    def scores_of(
+        self, lists: RankingLists, rows: np.ndarray | None = None, start: int = 0, stop: int | None = None
+    ) -> np.ndarray:
+        """Dense scores of given lists ``start:stop`` (e.g. with a feature group ablated); ``rows``:
+        their :meth:`list_scores` if already known."""
+        return self._scores(lists, rows, start, stop)
 
     def _lists(self, user_ids: Sequence[str]) -> RankingLists:
         history = self._require_history()

@@ -6,6 +6,9 @@ so both import it without importing each other.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import numpy as np
 import torch
 from torch import nn
@@ -24,6 +27,7 @@ class RankerNet(nn.Module):
         self.register_buffer("std", torch.ones(n_features))
         self.register_buffer("keep", torch.ones(n_features))  # 0 = feature ablated (held at its mean)
         self.item_dim = item_dim
+        self.hold_items = False  # True: every item reads the mean embedding (a reading, never saved)
         if item_dim:
             self.item_embedding = nn.Embedding(n_items, item_dim)
             nn.init.normal_(self.item_embedding.weight, std=0.01)
@@ -38,8 +42,14 @@ class RankerNet(nn.Module):
     def score(self, x: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
         """(rows, n_features) raw features and (rows,) item indices -> (rows,) logits."""
         z = (x - self.mean) / self.std * self.keep
-        h = torch.cat([z, self.item_embedding(items)], dim=-1) if self.item_dim else z
-        return (self.mlp(h) + self.linear(z)).squeeze(-1)
+        if self.item_dim:
+            e = self.item_embedding(items)
+            if getattr(self, "hold_items", False):  # modules pickled before it existed lack it
+                e = self.item_embedding.weight.mean(0).expand_as(e)
+            z_all = torch.cat([z, e], dim=-1)
+        else:
+            z_all = z
+        return (self.mlp(z_all) + self.linear(z)).squeeze(-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """One-tensor form (export / mlflow): the features with the item index as the last column."""
@@ -57,3 +67,21 @@ def group_mask(drop_groups: str, groups_of: dict[str, str], setting: str) -> np.
             f"expected some of {', '.join(dict.fromkeys(groups_of.values()))}"
         )
     return np.array([group not in groups for group in groups_of.values()], dtype=np.float32)
+
+
+@contextmanager
+def held_at_mean(net: RankerNet, keep: np.ndarray | None = None, items: bool = False) -> Iterator[RankerNet]:
+    """``net`` scoring with the features where ``keep`` is 0 at their training mean (and, with
+    ``items``, every item at the mean learned embedding); restored on exit. What the network
+    reads, without retraining: the features it was trained on stay, only their values are held."""
+    saved = net.keep.clone()
+    try:
+        if keep is not None:
+            with torch.no_grad():
+                net.keep.mul_(torch.as_tensor(keep, dtype=net.keep.dtype, device=net.keep.device))
+        net.hold_items = items
+        yield net
+    finally:
+        with torch.no_grad():
+            net.keep.copy_(saved)
+        net.hold_items = False
