@@ -1,4 +1,5 @@
-"""Mining benchmark against Borgelt's C (pyfim) on sparse and dense data; rewrites benchmarks/RESULTS.md.
+"""Mining benchmark against Borgelt's C (pyfim) on sparse and dense data; rewrites its section of
+benchmarks/RESULTS.md ("# Mining benchmark"; the hand-written "# Mining benchmark: reading" stays).
 
     python benchmarks/mining.py [--quick] [--repeats 3] [--device cpu|cuda] [--output benchmarks/RESULTS.md]
 
@@ -36,7 +37,6 @@ import tempfile
 import time
 from pathlib import Path
 
-SCALE_HEADER = "# Scale benchmark"  # section written by benchmarks/scale.py
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 DATA = REPO / "data" / "reference"
@@ -386,6 +386,8 @@ def render(machine: str, cases: list, timing: dict, memory: dict, rules: list, c
 
 
 def main() -> None:
+    from results_sections import write_section  # this script's directory (opacus owns "benchmarks")
+
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--quick", action="store_true", help="four cases, no 1M-basket set")
     ap.add_argument("--repeats", type=int, default=3)
@@ -461,9 +463,10 @@ def main() -> None:
     md = render(machine, cases, timing, memory, rules, cli, gpu)
     print()
     print(md)
-    old = args.output.read_text(encoding="utf-8") if args.output.exists() else ""
-    kept = old[old.index(SCALE_HEADER) :] if SCALE_HEADER in old else ""
-    args.output.write_text(md.rstrip("\n") + ("\n\n" + kept if kept else "\n"), encoding="utf-8")
+    # only the generated section: the reading ("# Mining benchmark: reading") and the other
+    # benchmarks' sections stay as they are
+    header, _, body = md.partition("\n")
+    write_section(args.output, header, body)
     print(f"wrote {args.output}")
 
 
