@@ -128,11 +128,15 @@ def test_the_champion_is_preferred_and_a_leaky_base_is_refused(rounds) -> None:
         version, how = pick_base(p.mlflow, "champion_else_latest", "no-such-run")
         assert (str(version.version), how) == (cf_version, "champion")
         ranker_version = meta(second, "ranker_model")["mlflow_model_version"]
-        p.mlflow.set_alias(RECOMMENDER_MODEL, ranker_version, CHAMPION_ALIAS)  # not fine-tunable
+        p.mlflow.set_alias(RECOMMENDER_MODEL, ranker_version, CHAMPION_ALIAS)  # fine-tunable too
         version, how = pick_base(p.mlflow, "champion_else_latest", "no-such-run")
-        assert str(version.version) != ranker_version
+        assert (str(version.version), how) == (ranker_version, "champion")
+        gru_version = meta(second, "sequence_model")["mlflow_model_version"]
+        p.mlflow.set_alias(RECOMMENDER_MODEL, gru_version, CHAMPION_ALIAS)  # not fine-tunable
+        version, how = pick_base(p.mlflow, "champion_else_latest", "no-such-run")
+        assert str(version.version) != gru_version
         assert how == (
-            f"latest registered (the champion, version {ranker_version}, is a ranker: not fine-tunable)"
+            f"latest registered (the champion, version {gru_version}, is a sequence: not fine-tunable)"
         )
     finally:
         p.mlflow.client().delete_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS)

@@ -10,9 +10,13 @@ import torch
 from assoc_pipeline.core.data.baskets import BasketSet, basket_set_from_events
 from assoc_pipeline.core.recsys.models.cf import CFParams, CFRecommender
 from assoc_pipeline.core.recsys.models.dnn import DNNParams, DNNRecommender
+from assoc_pipeline.core.recsys.models.ranker import RankerParams, RankerRecommender
 from assoc_pipeline.core.recsys.models.warm_start import id_alignment
 from assoc_pipeline.core.recsys.split import temporal_split
 from assoc_pipeline_tests.models.test_models import CF, DNN
+from assoc_pipeline_tests.models.test_ranker import FAST
+
+RANKER = {**FAST, "item_dim": 4, "completion_head": False}  # the head trains afresh either way
 
 NEW_ITEMS = ["N00", "N01", "N02"]
 DROPPED = "I39"
@@ -53,6 +57,7 @@ def test_id_alignment_matches_by_id_not_position() -> None:
     [
         (CFRecommender, CFParams, CF, ("item.weight", "bias")),
         (DNNRecommender, DNNParams, DNN, ("item_in", "item_out", "bias", "repeat_item")),
+        (RankerRecommender, RankerParams, RANKER, ("item_embedding.weight",)),
     ],
 )
 def test_warm_start_copies_rows_by_id_and_leaves_new_items_fresh(
@@ -75,6 +80,10 @@ def test_warm_start_copies_rows_by_id_and_leaves_new_items_fresh(
     if cls is DNNRecommender:  # closed-form layer is refit on the new data, not copied
         assert torch.equal(warm_state["item_item"], scratch_state["item_item"])
         assert torch.equal(warm_state["mlp.1.weight"], base_state["mlp.1.weight"])
+    elif cls is RankerRecommender:  # the network and the standardisation its weights were fit on
+        for name in ("mlp.0.weight", "linear.weight", "mean", "std"):
+            assert torch.equal(warm_state[name], base_state[name]), name
+        assert not torch.equal(scratch_state["mean"], base_state["mean"])  # so the copy is visible
     else:
         shared_users = set(base.user_index) & set(warm.user_index)
         assert report.shared_users == len(shared_users) > 0 and report.new_users == 5
@@ -84,7 +93,12 @@ def test_warm_start_copies_rows_by_id_and_leaves_new_items_fresh(
 
 
 @pytest.mark.parametrize(
-    ("cls", "params_cls", "params"), [(CFRecommender, CFParams, CF), (DNNRecommender, DNNParams, DNN)]
+    ("cls", "params_cls", "params"),
+    [
+        (CFRecommender, CFParams, CF),
+        (DNNRecommender, DNNParams, DNN),
+        (RankerRecommender, RankerParams, RANKER),
+    ],
 )
 def test_a_base_reduced_to_a_warm_start_source_starts_the_same_model(
     cls, params_cls, params, planted_split, grown_split
@@ -107,7 +121,11 @@ def test_a_base_reduced_to_a_warm_start_source_starts_the_same_model(
 # closed-form priors either way (validation is flat at epoch 1), so its training loss shows it.
 @pytest.mark.parametrize(
     ("cls", "params_cls", "params", "monitor", "sign"),
-    [(CFRecommender, CFParams, CF, "val_ndcg@10", 1), (DNNRecommender, DNNParams, DNN, "loss", -1)],
+    [
+        (CFRecommender, CFParams, CF, "val_ndcg@10", 1),
+        (DNNRecommender, DNNParams, DNN, "loss", -1),
+        (RankerRecommender, RankerParams, RANKER, "loss", -1),
+    ],
 )
 def test_fine_tuning_starts_where_the_base_model_left_off(
     cls, params_cls, params, monitor, sign, planted_split, grown_split

@@ -118,6 +118,9 @@ MODEL_TYPES: dict[str, ModelType] = {
             # 40 s, not 20: its fit (10 epochs of ~1.5 s with validation) and refit (6 of ~2.6 s)
             # came within 2-4 s of 20 in the demo, so a busy machine cut the refit mid-epoch
             param_defaults={"time_budget_s": 40.0},
+            # the next-basket network starts from the base's weights (item embedding rows by id, its
+            # standardisation with them); the completion head, small and quick, is trained afresh
+            fine_tunable=True,
             refit=True,  # the months just before the test cutoff are its most useful training lists
         ),
     )

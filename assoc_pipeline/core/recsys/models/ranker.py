@@ -240,7 +240,8 @@ class RankerRecommender(TrainedRecommender):
         """Train on lists from month starts inside ``train``; with ``validation``, stop early on
         next-basket NDCG@10 of its users (history = ``train``). ``training_data``: those lists
         already built (a benchmark comparing settings that do not change them builds them once).
-        Then the completion head (its own lists; early stop on validation hit@10)."""
+        ``init_from``: a ranker whose next-basket network this one starts from (warm start, by item
+        id). Then the completion head (its own lists; early stop on validation hit@10), from scratch."""
         device = self._fit_next_basket(train, validation, on_epoch, checkpoint_path, init_from, training_data)
         self._fit_completion(train, validation, on_epoch, device)
         return self
@@ -273,8 +274,11 @@ class RankerRecommender(TrainedRecommender):
             self.module.mean.copy_(x_all.mean(0))
             self.module.std.copy_(x_all.std(0).clamp(min=1e-6))
             self.module.keep.copy_(torch.as_tensor(feature_mask(p.drop_groups, p.feature_names)))
-        if init_from is not None:
-            self.warm_start = warm_start_from(self, init_from, item_rows=("item_embedding.weight",))
+        if init_from is not None:  # the base's weights with the standardisation they were trained on;
+            # the held-out groups stay this model's own (``drop_groups``)
+            self.warm_start = warm_start_from(
+                self, init_from, item_rows=("item_embedding.weight",), skip=("keep",)
+            )
         self.module.to(device)
         module = self.module
         x = x_all.to(device)
