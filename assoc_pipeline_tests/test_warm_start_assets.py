@@ -85,6 +85,7 @@ def test_new_data_fine_tunes_the_previous_model_by_item_id(rounds, client) -> No
     assert m["init"] == "warm_start" and m["warm_start_from_version"] == newest
     assert m["model_type"] == round1[newest] and m["warm_start_from"].startswith("latest registered")
     assert m["warm_start/new_items"] > 0 and m["warm_start/shared_items"] > 0  # January's new products
+    assert m["base_saw_validation"] in ("True", "False")
     run = client.get_run(m["mlflow_run_id"])
     assert run.data.tags["init"] == "warm_start" and run.info.run_name == f"{m['model_type']}_finetuned"
     assert run.data.params["warm_start_from_version"] == newest
@@ -114,6 +115,8 @@ def test_report_compares_fine_tuned_with_from_scratch(rounds, client, tmp_path: 
     assert "next_basket/ndcg@10" in table and "warm start from version" in table
     nb = rows[(rows.task == "next_basket") & (rows.metric == "ndcg") & (rows.k == 10)]["value"].iloc[0]
     assert f"{nb:.4f}" in table  # the table shows the report's own figure
+    # a fine-tune whose base trained on the validation months has no figure to be chosen on
+    assert rows["validation_value"].isna().all() == (m["base_saw_validation"] == "True")
     local = client.download_artifacts(rep["mlflow_run_id"], "evaluation_report.md", str(tmp_path))
     assert "## Warm start vs from scratch" in Path(local).read_text()
 
@@ -145,3 +148,19 @@ def test_the_champion_is_preferred_and_a_leaky_base_is_refused(rounds) -> None:
     assert leak_reason("2011-01-10", "2011-01-20") is None
     assert "leak the test period" in leak_reason("2011-01-25", "2011-01-20")
     assert "no test_cutoff" in leak_reason(None, "2011-01-20")
+
+
+def test_a_base_that_saw_the_validation_months_leaves_no_selection_figure() -> None:
+    from assoc_pipeline.services.evaluation import selection_figures
+
+    lineage = {"next_basket/ndcg@10": "0.35", "completion/hit_rate@10": "0.34"}
+    assert selection_figures(lineage) == ({"next_basket": 0.35, "completion": 0.34}, [])
+    leaky = {**lineage, "base_saw_validation": "True", "warm_start_from_version": "7"}
+    assert selection_figures(leaky) == (
+        {},
+        ["not a candidate: its base (version 7) trained on the validation months"],
+    )
+    assert selection_figures({**leaky, "base_saw_validation": "False"})[0] == {
+        "next_basket": 0.35,
+        "completion": 0.34,
+    }

@@ -62,11 +62,7 @@ def model_spec(name: str, method: TrainedMethod, split: BasketSplit) -> MethodSp
     """A trained model as a report method; it scores from the train_full history, as baselines do.
     Its validation figures (what it is chosen on) come from its training run."""
     method.model.with_history(split.train_full)
-    validation = {}
-    for task, metric in PRIMARY.items():
-        value = method.lineage.get(f"{task}/{metric}@10")
-        if value is not None:
-            validation[task] = float(value)
+    validation, notes = selection_figures(method.lineage)
     return MethodSpec(
         name,
         "model",
@@ -74,8 +70,25 @@ def model_spec(name: str, method: TrainedMethod, split: BasketSplit) -> MethodSp
         params=type(method.model).__name__,
         model_version=method.lineage.get("model_version"),
         mlflow_run_id=method.lineage.get("mlflow_run_id"),
+        notes=notes,
         validation=validation,
     )
+
+
+def selection_figures(lineage: Mapping[str, Any]) -> tuple[dict[str, float], list[str]]:
+    """(task -> validation figure, notes): what the gate may choose a model on. None for a
+    fine-tune whose base trained on the validation months: its figure there is not a fair one."""
+    from assoc_pipeline.services.fine_tuning import BASE_SAW_VALIDATION
+
+    if str(lineage.get(BASE_SAW_VALIDATION)) == "True":
+        base = lineage.get("warm_start_from_version", "?")
+        return {}, [f"not a candidate: its base (version {base}) trained on the validation months"]
+    validation = {}
+    for task, metric in PRIMARY.items():
+        value = lineage.get(f"{task}/{metric}@10")
+        if value is not None:
+            validation[task] = float(value)
+    return validation, []
 
 
 def evaluate_pipeline(
@@ -207,25 +220,31 @@ def _ranker_reading(trained: Mapping[str, TrainedMethod], tasks: TestTasks, seed
     from assoc_pipeline.core.recsys.models.ranker import RankerRecommender
 
     parts = []
+    next_basket, completion = tasks.get(NEXT_BASKET), tasks.get(COMPLETION)
     for name, method in trained.items():
         model = method.model
-        if not isinstance(model, RankerRecommender):
+        if not isinstance(model, RankerRecommender) or not len(next_basket):
             continue
         log(f"{name}: test figures with each feature group held at its mean ...")
-        table = reading.next_basket_reading(model, tasks.get(NEXT_BASKET), seed=seed)
-        rules = "" if model.params.rule_features else " Rules are not among its inputs (`rule_features` off)."
-        parts.append(
-            f"**{name}, next basket** ({table.attrs['n_queries']} test users). Each row holds one part of "
-            "the trained network's input at its training mean, no retraining; groups overlap, so the "
-            "retrained ablation (validation, `python benchmarks/ranker.py --ablation`) is the stricter "
-            f"test.{rules}\n\n{reading.reading_markdown(table)}"
-        )
-        table = reading.completion_reading(model, tasks.get(COMPLETION), seed=seed)
-        if table is not None:
+        try:  # a reading, not a figure the gate uses: its failure is reported, not fatal
+            table = reading.next_basket_reading(model, next_basket, seed=seed)
+            rules = "" if model.params.rule_features else " No rules among its inputs (`rule_features` off)."
             parts.append(
-                f"**{name}, completion head** ({table.attrs['n_queries']} test queries)\n\n"
-                f"{reading.reading_markdown(table)}"
+                f"**{name}, next basket** ({table.attrs['n_queries']} test users). Each row holds one part "
+                "of the trained network's input at its training mean (the item embedding: every item reads "
+                "the mean of the embedding table), no retraining; groups overlap, so the retrained "
+                "ablation (validation, `python benchmarks/ranker.py --ablation`) is the stricter "
+                f"test.{rules}\n\n{reading.reading_markdown(table)}"
             )
+            table = reading.completion_reading(model, completion, seed=seed) if len(completion) else None
+            if table is not None:
+                parts.append(
+                    f"**{name}, completion head** ({table.attrs['n_queries']} test queries)\n\n"
+                    f"{reading.reading_markdown(table)}"
+                )
+        except Exception as exc:
+            log(f"{name}: the feature reading failed: {type(exc).__name__}: {exc}")
+            parts.append(f"**{name}**: the feature reading failed ({type(exc).__name__}: {exc}).")
     return "\n\n".join(parts)
 
 

@@ -47,6 +47,9 @@ class FineTuneSettings:
     device: str = "auto"
 
 
+BASE_SAW_VALIDATION = "base_saw_validation"  # lineage key: "True" / "False"
+
+
 @dataclass
 class Skipped:
     """Nothing was fine-tuned, and why (stored by the asset instead of a model)."""
@@ -125,16 +128,26 @@ def fine_tune(
         return Skipped(f"version {version.version} uses text features (fine-tuning reads no embeddings)")
     if getattr(base, "item_ids", None) is None:
         return Skipped(f"version {version.version} was saved without item ids (before warm-start support)")
-    unwrapped(base).as_warm_start_source()  # held through the whole fine-tuning: weights and ids only
-    params = dataclasses.replace(
-        base.params,
-        epochs=settings.epochs,
-        patience=settings.patience,
-        lr=base.params.lr * settings.lr_scale,
-        device=settings.device,
+    source = unwrapped(base).as_warm_start_source()  # held through the fine-tuning: weights and ids
+    params = source.fine_tuning_params(
+        dataclasses.replace(
+            base.params,
+            epochs=settings.epochs,
+            patience=settings.patience,
+            lr=base.params.lr * settings.lr_scale,
+            device=settings.device,
+        )
     )
     refit = base_params.get("refit_on_train_full", "False") == "True"
-    lineage = {"warm_start_from_version": str(version.version), "warm_start_from": how}
+    # what the base's weights learned from: everything before its test cutoff where it was refit,
+    # else its training period; past this split's validation cutoff, the fine-tune's validation
+    # figure cannot choose it (services/evaluation.py)
+    seen_until = base_params["test_cutoff"] if refit else base_params.get("validation_cutoff", "")
+    lineage = {
+        "warm_start_from_version": str(version.version),
+        "warm_start_from": how,
+        BASE_SAW_VALIDATION: str(not seen_until or pd.Timestamp(seen_until) > split.validation_cutoff),
+    }
     log(f"finetuned_model: fine-tuning {kind.name} version {version.version} ({how})")
     return train_recommender(
         kind, params, split, tracker, artifacts,

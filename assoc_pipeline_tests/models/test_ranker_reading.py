@@ -81,3 +81,25 @@ def test_held_at_mean_holds_features_and_items_and_restores_on_error() -> None:
     with pytest.raises(RuntimeError), held_at_mean(net, None, items=True):
         raise RuntimeError("boom")
     np.testing.assert_array_equal(ranker.list_scores(lists), before)
+
+
+def test_the_report_section_skips_an_empty_task_and_reports_a_failed_reading() -> None:
+    from assoc_pipeline.core.recsys.report import TestTasks
+    from assoc_pipeline.core.recsys.tasks import task_subset
+    from assoc_pipeline.services.evaluation import TrainedMethod, _ranker_reading
+
+    bs = cyclic_baskets(n_users=40, n_baskets=30)
+    split = temporal_split(bs, "2024-06-01", "2024-07-01")
+    ranker = RankerRecommender(RankerParams(**{**FAST, "epochs": 2})).fit(split.train)
+    ranker.with_history(split.train_full)
+    nb = next_basket_task(split.train_full, split.test)
+    comp = completion_task(split.test, history=split.train_full)
+    trained = {"ranker": TrainedMethod(ranker, {})}
+    lines: list[str] = []
+    empty = TestTasks(task_subset(nb, slice(0, 0)), task_subset(comp, slice(0, 0)))
+    assert _ranker_reading(trained, empty, 0, lines.append) == ""  # nothing to read, nothing fails
+    whole = _ranker_reading(trained, TestTasks(nb, comp), 0, lines.append)
+    assert "ranker, next basket" in whole and "| cycle |" in whole
+    ranker.history = None  # a model that cannot score: the reading says so, the report goes on
+    failed = _ranker_reading(trained, TestTasks(nb, comp), 0, lines.append)
+    assert "the feature reading failed (RuntimeError" in failed and "failed" in lines[-1]

@@ -115,6 +115,32 @@ def test_a_base_reduced_to_a_warm_start_source_starts_the_same_model(
     if cls is DNNRecommender:
         assert source.module.item_item.numel() == 0 and len(source.history.indptr) <= 1
         assert "item_item" not in source.result.best_state  # it shared the dropped tensor
+    if cls is RankerRecommender:  # its stored history (the base's train_full) goes too
+        assert source.history is None and source.completion is None
+
+
+def test_a_ranker_fine_tune_early_stops_what_its_refit_fixed(planted_split) -> None:
+    """A registered ranker holds its refit's settings (steps, the head's epochs without patience,
+    or no head); a fine-tune of it decides them again on validation, as a fit from scratch does."""
+    base = RankerRecommender(RankerParams(**{**RANKER, "completion_head": True, "epochs": 2}))
+    base.fit(planted_split.train, planted_split.validation)
+    refit = base.refit_params(base.params)
+    assert refit.refit_steps > 0  # what the registered (refit) model holds
+    assert refit.completion_patience == 0 or not refit.completion_head
+    tuned = base.fine_tuning_params(refit)
+    fresh = RankerParams()
+    assert tuned.refit_steps == 0 and tuned.completion_head
+    assert (tuned.completion_epochs, tuned.completion_patience) == (
+        fresh.completion_epochs,
+        fresh.completion_patience,
+    )
+    assert (tuned.hidden, tuned.item_dim, tuned.lr) == (
+        refit.hidden,
+        refit.item_dim,
+        refit.lr,
+    )  # the rest kept
+    cf = CFRecommender(CFParams(**frozen(CF))).fit(planted_split.train)
+    assert cf.fine_tuning_params(cf.params) is cf.params  # nothing else to reset for other models
 
 
 # CF starts from random vectors: validation NDCG shows the head start. The DNN starts from its

@@ -335,7 +335,8 @@ def mine_rank_space(
     one = np.uint64(1)
     # pair counts, then pair slots (-1: infrequent), triangular: class a holds the f - a - 1 cells
     # of its pairs (a, b > a) from row_off[a - a0]; a pass takes the classes whose rows fit in
-    # ``pair_cells`` (at least one). Half the cells of a square table (retail at 0.1%: 8.8 MB, was 16.8)
+    # ``pair_cells`` (at least one; the table holds any one row). Half the cells of a square table
+    # (retail at 0.1%: 2,117 frequent items, 9.0 MB, was 16.8)
     table = np.empty(max(f, min(pair_cells, f * (f - 1) // 2)), dtype=np.int32)
     row_off = np.empty(f + 1, dtype=np.int64)
     class_first = np.empty(f + 1, dtype=np.int64)  # slots of class a0 + k: [first[k], first[k+1])
@@ -358,7 +359,7 @@ def mine_rank_space(
         a1 = a0
         cells = 0
         row_off[0] = 0
-        while a1 < f and (a1 == a0 or cells + f - a1 - 1 <= table.shape[0]):
+        while a1 < f and (a1 == a0 or cells + f - a1 - 1 <= pair_cells):
             cells += f - a1 - 1
             a1 += 1
             row_off[a1 - a0] = cells

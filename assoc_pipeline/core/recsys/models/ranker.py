@@ -371,6 +371,28 @@ class RankerRecommender(TrainedRecommender):
             final, completion_epochs=max(self.completion_result.best_epoch, 1), completion_patience=0
         )
 
+    def fine_tuning_params(self, params: RankerParams) -> RankerParams:
+        """A registered ranker holds its refit's settings: a step count for the next-basket
+        network, the completion head's epochs with no patience (or no head, where validation
+        declined it). A fine-tune early-stops both again, as a fit from scratch does."""
+        fresh = RankerParams()
+        return dataclasses.replace(
+            params,
+            refit_steps=0,
+            completion_head=fresh.completion_head,
+            completion_epochs=fresh.completion_epochs,
+            completion_patience=fresh.completion_patience,
+        )
+
+    def as_warm_start_source(self) -> Self:
+        """Weights and ids only (a warm start copies nothing else): the stored history (the base's
+        whole train_full), its completion head and the baselines bound to them go; the model no
+        longer scores."""
+        super().as_warm_start_source()
+        self.history = self._tifu = self._ease = None
+        self.completion = self.completion_result = None
+        return self
+
     def build_training_lists(self, train: BasketSet) -> RankingLists:
         """The labelled candidate lists ``fit`` trains on (see :func:`training_lists`)."""
         p = self.params

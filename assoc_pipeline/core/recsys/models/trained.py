@@ -68,6 +68,12 @@ class TrainedRecommender(Checkpointable, Recommender):
         best = self.result.best_epoch if self.result is not None else params.epochs
         return replace(params, epochs=max(best, 1), patience=0)
 
+    def fine_tuning_params(self, params: LoopParams) -> LoopParams:
+        """The settings a fine-tune of this (loaded) model starts from, given its own with the
+        fine-tune's epochs, patience and learning rate: what its refit fixed, a fine-tune decides
+        again on validation. Most models fix nothing beyond ``refit_params``' epochs."""
+        return params
+
     def _require(self) -> Any:
         if self.module is None:
             raise RuntimeError(f"{self.name}: model is not fitted (call fit or load first)")
