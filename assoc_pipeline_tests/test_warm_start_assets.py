@@ -14,6 +14,7 @@ from pathlib import Path
 import mlflow
 import pytest
 
+from assoc_pipeline.assets.evaluation import model_lineage
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.resources.mlflow_tracking import CHAMPION_ALIAS, RECOMMENDER_MODEL
 from assoc_pipeline.services.fine_tuning import leak_reason, pick_base
@@ -86,6 +87,8 @@ def test_new_data_fine_tunes_the_previous_model_by_item_id(rounds, client) -> No
     assert m["model_type"] == round1[newest] and m["warm_start_from"].startswith("latest registered")
     assert m["warm_start/new_items"] > 0 and m["warm_start/shared_items"] > 0  # January's new products
     assert m["base_saw_validation"] in ("True", "False")
+    p, _, _ = rounds
+    assert model_lineage(p.instance, "finetuned_model")["base_saw_validation"] == m["base_saw_validation"]
     run = client.get_run(m["mlflow_run_id"])
     assert run.data.tags["init"] == "warm_start" and run.info.run_name == f"{m['model_type']}_finetuned"
     assert run.data.params["warm_start_from_version"] == newest

@@ -152,6 +152,7 @@ def model_lineage(instance: dg.DagsterInstance, asset: str) -> dict[str, str | N
         "train_seconds": text("train_seconds"),
         "best_epoch": text("best_epoch"),
         "warm_start_from_version": text("warm_start_from_version"),
+        "base_saw_validation": text("base_saw_validation"),  # then no figure to be chosen on
     }
 
 
