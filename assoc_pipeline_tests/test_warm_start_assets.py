@@ -146,6 +146,11 @@ def test_the_champion_is_preferred_and_a_leaky_base_is_refused(rounds) -> None:
         )
     finally:
         p.mlflow.client().delete_registered_model_alias(RECOMMENDER_MODEL, CHAMPION_ALIAS)
+    # with no champion the fallback is the newest CF / DNN version, never the (newer) ranker: its
+    # fine-tune rebuilds its training lists, so it is fine-tuned as the champion only
+    version, how = pick_base(p.mlflow, "champion_else_latest", "no-such-run")
+    assert how == "latest registered (no champion yet)"
+    assert version.tags["model_type"] in ("cf", "dnn") and str(version.version) != ranker_version
     with pytest.raises(ValueError, match="start_from='best'"):
         pick_base(p.mlflow, "best", "x")
     assert leak_reason("2011-01-10", "2011-01-20") is None

@@ -79,10 +79,11 @@ def load_version(tracker: MLflowResource, version: Any) -> Any:
 def latest_version_from_another_run(
     tracker: MLflowResource, dagster_run_id: str, *, fine_tunable: bool = True
 ) -> Any | None:
-    """Newest version (of a fine-tunable type) whose training ran in another Dagster run."""
+    """Newest version (of a fine-tunable type that may be a fallback base, ``ModelType.fallback_base``)
+    whose training ran in another Dagster run."""
     for v in tracker.versions(RECOMMENDER_MODEL):
         t = version_type(v)
-        if t is None or (fine_tunable and not t.fine_tunable):
+        if t is None or (fine_tunable and not (t.fine_tunable and t.fallback_base)):
             continue
         if tracker.run_tags(v.run_id).get("dagster_run_id") != dagster_run_id:
             return v
