@@ -123,8 +123,8 @@ MODEL_TYPES: dict[str, ModelType] = {
             param_defaults={"time_budget_s": 40.0},
             # the next-basket network starts from the base's weights (item embedding rows by id, its
             # standardisation with them); the completion head, small and quick, is trained afresh.
-            # Only as the champion: its fine-tune rebuilds its training lists (212 s at 100k items,
-            # where the DNN's took 85 s and the whole graph has a 30-minute bar)
+            # Only as the champion: its fine-tune rebuilds its training lists (217 s at 100k items,
+            # where the DNN's took 150 s on the same VM, and the whole graph has a 30-minute bar)
             fine_tunable=True,
             fallback_base=False,
             refit=True,  # the months just before the test cutoff are its most useful training lists
