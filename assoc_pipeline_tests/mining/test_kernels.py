@@ -176,3 +176,77 @@ def test_auto_skips_compiling_numba_for_a_small_input(monkeypatch, tmp_path) -> 
     assert choose_kernel(nnz=NUMBA_WORTH_COMPILING) == "numba"
     (tmp_path / "eclat_numba._grow-60.py311.nbi").write_bytes(b"")  # now it is cached
     assert choose_kernel(nnz=1_000) == "numba"
+
+
+def _vertical_inputs(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray, int]:
+    """One ``n``-bit tidset per item (``width`` words each) and every item's tid list."""
+    width = (len(lists) + 63) >> 6
+    bits = np.zeros((N_ITEMS, width), dtype=np.uint64)
+    tids: list[list[int]] = [[] for _ in range(N_ITEMS)]
+    for r, basket in enumerate(lists):
+        for i in set(basket):
+            bits[i, r >> 6] |= np.uint64(1) << np.uint64(r & 63)
+            tids[i].append(r)
+    return bits, np.array([t for ts in tids for t in ts], dtype=np.int32), width
+
+
+def _found(out: tuple, n: int) -> list[tuple]:
+    return list(zip(*(a[:n].tolist() for a in out), strict=True))
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lists=wide, min_count=st.integers(1, 20), squeeze=st.sampled_from([en.SQUEEZE_NEVER, ALWAYS]))
+def test_searches_resume_after_growing_buffers_with_no_room(
+    lists: list[list[int]], min_count: int, squeeze: int
+) -> None:
+    """Both searches stop to let their caller grow a buffer and resume where they were: started
+    with exactly the room of their input, they find what they find with room to spare."""
+    bits, tl, width = _vertical_inputs(lists)
+    m = N_ITEMS
+    ids = np.arange(m, dtype=np.int64)
+    sizes = np.array([sum(i in b for b in lists) for i in range(m)], dtype=np.int64)
+
+    def out_of(size: int) -> tuple:  # the single items: parent, item, support, length
+        out = tuple(np.zeros(size, dtype=t) for t in (np.int64, np.int32, np.int64, np.int16))
+        out[0][:m], out[1][:m], out[2][:m], out[3][:m] = -1, ids, sizes, 1
+        return out
+
+    def bitsets(room: int) -> list[tuple]:
+        arena = np.zeros(m * width + room, dtype=np.uint64)
+        arena[: m * width] = bits.ravel()
+        ext_item = np.zeros(m + room, dtype=np.int32)
+        ext_item[:m] = ids
+        ext_id = np.zeros(m + room, dtype=np.int64)
+        ext_id[:m] = ids
+        *_, out, n, status = en._dfs_bitsets(
+            arena, width, m, ext_item, ext_id, out_of(m + room), m, min_count, 1 << 30, 1 << 62, squeeze, 0
+        )
+        assert status == en.STATUS_OK
+        return _found(out, n)
+
+    def tid_lists(room: int) -> list[tuple]:
+        starts = np.zeros(m + room, dtype=np.int64)
+        starts[1:m] = np.cumsum(sizes)[:-1]
+        ends = np.zeros(m + room, dtype=np.int64)
+        ends[:m] = np.cumsum(sizes)
+        buf = np.zeros(len(tl) + room, dtype=np.int32)
+        buf[: len(tl)] = tl
+        items = np.zeros(m + room, dtype=np.int32)
+        items[:m] = ids
+        meta_ids = np.zeros(m + room, dtype=np.int64)
+        meta_ids[:m] = ids
+        _, out, n, status = en._dfs_lists(
+            buf, len(tl), m, starts, ends, items, meta_ids, out_of(m + room), m, min_count, 1 << 30, 1 << 62
+        )
+        assert status == en.STATUS_OK
+        return _found(out, n)
+
+    roomy = 1 << 16
+    found = bitsets(0)
+    assert found == bitsets(roomy)
+    assert tid_lists(0) == tid_lists(roomy)
+    sets: list[tuple] = []  # itemset i = itemset parent[i] + item[i]
+    for parent, item, _, _ in found:
+        sets.append(tuple(sorted(sets[parent] + (item,))) if parent >= 0 else (item,))
+    longer = {s: c for s, c in brute_itemsets(lists, min_count).items() if len(s) > 1}
+    assert {s: c for s, (_, _, c, _) in zip(sets[m:], found[m:], strict=True)} == longer
