@@ -20,7 +20,7 @@ from assoc_pipeline.core.mining.native_backend import KERNEL_ENV, choose_kernel,
 from .helpers import as_dict, brute_itemsets, matrix_of
 
 N_ITEMS = 8
-ALWAYS = 1 << 40  # squeeze ratio that squeezes every branch wider than one word
+ALWAYS = 1  # squeeze ratio that squeezes every branch wider than one word (it holds under 1/1 of its bits)
 
 # (name, mine_itemsets options): one entry per data-structure choice
 CHOICES: list[tuple[str, dict]] = [
@@ -178,8 +178,40 @@ def test_auto_skips_compiling_numba_for_a_small_input(monkeypatch, tmp_path) -> 
     assert choose_kernel(nnz=1_000) == "numba"
 
 
-def _vertical_inputs(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray, int]:
-    """One ``n``-bit tidset per item (``width`` words each) and every item's tid list."""
+GUARD = 64  # cells past a buffer's end, filled with SENTINEL: a write past the checked room hits them
+SENTINEL = 0x5A5A
+
+
+def _guarded(a: np.ndarray, size: int) -> np.ndarray:
+    """``a`` grown to exactly ``size`` cells, as a view of a larger array whose tail is SENTINEL."""
+    big = np.full(max(size, len(a)) + GUARD, SENTINEL, dtype=a.dtype)
+    big[: len(a)] = a
+    return big[: max(size, len(a))]
+
+
+def _tail_intact(view: np.ndarray) -> bool:
+    return bool(np.all(view.base[len(view) :] == SENTINEL))
+
+
+def _resumed(search, buffers: list[np.ndarray], needs_of: list[int], frames, n: int, args: tuple):
+    """Run a search, growing each buffer to exactly the room it asks for (``needs_of[b]``: which
+    of the returned needs is buffer b's), checking after every call that nothing was written past
+    a buffer's end. Returns the buffers, ``n`` and how many returns came from below the first frame."""
+    depth, deep = 1, 0
+    while True:
+        views = [_guarded(b, 0) for b in buffers]
+        depth, n, status, *needs = search(*views[:-4], *views[-4:], frames, depth, n, *args)
+        assert all(_tail_intact(v) for v in views)
+        buffers = [v.copy() for v in views]
+        if status != en.STATUS_ROOM:
+            assert status == en.STATUS_OK
+            return buffers, n, deep
+        deep += depth > 1
+        buffers = [_guarded(b, needs[k]).copy() for b, k in zip(buffers, needs_of, strict=True)]
+
+
+def _vertical_inputs(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """One ``n``-bit tidset per item (``width`` words each), every item's tid list, their sizes."""
     width = (len(lists) + 63) >> 6
     bits = np.zeros((N_ITEMS, width), dtype=np.uint64)
     tids: list[list[int]] = [[] for _ in range(N_ITEMS)]
@@ -187,66 +219,62 @@ def _vertical_inputs(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray, in
         for i in set(basket):
             bits[i, r >> 6] |= np.uint64(1) << np.uint64(r & 63)
             tids[i].append(r)
-    return bits, np.array([t for ts in tids for t in ts], dtype=np.int32), width
+    tl = np.array([t for ts in tids for t in ts], dtype=np.int32)
+    return bits, tl, np.array([len(t) for t in tids], dtype=np.int64), width
 
 
-def _found(out: tuple, n: int) -> list[tuple]:
-    return list(zip(*(a[:n].tolist() for a in out), strict=True))
-
-
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lists=wide, min_count=st.integers(1, 20), squeeze=st.sampled_from([en.SQUEEZE_NEVER, ALWAYS]))
-def test_searches_resume_after_growing_buffers_with_no_room(
-    lists: list[list[int]], min_count: int, squeeze: int
-) -> None:
-    """Both searches stop to let their caller grow a buffer and resume where they were: started
-    with exactly the room of their input, they find what they find with room to spare."""
-    bits, tl, width = _vertical_inputs(lists)
+def _check_resumed_searches(lists: list[list[int]], min_count: int, squeeze: int) -> int:
+    """Both searches, each buffer grown to exactly the room asked for: nothing written past it,
+    the itemsets of brute force, the same ones in the same order from both. Returns how many
+    times the bitset search returned for room below its first frame."""
+    bits, tl, sizes, width = _vertical_inputs(lists)
     m = N_ITEMS
     ids = np.arange(m, dtype=np.int64)
-    sizes = np.array([sum(i in b for b in lists) for i in range(m)], dtype=np.int64)
+    out = [ids * 0 - 1, ids.astype(np.int32), sizes, np.ones(m, dtype=np.int16)]  # the single items
+    limits_ = (min_count, 1 << 30, 1 << 62)
 
-    def out_of(size: int) -> tuple:  # the single items: parent, item, support, length
-        out = tuple(np.zeros(size, dtype=t) for t in (np.int64, np.int32, np.int64, np.int16))
-        out[0][:m], out[1][:m], out[2][:m], out[3][:m] = -1, ids, sizes, 1
-        return out
+    frames = np.zeros((m + 2, 6), dtype=np.int64)
+    frames[0, en.FR_WIDTH], frames[0, en.FR_M] = width, m  # prefix length 0: the root
+    (_, _, _, *b_out), n, b_deep = _resumed(
+        en._search_bitsets, [bits.ravel(), ids.astype(np.int32), ids, *out], [0, 1, 1, 2, 2, 2, 2],
+        frames, m, (*limits_, squeeze),
+    )  # fmt: skip
+    found = list(zip(*(a[:n].tolist() for a in b_out), strict=True))
 
-    def bitsets(room: int) -> list[tuple]:
-        arena = np.zeros(m * width + room, dtype=np.uint64)
-        arena[: m * width] = bits.ravel()
-        ext_item = np.zeros(m + room, dtype=np.int32)
-        ext_item[:m] = ids
-        ext_id = np.zeros(m + room, dtype=np.int64)
-        ext_id[:m] = ids
-        *_, out, n, status = en._dfs_bitsets(
-            arena, width, m, ext_item, ext_id, out_of(m + room), m, min_count, 1 << 30, 1 << 62, squeeze, 0
-        )
-        assert status == en.STATUS_OK
-        return _found(out, n)
+    starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    frames = np.zeros((m + 2, 5), dtype=np.int64)
+    frames[0, en.FL_M], frames[0, en.FL_LEN], frames[0, en.FL_FREE] = m, 1, len(tl)
+    (*_, l_parent, l_item, l_support, l_length), n_lists, _ = _resumed(
+        en._search_lists, [tl, starts, np.cumsum(sizes), ids.astype(np.int32), ids, *out],
+        [0, 1, 1, 1, 1, 2, 2, 2, 2], frames, m, limits_,
+    )  # fmt: skip
+    assert n_lists == n  # a class search: its lengths count one item more than the root's
+    assert (l_parent[:n].tolist(), l_item[:n].tolist(), l_support[:n].tolist()) == (
+        b_out[0][:n].tolist(), b_out[1][:n].tolist(), b_out[2][:n].tolist(),
+    )  # fmt: skip
+    assert (l_length[m:n] == b_out[3][m:n] + 1).all()
 
-    def tid_lists(room: int) -> list[tuple]:
-        starts = np.zeros(m + room, dtype=np.int64)
-        starts[1:m] = np.cumsum(sizes)[:-1]
-        ends = np.zeros(m + room, dtype=np.int64)
-        ends[:m] = np.cumsum(sizes)
-        buf = np.zeros(len(tl) + room, dtype=np.int32)
-        buf[: len(tl)] = tl
-        items = np.zeros(m + room, dtype=np.int32)
-        items[:m] = ids
-        meta_ids = np.zeros(m + room, dtype=np.int64)
-        meta_ids[:m] = ids
-        _, out, n, status = en._dfs_lists(
-            buf, len(tl), m, starts, ends, items, meta_ids, out_of(m + room), m, min_count, 1 << 30, 1 << 62
-        )
-        assert status == en.STATUS_OK
-        return _found(out, n)
-
-    roomy = 1 << 16
-    found = bitsets(0)
-    assert found == bitsets(roomy)
-    assert tid_lists(0) == tid_lists(roomy)
     sets: list[tuple] = []  # itemset i = itemset parent[i] + item[i]
     for parent, item, _, _ in found:
         sets.append(tuple(sorted(sets[parent] + (item,))) if parent >= 0 else (item,))
     longer = {s: c for s, c in brute_itemsets(lists, min_count).items() if len(s) > 1}
     assert {s: c for s, (_, _, c, _) in zip(sets[m:], found[m:], strict=True)} == longer
+    return b_deep
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(lists=wide, min_count=st.integers(1, 12), squeeze=st.sampled_from([en.SQUEEZE_NEVER, ALWAYS]))
+def test_searches_resume_after_every_growth_and_write_only_inside_the_room_checked(
+    lists: list[list[int]], min_count: int, squeeze: int
+) -> None:
+    """The searches return whenever a buffer lacks room and resume where they were."""
+    _check_resumed_searches(lists, min_count, squeeze)
+
+
+@pytest.mark.parametrize("squeeze", [en.SQUEEZE_NEVER, ALWAYS])
+def test_searches_resume_deep_in_a_dense_search(squeeze: int) -> None:
+    """Dense data (most of the 247 itemsets of 2+ items frequent): the searches stop for room
+    below their first frame too, and still find exactly brute force's itemsets."""
+    rng = np.random.default_rng(7)
+    lists = [np.flatnonzero(rng.random(N_ITEMS) < 0.7).tolist() for _ in range(150)]
+    assert _check_resumed_searches(lists, 3, squeeze) > 5

@@ -3,7 +3,7 @@
 Kernels (one algorithm per file):
 
 * ``numba`` — :mod:`.eclat_numba`, depth-first Eclat compiled by numba (the default when numba
-  is installed: 3.5-7.5x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``);
+  is installed: 3.47-7.5x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``);
 * ``numpy`` — :mod:`.eclat_numpy`, the same search vectorised with numpy/scipy: the fallback
   when numba is missing, and the CUDA path (``device="cuda"``: its tidset ANDs run in torch).
 
