@@ -52,8 +52,8 @@ mlflow: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check assoc_pipeline assoc_pipeline_tests benchmarks scripts
 
-# the whole mining table (about 10-15 min on 2 shared cores); rewrites benchmarks/RESULTS.md.
-# BENCH_ARGS="--device cuda" also times the CUDA path, "--quick" four small cases
+# the whole mining table (2-3 min on 2 idle cores); rewrites benchmarks/RESULTS.md. It times the
+# CUDA path too when torch sees a GPU; BENCH_ARGS="--device cpu" skips it, "--quick" four small cases
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mining.py $(BENCH_ARGS)
 
