@@ -10,7 +10,9 @@ benchmarks/RESULTS.md ("# Mining benchmark"; the hand-written "# Mining benchmar
   pyfim / native (> 1: native faster). Native gets its input as the CSR matrix, pyfim as the
   list of lists it takes; both return their natural output (``FrequentItemsets`` backed by arrays
   / a list of tuples). One untimed native run first loads the compiled kernel (numba's cache).
-  The numpy fallback kernel (``kernel="numpy"``) is timed once per case for information.
+  Every call is timed as ``timeit`` times (:func:`timed`: the cyclic collector run before it and
+  off during it), after the tool's previous result was freed. The numpy fallback kernel
+  (``kernel="numpy"``) is timed once per case for information.
 * **Exactness**: (itemset, count) digests of native, the numpy kernel, pyfim fpgrowth and eclat
   must all be equal (pyfim leaves out items present in every basket: they are added back).
 * **Memory**, one subprocess per (tool, case): the input in the tool's natural form is built and
@@ -28,6 +30,7 @@ benchmarks/RESULTS.md ("# Mining benchmark"; the hand-written "# Mining benchmar
 from __future__ import annotations
 
 import argparse
+import gc
 import gzip
 import json
 import os
@@ -150,7 +153,6 @@ def memory_worker(tool: str, dataset: str, support: float, cache: Path) -> dict:
             return mine_itemsets(x, min_count)
 
     import ctypes
-    import gc
 
     gc.collect()
     ctypes.CDLL("libc.so.6").malloc_trim(0)  # freed loading buffers back to the OS: Δ = new memory
@@ -183,6 +185,21 @@ def measure_memory(tool: str, dataset: str, support: float, cache: Path) -> dict
     return json.loads(lines[-1])
 
 
+def timed(fn) -> tuple[float, object]:
+    """One call of ``fn`` in seconds, as ``timeit`` times: the cyclic collector run before and off
+    during the call. Otherwise a full collection, over every object alive (pyfim's baskets are a
+    million lists), lands inside whichever tool happens to trigger it: the 1M-basket native runs
+    took 0.61 s or 1.3 s in the same process, by the round."""
+    gc.collect()
+    gc.disable()
+    try:
+        t0 = time.perf_counter()
+        out = fn()
+        return time.perf_counter() - t0, out
+    finally:
+        gc.enable()
+
+
 def time_case(x, tracts, support: float, repeats: int) -> dict:
     """Interleaved rounds: native, pyfim fpgrowth, pyfim eclat; plus one numpy-kernel run."""
     import fim
@@ -201,12 +218,10 @@ def time_case(x, tracts, support: float, repeats: int) -> dict:
     last: dict = {}
     for _ in range(repeats):
         for name, run in tools.items():
-            t0 = time.perf_counter()
-            last[name] = run()
-            times[name].append(time.perf_counter() - t0)
-    t0 = time.perf_counter()
-    fallback = mine_itemsets(x, min_count, kernel="numpy")
-    numpy_s = time.perf_counter() - t0
+            last.pop(name, None)  # its previous result is freed here, not inside the next timing
+            seconds, last[name] = timed(run)
+            times[name].append(seconds)
+    numpy_s, fallback = timed(lambda: mine_itemsets(x, min_count, kernel="numpy"))
     digests = {
         "native": last["native"].digest(),
         "numpy kernel": fallback.digest(),
@@ -233,9 +248,9 @@ def time_rules(x, support: float) -> dict:
     def best(fn) -> tuple[float, object]:
         out, ts = None, []
         for _ in range(3):
-            t0 = time.perf_counter()
-            out = fn()
-            ts.append(time.perf_counter() - t0)
+            out = None  # the previous result is freed here, not inside the timing
+            seconds, out = timed(fn)
+            ts.append(seconds)
         return min(ts), out
 
     mine_s, fi = best(lambda: mine_itemsets(x, support))
@@ -305,12 +320,11 @@ def time_gpu(cases: list[tuple[str, float]], cache: Path, device: str, repeats: 
         gpu, cpu = mine_itemsets(x, sup, device="cuda"), mine_itemsets(x, sup)  # untimed: warm both
         g_s, c_s = [], []
         for _ in range(repeats):
-            t0 = time.perf_counter()
-            gpu = mine_itemsets(x, sup, device="cuda")
-            g_s.append(time.perf_counter() - t0)
-            t0 = time.perf_counter()
-            cpu = mine_itemsets(x, sup)
-            c_s.append(time.perf_counter() - t0)
+            gpu = cpu = None
+            seconds, gpu = timed(lambda x=x, sup=sup: mine_itemsets(x, sup, device="cuda"))
+            g_s.append(seconds)
+            seconds, cpu = timed(lambda x=x, sup=sup: mine_itemsets(x, sup))
+            c_s.append(seconds)
         g, c = _med(g_s), _med(c_s)
         lines.append(f"| {ds} {sup:g} | {c:.3f} | {g:.3f} | {c / g:.2f} | {gpu.digest() == cpu.digest()} |")
     return "\n".join(lines)
