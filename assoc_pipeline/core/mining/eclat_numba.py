@@ -676,11 +676,14 @@ def build_rank_rows(indptr, indices, rank_of, counts):
 
 
 @njit(cache=True, nogil=True)
-def expand_levels(parent, item, length, n, order):
+def expand_levels(parent, item, support, length, n, order):
     """Itemsets as rows of item columns (``order[rank]``), grouped by length, each row sorted.
 
-    Returns ``(flat, ids, offsets)``: itemsets of length ``k`` are ``flat[offsets[k]:offsets[k+1]]``
-    read as a ``(-1, k)`` matrix, and ``ids`` lists their itemset ids in the same order.
+    Returns ``(flat, counts, offsets)``: itemsets of length ``k`` are ``flat[offsets[k]:offsets[k+1]]``
+    read as a ``(-1, k)`` matrix, their counts ``counts[first:first + m]`` in the same order (the
+    levels one after another). The counts are written here, not gathered afterwards through an id
+    array: mushroom at 0.1 (574k itemsets) spent more in first touching fresh memory than in
+    copying rows, at about 0.4 ms a MB on this VM.
     """
     max_k = 0
     for i in range(n):
@@ -695,14 +698,14 @@ def expand_levels(parent, item, length, n, order):
         offsets[k + 1] = offsets[k] + per_len[k] * k
         first[k + 1] = first[k] + per_len[k]
     flat = np.empty(offsets[max_k + 1], dtype=np.int64)
-    ids = np.empty(n, dtype=np.int64)
+    counts = np.empty(n, dtype=np.int64)
     loc = np.empty(n, dtype=np.int64)  # where each itemset's row starts in ``flat``
     at = first.copy()
     for i in range(n):  # parents come before their children: copy the parent's sorted row
         k = length[i]
         slot = at[k]
         at[k] += 1
-        ids[slot] = i
+        counts[slot] = support[i]
         row = offsets[k] + (slot - first[k]) * k
         loc[i] = row
         v = order[item[i]]
@@ -718,7 +721,7 @@ def expand_levels(parent, item, length, n, order):
         while c < k - 1:
             flat[row + c + 1] = flat[prow + c]
             c += 1
-    return flat, ids, offsets
+    return flat, counts, offsets
 
 
 LAYOUTS = ("auto", "vertical", "classes")
@@ -773,8 +776,7 @@ def mine_levels_numba(
         del rows
     if status == STATUS_EXPLOSION:
         raise ItemsetExplosion(int(n), limit, min_count, n_rows, max_len)
-    flat, ids, offsets = expand_levels(parent, item, length, n, rs.order)
-    support = support[ids]
+    flat, support, offsets = expand_levels(parent, item, support, length, n, rs.order)
     levels = {}
     first = 0
     for k in range(1, len(offsets) - 1):
