@@ -3,7 +3,8 @@
 Kernels (one algorithm per file):
 
 * ``numba`` — :mod:`.eclat_numba`, depth-first Eclat compiled by numba (the default when numba
-  is installed: 3.47-7.5x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``);
+  is installed: 3.4-7x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``, 1.3-6.9x
+  with Python's collector off);
 * ``numpy`` — :mod:`.eclat_numpy`, the same search vectorised with numpy/scipy: the fallback
   when numba is missing, and the CUDA path (``device="cuda"``: its tidset ANDs run in torch).
 
