@@ -77,6 +77,34 @@ def test_choice_equals_mlxtend_and_brute_force_wide(
     assert got.digest() == ref.digest()
 
 
+@st.composite
+def in_blocks(draw: st.DrawFn) -> list[list[int]]:
+    """Baskets made of whole blocks of items (an item's block drawn at random) plus a stray item
+    at times: items of one block always occur together, so most extensions are perfect."""
+    block_of = draw(st.lists(st.integers(0, 3), min_size=N_ITEMS, max_size=N_ITEMS))
+    baskets = draw(
+        st.lists(
+            st.tuples(st.sets(st.integers(0, 3), max_size=4), st.none() | st.integers(0, N_ITEMS - 1)),
+            min_size=1,
+            max_size=90,
+        )
+    )
+    return [[i for i in range(N_ITEMS) if block_of[i] in blocks or i == stray] for blocks, stray in baskets]
+
+
+@pytest.mark.parametrize("options", [opts for _, opts in CHOICES], ids=IDS)
+@SETTINGS
+@given(lists=in_blocks(), min_count=st.integers(1, 20), max_len=st.none() | st.integers(1, 5))
+def test_choice_equals_brute_force_when_items_come_in_blocks(
+    options: dict, lists: list[list[int]], min_count: int, max_len: int | None
+) -> None:
+    """Perfect extensions everywhere (the kernel emits them as combinations, not searched), with
+    and without a length limit that cuts the combinations."""
+    got = mine_itemsets(matrix_of(lists, N_ITEMS), min_count, max_len=max_len, **options)
+    assert as_dict(got) == brute_itemsets(lists, min_count, max_len)
+    assert len(got) == len(brute_itemsets(lists, min_count, max_len))
+
+
 EDGE_CASES = {
     "no baskets": ([], 1),
     "only empty baskets": ([[], [], []], 1),
@@ -193,10 +221,11 @@ def _tail_intact(view: np.ndarray) -> bool:
     return bool(np.all(view.base[len(view) :] == SENTINEL))
 
 
-def _resumed(search, buffers: list[np.ndarray], needs_of: list[int], frames, n: int, args: tuple):
+def _resumed(search, buffers: list[np.ndarray], needs_of: list[int | None], frames, n: int, args: tuple):
     """Run a search, growing each buffer to exactly the room it asks for (``needs_of[b]``: which
-    of the returned needs is buffer b's), checking after every call that nothing was written past
-    a buffer's end. Returns the buffers, ``n`` and how many returns came from below the first frame."""
+    of the returned needs is buffer b's; None: a buffer sized once, the perfect stack), checking
+    after every call that nothing was written past a buffer's end. Returns the buffers, ``n``
+    and how many returns came from below the first frame."""
     depth, deep = 1, 0
     while True:
         views = [_guarded(b, 0) for b in buffers]
@@ -207,7 +236,9 @@ def _resumed(search, buffers: list[np.ndarray], needs_of: list[int], frames, n: 
             assert status == en.STATUS_OK
             return buffers, n, deep
         deep += depth > 1
-        buffers = [_guarded(b, needs[k]).copy() for b, k in zip(buffers, needs_of, strict=True)]
+        buffers = [
+            b if k is None else _guarded(b, needs[k]).copy() for b, k in zip(buffers, needs_of, strict=True)
+        ]
 
 
 def _vertical_inputs(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
@@ -223,32 +254,36 @@ def _vertical_inputs(lists: list[list[int]]) -> tuple[np.ndarray, np.ndarray, np
     return bits, tl, np.array([len(t) for t in tids], dtype=np.int64), width
 
 
-def _check_resumed_searches(lists: list[list[int]], min_count: int, squeeze: int) -> int:
+def _check_resumed_searches(
+    lists: list[list[int]], min_count: int, squeeze: int, max_len: int = 1 << 30
+) -> int:
     """Both searches, each buffer grown to exactly the room asked for: nothing written past it,
-    the itemsets of brute force, the same ones in the same order from both. Returns how many
-    times the bitset search returned for room below its first frame."""
+    the itemsets of brute force (up to ``max_len`` items), the same ones in the same order from
+    both. Returns how many times the bitset search returned for room below its first frame."""
     bits, tl, sizes, width = _vertical_inputs(lists)
     m = N_ITEMS
     ids = np.arange(m, dtype=np.int64)
     out = [ids * 0 - 1, ids.astype(np.int32), sizes, np.ones(m, dtype=np.int16)]  # the single items
-    limits_ = (min_count, 1 << 30, 1 << 62)
+    limits_ = (min_count, max_len, 1 << 62)
 
-    frames = np.zeros((m + 2, 6), dtype=np.int64)
+    perfect = np.empty(m + 1, dtype=np.int32)
+    frames = np.zeros((m + 2, en.FR_COLUMNS), dtype=np.int64)
     frames[0, en.FR_WIDTH], frames[0, en.FR_M] = width, m  # prefix length 0: the root
-    (_, _, _, *b_out), n, b_deep = _resumed(
-        en._search_bitsets, [bits.ravel(), ids.astype(np.int32), ids, *out], [0, 1, 1, 2, 2, 2, 2],
-        frames, m, (*limits_, squeeze),
+    (_, _, _, _, *b_out), n, b_deep = _resumed(
+        en._search_bitsets, [bits.ravel(), ids.astype(np.int32), ids, perfect, *out],
+        [0, 1, 1, None, 2, 2, 2, 2], frames, m, (*limits_, squeeze),
     )  # fmt: skip
     found = list(zip(*(a[:n].tolist() for a in b_out), strict=True))
 
     starts = np.concatenate([[0], np.cumsum(sizes)[:-1]])
-    frames = np.zeros((m + 2, 5), dtype=np.int64)
+    frames = np.zeros((m + 2, en.FL_COLUMNS), dtype=np.int64)
     frames[0, en.FL_M], frames[0, en.FL_LEN], frames[0, en.FL_FREE] = m, 1, len(tl)
+    as_pairs = [*out[:3], out[3] + 1]
     (*_, l_parent, l_item, l_support, l_length), n_lists, _ = _resumed(
-        en._search_lists, [tl, starts, np.cumsum(sizes), ids.astype(np.int32), ids, *out],
-        [0, 1, 1, 1, 1, 2, 2, 2, 2], frames, m, limits_,
+        en._search_lists, [tl, starts, np.cumsum(sizes), ids.astype(np.int32), ids, perfect, *as_pairs],
+        [0, 1, 1, 1, 1, None, 2, 2, 2, 2], frames, m, (min_count, max_len + 1, 1 << 62),
     )  # fmt: skip
-    assert n_lists == n  # a class search: its lengths count one item more than the root's
+    assert n_lists == n  # a class search (its single items are given as pairs, length 2)
     assert (l_parent[:n].tolist(), l_item[:n].tolist(), l_support[:n].tolist()) == (
         b_out[0][:n].tolist(), b_out[1][:n].tolist(), b_out[2][:n].tolist(),
     )  # fmt: skip
@@ -257,18 +292,25 @@ def _check_resumed_searches(lists: list[list[int]], min_count: int, squeeze: int
     sets: list[tuple] = []  # itemset i = itemset parent[i] + item[i]
     for parent, item, _, _ in found:
         sets.append(tuple(sorted(sets[parent] + (item,))) if parent >= 0 else (item,))
-    longer = {s: c for s, c in brute_itemsets(lists, min_count).items() if len(s) > 1}
+    assert len(set(sets)) == len(sets)  # each itemset once (a perfect extension's combination too)
+    assert [len(s) for s in sets] == [length for *_, length in found]
+    longer = {s: c for s, c in brute_itemsets(lists, min_count, max_len).items() if len(s) > 1}
     assert {s: c for s, (_, _, c, _) in zip(sets[m:], found[m:], strict=True)} == longer
     return b_deep
 
 
 @settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(lists=wide, min_count=st.integers(1, 12), squeeze=st.sampled_from([en.SQUEEZE_NEVER, ALWAYS]))
+@given(
+    lists=wide | in_blocks(),
+    min_count=st.integers(1, 12),
+    squeeze=st.sampled_from([en.SQUEEZE_NEVER, ALWAYS]),
+    max_len=st.sampled_from([1 << 30, 2, 3, 4]),
+)
 def test_searches_resume_after_every_growth_and_write_only_inside_the_room_checked(
-    lists: list[list[int]], min_count: int, squeeze: int
+    lists: list[list[int]], min_count: int, squeeze: int, max_len: int
 ) -> None:
     """The searches return whenever a buffer lacks room and resume where they were."""
-    _check_resumed_searches(lists, min_count, squeeze)
+    _check_resumed_searches(lists, min_count, squeeze, max_len)
 
 
 @pytest.mark.parametrize("squeeze", [en.SQUEEZE_NEVER, ALWAYS])
