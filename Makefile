@@ -53,7 +53,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check assoc_pipeline assoc_pipeline_tests benchmarks scripts
 
 # the whole mining table (2-3 min on 2 idle cores); rewrites benchmarks/RESULTS.md. It times the
-# CUDA path too when torch sees a GPU; BENCH_ARGS="--device cpu" skips it, "--quick" four small cases
+# GPU path too when torch sees a GPU; BENCH_ARGS="--device cpu" skips it, "--quick" four small cases
 bench: $(STAMP)
 	$(BIN)/python benchmarks/mining.py $(BENCH_ARGS)
 

@@ -23,9 +23,10 @@ benchmarks/RESULTS.md ("# Mining benchmark"; the hand-written "# Mining benchmar
   cases, as arrays (``derive_rule_arrays``) and as the ``derive_rules`` table.
 * **CLI** end to end: ``assoc-pipeline mine T10I4D100K.dat --min-support 0.001 --min-confidence 0.5
   --format csv`` against a plain pyfim script doing the same (read, rules, CSV), alternating.
-* **GPU**: ``--device auto`` (the default) or ``cuda`` times the CUDA counting path (numpy kernel
-  on torch) against the CPU kernel on the 1M-basket cases, median of ``--repeats`` alternating
-  rounds, when torch sees a GPU; without one it says so and only the CPU figures stand.
+* **GPU**: ``--device auto`` (the default) or ``cuda`` times the GPU path (level-wise Apriori in
+  torch, ``assoc_pipeline.core.mining.apriori_torch``) against the CPU kernel on the 1M-basket
+  cases, median of ``--repeats`` alternating rounds, when torch sees a GPU; without one it says
+  so and only the CPU figures stand.
 """
 
 from __future__ import annotations
@@ -297,7 +298,7 @@ def time_cli(tmp: Path, repeats: int) -> dict:
 
 
 def time_gpu(cases: list[tuple[str, float]], cache: Path, device: str, repeats: int) -> str:
-    """The CUDA counting path against the CPU kernel on the 1M-basket cases (median of ``repeats``
+    """The GPU path (``device="cuda"``) against the CPU kernel on the 1M-basket cases (median of ``repeats``
     alternating rounds), or one line saying why not: ``device`` "cpu", or no GPU on "auto"/"cuda"."""
     if device == "cpu":
         return "GPU path not requested (`--device cpu`; the default `auto` times it when a GPU is visible)."
@@ -312,7 +313,7 @@ def time_gpu(cases: list[tuple[str, float]], cache: Path, device: str, repeats: 
     lines = [
         f"{torch.cuda.get_device_name(0)}, torch {torch.__version__}; median of {repeats} rounds.",
         "",
-        "| case | native CPU (s) | CUDA path (s) | CPU / CUDA | same itemsets |",
+        "| case | native CPU (s) | GPU path (s) | CPU / GPU | same itemsets |",
         "|---|---|---|---|---|",
     ]
     for ds, sup in cases:

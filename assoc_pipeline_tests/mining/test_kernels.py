@@ -2,7 +2,7 @@
 
 The compiled kernel picks its structures per data set and per branch (vertical bitsets or
 per-class ``D_a`` bitsets, squeezed bitsets, tid lists, batched counting passes); here each
-choice is forced in turn, as is the numpy fallback and the CUDA code path on torch's CPU device.
+choice is forced in turn, as is the numpy fallback; the GPU path runs on torch's CPU device.
 """
 
 from __future__ import annotations
@@ -126,19 +126,52 @@ def test_choice_edge_cases(options: dict, case: str, max_len: int | None) -> Non
     assert as_dict(got) == brute_itemsets(lists, min_count, max_len)
 
 
-@SETTINGS
-@given(lists=wide, min_count=st.integers(1, 20))
-def test_cuda_code_path_on_torch_cpu_tensors(lists: list[list[int]], min_count: int) -> None:
-    """The GPU path (numpy kernel, tidset ANDs in torch) on torch's CPU device."""
+def _torch_levels(lists: list[list[int]], min_count: int, max_len: int | None, limit: int | None = None):
+    """The GPU path (:mod:`.apriori_torch`) on torch's CPU device, with batches of a few bytes so
+    that every chunking path runs (pair counts over chunks of 2 baskets, one candidate a batch)."""
     pytest.importorskip("torch")
-    from assoc_pipeline.core.mining import tidset_ops
+    from assoc_pipeline.core.mining import apriori_torch
+    from assoc_pipeline.core.mining.limits import ItemsetBudget
+    from assoc_pipeline.core.mining.rank_space import RankSpace, canonical_csr
 
-    ops = tidset_ops.TorchOps("cpu")
-    ops.min_bytes = 0  # every block goes through torch, however small
+    x = canonical_csr(matrix_of(lists, N_ITEMS))
+    rs = RankSpace.of(x, min_count)
+    budget = ItemsetBudget(limit, min_count, x.shape[0], max_len)
     with pytest.MonkeyPatch.context() as m:
-        m.setattr(tidset_ops, "ops_for", lambda device: ops)
-        got = mine_itemsets(matrix_of(lists, N_ITEMS), min_count, kernel="numpy")
-    assert as_dict(got) == brute_itemsets(lists, min_count)
+        m.setattr(apriori_torch, "BATCH_BYTES", 8 * max(rs.f, 1))
+        levels = apriori_torch.mine_levels_torch(x, rs, min_count, max_len, budget, "cpu")
+    found = {1: (rs.order[:, None], rs.counts)} if rs.f and (max_len is None or max_len >= 1) else {}
+    return {**found, **levels}
+
+
+@SETTINGS
+@given(lists=wide | in_blocks(), min_count=st.integers(1, 20), max_len=st.none() | st.integers(1, 5))
+def test_gpu_path_on_torch_cpu_tensors(lists: list[list[int]], min_count: int, max_len: int | None) -> None:
+    """The GPU path (level-wise Apriori in torch) on torch's CPU device equals brute force."""
+    levels = _torch_levels(lists, min_count, max_len)
+    got = {
+        tuple(sorted(row)): int(c)
+        for rows, cs in levels.values()
+        for row, c in zip(rows.tolist(), cs, strict=True)
+    }
+    assert len(got) == sum(len(c) for _, c in levels.values())  # each itemset once
+    assert got == brute_itemsets(lists, min_count, max_len)
+
+
+def test_gpu_path_stops_at_the_itemset_limit() -> None:
+    rng = np.random.default_rng(0)
+    lists = [np.flatnonzero(rng.random(N_ITEMS) < 0.9).tolist() for _ in range(200)]
+    with pytest.raises(ItemsetExplosion) as err:
+        _torch_levels(lists, 1, None, limit=100)
+    assert 100 < err.value.reached <= 100 + N_ITEMS  # stopped within one batch of candidates
+
+
+def test_gpu_path_needs_a_gpu() -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present: benchmarks/mining.py --device cuda times this path")
+    with pytest.raises(RuntimeError, match="no CUDA device"):
+        mine_itemsets(matrix_of([[0, 1], [0, 1]], N_ITEMS), 1, device="cuda")
 
 
 def test_environment_forces_the_fallback(monkeypatch) -> None:
@@ -151,11 +184,12 @@ def test_environment_forces_the_fallback(monkeypatch) -> None:
     with pytest.raises(ValueError, match=KERNEL_ENV):
         choose_kernel()
     monkeypatch.delenv(KERNEL_ENV)
-    assert choose_kernel(device="cuda") == "numpy"
+    assert choose_kernel(device="cuda") == "torch"
     with pytest.raises(ValueError, match="kernel"):
         choose_kernel("cobol")
-    with pytest.raises(ValueError, match="cuda"):
-        choose_kernel("numba", device="cuda")
+    for cpu_kernel in ("numba", "numpy"):
+        with pytest.raises(ValueError, match="cuda"):
+            choose_kernel(cpu_kernel, device="cuda")
 
 
 def test_numba_only_options_are_refused_by_the_fallback() -> None:

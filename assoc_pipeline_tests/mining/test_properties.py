@@ -84,7 +84,7 @@ def test_popcount64_on_extremes() -> None:
     import pytest
 
     torch = pytest.importorskip("torch")
-    from assoc_pipeline.core.mining.tidset_ops import popcount64
+    from assoc_pipeline.core.mining.apriori_torch import popcount64
 
     vals = np.array(
         [0, 1, -1, np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0x5555555555555555], dtype=np.int64

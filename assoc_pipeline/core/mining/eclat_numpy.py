@@ -1,7 +1,6 @@
 """Eclat over packed-bit tidsets, vectorised with numpy/scipy: the kernel without numba.
 
-The fallback of :mod:`.eclat_numba` (same itemsets, same counts) and the CUDA path (its counting
-goes through :mod:`.tidset_ops`, so it runs on a torch device).
+The fallback of :mod:`.eclat_numba` when numba is missing: same itemsets, same counts.
 
 Why this shape:
 
@@ -31,7 +30,6 @@ from . import limits
 from .itemsets import Levels
 from .limits import ItemsetBudget
 from .rank_space import RankSpace
-from .tidset_ops import NumpyOps
 
 if TYPE_CHECKING:
     import scipy.sparse as sp
@@ -44,7 +42,6 @@ def mine_levels_numpy(
     rs: RankSpace,
     min_count: int,
     max_len: int | None,
-    ops: NumpyOps,
     budget: ItemsetBudget,
 ) -> Levels:
     """Itemsets of length >= 2 (the caller adds the single items), as levels in column space."""
@@ -61,7 +58,7 @@ def mine_levels_numpy(
     if max_len is None or max_len >= 3:
         pair_ok = _pair_table(pa, pb, f)
         for block in db.class_blocks(pa, pb, rs.counts):
-            _eclat(block, pair_ok, min_count, max_len, out, ops, budget)
+            _eclat(block, pair_ok, min_count, max_len, out, budget)
     for k, parts in out.items():
         items = np.concatenate([p[0] for p in parts]).astype(np.int64)
         counts = np.concatenate([p[1] for p in parts]).astype(np.int64)
@@ -277,15 +274,10 @@ def _eclat(
     min_count: int,
     max_len: int | None,
     out: dict[int, list[tuple[np.ndarray, np.ndarray]]],
-    ops: NumpyOps | None = None,
     budget: ItemsetBudget | None = None,
 ) -> None:
     """Depth-first over blocks, level-wise inside a block: extend rows sharing a prefix."""
-    ops = ops or NumpyOps()
-    items0, tids0 = block
-    if tids0.nbytes < ops.min_bytes:
-        ops = NumpyOps()
-    stack = [(items0, ops.put(tids0))]
+    stack = [block]
     while stack:
         items, tids = stack.pop()
         r, k = items.shape
@@ -315,7 +307,8 @@ def _eclat(
             if end < len(p):  # never split a new prefix group (rows with the same p)
                 end = int(np.searchsorted(p, p[end - 1], side="right"))
             pc, qc = p[start:end], q[start:end]
-            inter, cnt = ops.and_count(tids, pc, qc)
+            inter = tids[pc] & tids[qc]
+            cnt = np.bitwise_count(inter).sum(axis=1, dtype=np.int64)
             hit = cnt >= min_count
             if hit.any():
                 new_items = np.concatenate([items[pc[hit]], items[qc[hit], -1:]], axis=1)
@@ -323,5 +316,5 @@ def _eclat(
                 if budget is not None:
                     budget.add(len(new_items))
                 if deeper and int(hit.sum()) >= 2:
-                    stack.append((new_items, ops.select(inter, hit)))
+                    stack.append((new_items, inter[hit]))
             start = end

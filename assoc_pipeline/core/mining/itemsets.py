@@ -126,7 +126,7 @@ class FrequentItemsets:
     _levels: Levels | None = field(default=None, repr=False)
     border: pd.DataFrame | None = field(default=None, repr=False)
     provenance: dict | None = field(default=None, repr=False)
-    _raw_levels: Levels | None = field(default=None, repr=False)  # rows sorted, not across rows
+    _raw_levels: Levels | None = field(default=None, repr=False)  # as the kernel wrote them: unsorted
 
     @classmethod
     def from_levels(
@@ -140,9 +140,10 @@ class FrequentItemsets:
         max_len: int | None = None,
         item_counts: np.ndarray | None = None,
     ) -> FrequentItemsets:
-        """From ``{k: (items, counts)}``; rows need not be sorted (they are, lazily)."""
+        """From ``{k: (items, counts)}``; rows need not be sorted (they are, lazily, and their
+        items made int64 then: a kernel's int32 columns are kept until that copy is made anyway)."""
         raw = {
-            int(k): (np.asarray(i, dtype=np.int64).reshape(-1, int(k)), np.asarray(c, dtype=np.int64))
+            int(k): (_integers(i).reshape(-1, int(k)), np.asarray(c, dtype=np.int64))
             for k, (i, c) in levels.items()
             if int(k) >= min_len and (max_len is None or int(k) <= max_len) and len(c)
         }
@@ -192,10 +193,6 @@ class FrequentItemsets:
         assert self._levels is not None
         return self._levels
 
-    def unsorted_levels(self) -> Levels:
-        """The levels without sorting across rows (each row sorted): enough for counting rules."""
-        return self._raw_levels if self._raw_levels is not None else self.levels()
-
     def counts_by_length(self) -> dict[int, int]:
         return {k: len(c) for k, (_, c) in self.levels().items()}
 
@@ -209,6 +206,12 @@ class FrequentItemsets:
             h.update(np.ascontiguousarray(items, dtype=np.int64).tobytes())
             h.update(np.ascontiguousarray(counts, dtype=np.int64).tobytes())
         return h.hexdigest()[:16]
+
+
+def _integers(items: np.ndarray) -> np.ndarray:
+    """``items`` as they are when they hold integers, else as int64."""
+    items = np.asarray(items)
+    return items if items.dtype.kind in "iu" else items.astype(np.int64)
 
 
 def table_levels(table: pd.DataFrame) -> Levels:

@@ -6,7 +6,9 @@ Kernels (one algorithm per file):
   is installed: 3.4-7x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``, 1.3-6.9x
   with Python's collector off);
 * ``numpy`` — :mod:`.eclat_numpy`, the same search vectorised with numpy/scipy: the fallback
-  when numba is missing, and the CUDA path (``device="cuda"``: its tidset ANDs run in torch).
+  when numba is missing;
+* ``torch`` — :mod:`.apriori_torch`, level-wise Apriori over bitsets on a GPU: what
+  ``device="cuda"`` runs (a GPU wants whole levels at once, not a depth-first search).
 
 ``ASSOC_MINING_KERNEL=numpy`` (or ``numba``) forces a kernel for ``kernel="auto"``; the tests
 use it to run everything on the fallback. Both give the same itemsets and counts.
@@ -42,20 +44,25 @@ DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 NUMBA_WORTH_COMPILING = 2_000_000
 
 
-_WARM_CACHES: set[Path] = set()  # cache folders found warm: a cache stays warm, and a glob per call
-# was 0.2 ms of a 3 ms mining run (chess at 0.7)
+_WARM_CACHES: set[str] = set()  # NUMBA_CACHE_DIR values ("": the default) found warm: a cache
+# stays warm, and a glob per call was 0.2 ms of a 3 ms mining run (chess at 0.7)
 
 
 def numba_cache_warm() -> bool:
     """Has the compiled kernel been cached on this machine (numba's on-disk cache)?"""
-    folder = Path(os.environ.get("NUMBA_CACHE_DIR") or Path(__file__).parent / "__pycache__")
-    if folder not in _WARM_CACHES and folder.is_dir() and any(folder.glob("eclat_numba.*.nbi")):
-        _WARM_CACHES.add(folder)
-    return folder in _WARM_CACHES
+    setting = os.environ.get("NUMBA_CACHE_DIR") or ""
+    if setting in _WARM_CACHES:
+        return True
+    folder = Path(setting) if setting else Path(__file__).parent / "__pycache__"
+    if folder.is_dir() and any(folder.glob("eclat_numba.*.nbi")):
+        _WARM_CACHES.add(setting)
+        return True
+    return False
 
 
 def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = None) -> str:
-    """The kernel that will run: "numba" or "numpy" (``ASSOC_MINING_KERNEL`` decides "auto").
+    """The kernel that will run: "numba", "numpy" or, on ``device="cuda"``, "torch"
+    (``ASSOC_MINING_KERNEL`` decides "auto" on the CPU).
 
     "auto" picks numba when it is installed and either already compiled or the input is big
     enough (``nnz`` entries) to repay compiling it; otherwise numpy, which gives the same itemsets.
@@ -68,10 +75,10 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
         kernel = os.environ.get(KERNEL_ENV, "").strip().lower() or "auto"
         if kernel not in KERNELS:
             raise ValueError(f"{KERNEL_ENV} must be one of {KERNELS}, got {kernel!r}")
-    if device == "cuda":  # the GPU path is the numpy kernel's search on torch tensors
-        if kernel == "numba":
-            raise ValueError("kernel='numba' runs on the CPU; device='cuda' uses the numpy kernel on torch")
-        return "numpy"
+    if device == "cuda":
+        if kernel != "auto":
+            raise ValueError(f"kernel={kernel!r} runs on the CPU; device='cuda' runs the torch kernel")
+        return "torch"
     if kernel == "auto":
         if not numba_available():
             return "numpy"
@@ -110,8 +117,8 @@ def mine_levels(
 ) -> tuple[Levels, np.ndarray]:
     """All frequent itemsets (count >= ``min_count``) up to ``max_len`` items, as levels.
 
-    ``device``: "cpu", "cuda" (the numpy kernel with its tidset intersections on the GPU in
-    torch) or "auto" (the CPU: the GPU path is opt-in). ``kernel``: see the module docstring;
+    ``device``: "cpu", "cuda" (level-wise Apriori on the GPU in torch, :mod:`.apriori_torch`)
+    or "auto" (the CPU: the GPU path is opt-in). ``kernel``: see the module docstring;
     ``kernel_options`` go to the numba kernel (data-structure choices, for tests).
     ``max_itemsets`` (None: no limit) raises :class:`ItemsetExplosion` as soon as more itemsets
     than that have been found, before the search's memory grows with them.
@@ -128,11 +135,14 @@ def mine_levels(
         return mine_levels_numba(x, rs, min_count, max_len, max_itemsets, **kernel_options), rs.item_counts
     if kernel_options:
         raise TypeError(f"options {sorted(kernel_options)} are for the numba kernel only")
-    from .eclat_numpy import mine_levels_numpy
-    from .tidset_ops import ops_for
-
-    ops = ops_for("cpu" if device == "auto" else device)
     budget.add(rs.f)
     levels: Levels = {1: (rs.order[:, None], rs.counts)}
-    levels.update(mine_levels_numpy(x, rs, min_count, max_len, ops, budget))
+    if which == "torch":
+        from .apriori_torch import cuda_device, mine_levels_torch
+
+        levels.update(mine_levels_torch(x, rs, min_count, max_len, budget, cuda_device()))
+    else:
+        from .eclat_numpy import mine_levels_numpy
+
+        levels.update(mine_levels_numpy(x, rs, min_count, max_len, budget))
     return levels, rs.item_counts
