@@ -3,7 +3,7 @@
 Kernels (one algorithm per file):
 
 * ``numba`` — :mod:`.eclat_numba`, depth-first Eclat compiled by numba (the default when numba
-  is installed: 3.4-7x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``, 1.3-6.9x
+  is installed: 3.4-14x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``, 2.6-7.6x
   with Python's collector off);
 * ``numpy`` — :mod:`.eclat_numpy`, the same search vectorised with numpy/scipy: the fallback
   when numba is missing;
