@@ -234,6 +234,20 @@ def _emit_combinations(x, perfect, k, parent, item, support, length, n, max_len)
     return n
 
 
+@njit(cache=True, nogil=True)
+def _emit_last(x, perfect, k, parent, item, support, length, n, max_len, max_itemsets):
+    """The perfect combinations of a frame's last extension ``x``, which has no children of its
+    own. Returns ``(n, status, need_out)``: ``n`` is the itemsets known to exist with status
+    :data:`STATUS_EXPLOSION`; with :data:`STATUS_ROOM` nothing was written and ``need_out`` is the
+    room the output needs."""
+    extra = _combinations(length[x], k, max_len)
+    if n + extra > max_itemsets:
+        return min(n + extra, max_itemsets + 1), STATUS_EXPLOSION, 0
+    if n + extra > parent.shape[0]:
+        return n, STATUS_ROOM, n + extra
+    return _emit_combinations(x, perfect, k, parent, item, support, length, n, max_len), STATUS_OK, 0
+
+
 # the search's frame stack: one row per depth, these columns (FR_PERFECT: how many perfect
 # extensions the frame's prefix has, at the bottom of the perfect stack)
 FR_BLOCK, FR_WIDTH, FR_M, FR_EXT, FR_NEXT, FR_LEN, FR_PERFECT = 0, 1, 2, 3, 4, 5, 6
@@ -302,12 +316,11 @@ def _search_bitsets(
         if i >= mm - 1:  # the last extension has no children, only its perfect combinations
             if i == mm - 1 and k0 > 0:
                 x = ext_id[eo + i]
-                extra = _combinations(length[x], k0, max_len)
-                if n + extra > max_itemsets:
-                    return depth, min(n + extra, max_itemsets + 1), STATUS_EXPLOSION, 0, 0, 0
-                if n + extra > parent.shape[0]:
-                    return depth, n, STATUS_ROOM, 0, 0, n + extra
-                n = _emit_combinations(x, perfect, k0, parent, item, support, length, n, max_len)
+                n, status, need_out = _emit_last(
+                    x, perfect, k0, parent, item, support, length, n, max_len, max_itemsets
+                )
+                if status != STATUS_OK:
+                    return depth, n, status, 0, 0, need_out
             depth -= 1
             continue
         w_ = frames[d, FR_WIDTH]
@@ -430,12 +443,11 @@ def _search_lists(
         if i >= mm - 1:
             if i == mm - 1 and k0 > 0:
                 x = ids[off + i]
-                extra = _combinations(length[x], k0, max_len)
-                if n + extra > max_itemsets:
-                    return depth, min(n + extra, max_itemsets + 1), STATUS_EXPLOSION, 0, 0, 0
-                if n + extra > parent.shape[0]:
-                    return depth, n, STATUS_ROOM, 0, 0, n + extra
-                n = _emit_combinations(x, perfect, k0, parent, item, support, length, n, max_len)
+                n, status, need_out = _emit_last(
+                    x, perfect, k0, parent, item, support, length, n, max_len, max_itemsets
+                )
+                if status != STATUS_OK:
+                    return depth, n, status, 0, 0, need_out
             depth -= 1
             continue
         free = frames[d, FL_FREE]
