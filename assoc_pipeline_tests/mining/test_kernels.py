@@ -126,9 +126,28 @@ def test_choice_edge_cases(options: dict, case: str, max_len: int | None) -> Non
     assert as_dict(got) == brute_itemsets(lists, min_count, max_len)
 
 
+NUMBA_CHOICES = [(name, opts) for name, opts in CHOICES if opts.get("kernel") == "numba"]
+
+
+@pytest.mark.parametrize("options", [opts for _, opts in NUMBA_CHOICES], ids=[n for n, _ in NUMBA_CHOICES])
+@pytest.mark.parametrize("max_itemsets", [500, None])
+def test_many_perfect_extensions_stop_with_the_explosion_error(
+    options: dict, max_itemsets: int | None
+) -> None:
+    """64 items in every basket: over 2^64 itemsets, nearly all combinations of perfect
+    extensions, counted before any is written. The count once overflowed int64 (two saturated
+    counts added: the rarest item has one non-perfect extension, the other rare item, and 64
+    perfect ones), and the kernel wrote past its output instead of stopping."""
+    rng = np.random.default_rng(0)
+    dense = np.hstack([rng.random((100, 2)) < 0.5, np.ones((100, 64), dtype=bool)])
+    with pytest.raises(ItemsetExplosion) as err:
+        mine_itemsets(sp.csr_matrix(dense), 0.1, max_itemsets=max_itemsets, **options)
+    assert err.value.reached > err.value.max_itemsets
+
+
 def _torch_levels(lists: list[list[int]], min_count: int, max_len: int | None, limit: int | None = None):
     """The GPU path (:mod:`.apriori_torch`) on torch's CPU device, with batches of a few bytes so
-    that every chunking path runs (pair counts over chunks of 2 baskets, one candidate a batch)."""
+    that every chunking path runs (pair counts over chunks of 2 baskets, a few candidates a batch)."""
     pytest.importorskip("torch")
     from assoc_pipeline.core.mining import apriori_torch
     from assoc_pipeline.core.mining.limits import ItemsetBudget
@@ -137,6 +156,7 @@ def _torch_levels(lists: list[list[int]], min_count: int, max_len: int | None, l
     x = canonical_csr(matrix_of(lists, N_ITEMS))
     rs = RankSpace.of(x, min_count)
     budget = ItemsetBudget(limit, min_count, x.shape[0], max_len)
+    budget.add(rs.f)  # the single items, as mine_levels counts them
     with pytest.MonkeyPatch.context() as m:
         m.setattr(apriori_torch, "BATCH_BYTES", 8 * max(rs.f, 1))
         levels = apriori_torch.mine_levels_torch(x, rs, min_count, max_len, budget, "cpu")

@@ -84,13 +84,13 @@ def test_popcount64_on_extremes() -> None:
     import pytest
 
     torch = pytest.importorskip("torch")
-    from assoc_pipeline.core.mining.apriori_torch import popcount64
+    from assoc_pipeline.core.mining.apriori_torch import popcount64_
 
     vals = np.array(
         [0, 1, -1, np.iinfo(np.int64).min, np.iinfo(np.int64).max, 0x5555555555555555], dtype=np.int64
     )
     expected = [int(np.bitwise_count(v.view(np.uint64))) for v in vals]
-    assert popcount64(torch.from_numpy(vals)).tolist() == expected
+    assert popcount64_(torch.from_numpy(vals.copy())).tolist() == expected
 
 
 def brute_rules(lists: list[list[int]], min_count: int, conf: float, max_c: int | None) -> dict:

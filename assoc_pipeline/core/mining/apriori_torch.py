@@ -11,7 +11,14 @@ whole level (or a batch of it bounded in bytes):
 * **level k+1 from level k**: itemsets sharing their first ``k - 1`` items (a run of rows, the
   level being sorted) are joined pairwise; a candidate is kept only if all its ``k``-subsets are
   frequent (packed keys, ``searchsorted``), then counted as ``popcount(AND of its items'
-  tidsets)`` (torch has no popcount: the SWAR bit trick), in batches of :data:`BATCH_BYTES`.
+  tidsets)`` (torch has no popcount: the SWAR bit trick, in place), in batches of
+  :data:`BATCH_BYTES` of tidsets (twice that at the peak, with the popcount's temporary).
+
+Memory on the device, beyond the batches: the pair counts (``f x f``: 8 MB at 1,000 frequent
+items, 800 MB at 10,000) and one ``n``-bit tidset per frequent item (1M baskets x 1,000 items:
+125 MB). The pairs cost ``n f^2`` multiply-adds, which a GPU does at tens of TFLOPs; with tens of
+thousands of frequent items the CPU kernel, which counts only the pairs baskets hold, is the one
+to use.
 
 The host does a constant amount of work per level, never per itemset. Items are ranks
 (:mod:`.rank_space`); the result is levels in column space, as the other kernels return.
@@ -37,12 +44,16 @@ BATCH_BYTES = 256 << 20  # bound on one dense chunk, one batch of candidate tids
 EXACT_FLOAT32 = 1 << 24  # float32 holds every integer below this: rows per pair-count chunk
 
 
-def popcount64(x: Any) -> Any:
-    """Per-element popcount of an int64 torch tensor (SWAR: masks keep arithmetic shifts exact)."""
-    x = x - ((x >> 1) & 0x5555555555555555)
-    x = (x & 0x3333333333333333) + ((x >> 2) & 0x3333333333333333)
-    x = (x + (x >> 4)) & 0x0F0F0F0F0F0F0F0F
-    return (x * 0x0101010101010101) >> 56
+def popcount64_(x: Any) -> Any:
+    """Per-element popcount of an int64 torch tensor, written over ``x`` and returned (SWAR:
+    masks keep arithmetic shifts exact). In place, so that a batch of tidsets needs one
+    temporary of its size, not five."""
+    t = x >> 1
+    x -= t.bitwise_and_(0x5555555555555555)
+    t = x >> 2
+    x.bitwise_and_(0x3333333333333333).add_(t.bitwise_and_(0x3333333333333333))
+    x.add_(x >> 4).bitwise_and_(0x0F0F0F0F0F0F0F0F)
+    return x.mul_(0x0101010101010101).bitwise_right_shift_(56)
 
 
 def cuda_device() -> str:
@@ -134,27 +145,25 @@ def _next_level(torch, bits, items, f: int, min_count: int, budget: ItemsetBudge
     run_end.scatter_reduce_(0, run, torch.arange(1, m + 1, device=items.device), reduce="amax")
     partners = run_end[run] - torch.arange(1, m + 1, device=items.device)
     keys, width = _packed_keys(items, f)
-    words = bits.shape[1]
-    per_batch = max(1, BATCH_BYTES // (8 * max(words, k + 1)))
+    dev = items.device
+    per_join = max(1, BATCH_BYTES // (8 * 4 * (k + 1)))  # candidates: a few (c, k + 1) int64 arrays
+    per_count = max(1, BATCH_BYTES // (8 * bits.shape[1]))  # their tidsets
     out_items, out_counts = [], []
-    for first, last in _row_chunks(partners.cpu().numpy(), per_batch):
+    for first, last, total in _row_chunks(partners.cpu().numpy(), per_join):
         p = partners[first:last]
-        left = torch.repeat_interleave(torch.arange(first, last, device=items.device), p)
-        if len(left) == 0:
-            continue
-        offset = torch.arange(len(left), device=items.device) - torch.repeat_interleave(
-            torch.cumsum(p, 0) - p, p
-        )
-        right = left + 1 + offset
+        # the host knows each chunk's size: output_size spares a device sync per repeat
+        left = torch.repeat_interleave(torch.arange(first, last, device=dev), p, output_size=total)
+        before = torch.repeat_interleave(torch.cumsum(p, 0) - p, p, output_size=total)
+        right = left + 1 + torch.arange(total, device=dev) - before
         cand = torch.cat([items[left], items[right, k - 1 :]], dim=1)
         if keys is not None:
             cand = cand[_all_subsets_frequent(torch, cand, keys, width)]
-        for s in range(0, len(cand), per_batch):
-            batch = cand[s : s + per_batch]
+        for s in range(0, len(cand), per_count):
+            batch = cand[s : s + per_count]
             inter = bits[batch[:, 0]]
             for j in range(1, k + 1):
                 inter &= bits[batch[:, j]]
-            count = popcount64(inter).sum(dim=1)
+            count = popcount64_(inter).sum(dim=1)
             del inter
             ok = count >= min_count
             budget.add(int(ok.sum()))
@@ -166,14 +175,16 @@ def _next_level(torch, bits, items, f: int, min_count: int, budget: ItemsetBudge
 
 
 def _row_chunks(partners: np.ndarray, per_batch: int):
-    """``[first, last)`` row ranges whose joins make about ``per_batch`` candidates each."""
+    """``(first, last, candidates)``: row ranges ``[first, last)`` whose joins make at most
+    ``per_batch`` candidates (or one row's, when that is more), skipping those that make none."""
     ends = np.cumsum(partners)
     first = 0
     while first < len(partners):
-        base = ends[first - 1] if first else 0
-        last = int(np.searchsorted(ends, base + per_batch, side="right"))
-        last = max(last, first + 1)
-        yield first, last
+        base = int(ends[first - 1]) if first else 0
+        last = max(int(np.searchsorted(ends, base + per_batch, side="right")), first + 1)
+        total = int(ends[last - 1]) - base
+        if total:
+            yield first, last, total
         first = last
 
 

@@ -29,8 +29,9 @@ Why this shape (what the fast FIMI'03/'04 Eclat codes do, written for numba):
   :func:`expand_levels`: no Python object per itemset. Big arrays are advised into huge pages
   (:func:`_huge`), as numpy does for its own: writing fresh memory otherwise costs a page fault
   per 4 KiB;
-* the explosion guard is checked after every candidate batch, so mining stops before memory runs
-  out, and every big buffer is bounded (``pair_cells``, ``batch_words``).
+* the explosion guard is checked after every candidate batch and before any perfect extension's
+  combinations are written (their number is known exactly beforehand), so mining stops before
+  memory runs out, and every big buffer is bounded (``pair_cells``, ``batch_words``).
 """
 
 from __future__ import annotations
@@ -184,13 +185,19 @@ def _squeeze(arena, mask_at, child_at, n_child, width, new_width, scratch_at):
                 t &= ~(keep << np.uint64(lo))
 
 
-SATURATED = 1 << 62
+# counts of itemsets saturate here (64 perfect extensions make 2^64 combinations): far below 2^63,
+# so that ``n`` plus a saturated count cannot overflow. A count saturates once it may pass
+# SATURATED / k (k perfect extensions); the explosion limit, at most MAX_LIMIT, stays below that
+# for up to 2^20 of them, and no memory holds 2^40 itemsets anyway
+SATURATED = 1 << 60
+MAX_LIMIT = 1 << 40
 
 
 @njit(cache=True, nogil=True)
 def _combinations(size, k, max_len):
     """How many itemsets an itemset of ``size`` items spawns with the nonempty subsets of ``k``
-    perfect extensions, none longer than ``max_len`` (saturating at :data:`SATURATED`)."""
+    perfect extensions, none longer than ``max_len``; :data:`SATURATED` once it may pass
+    ``SATURATED / k`` (see there)."""
     total = 0
     binomial = 1
     for s in range(1, k + 1):
@@ -203,6 +210,14 @@ def _combinations(size, k, max_len):
         if total >= SATURATED:
             return SATURATED
     return total
+
+
+@njit(cache=True, nogil=True)
+def _plus_times(a, times, b):
+    """``a + times * b`` for counts of at most :data:`SATURATED`, saturating there."""
+    if times > 0 and b > (SATURATED - a) // times:
+        return SATURATED
+    return a + times * b
 
 
 @njit(cache=True, nogil=True)
@@ -359,7 +374,7 @@ def _search_bitsets(
         descend = nc >= 2 and plen + 2 <= max_len
         extra = _combinations(plen, k, max_len)
         if not descend:
-            extra += nc * _combinations(plen + 1, k, max_len)
+            extra = _plus_times(extra, nc, _combinations(plen + 1, k, max_len))
         if n + extra > max_itemsets:
             return depth, min(n + extra, max_itemsets + 1), STATUS_EXPLOSION, 0, 0, 0
         if n + extra > parent.shape[0]:
@@ -499,7 +514,7 @@ def _search_lists(
         descend = nc >= 2 and plen + 2 <= max_len
         extra = _combinations(plen, k, max_len)
         if not descend:
-            extra += nc * _combinations(plen + 1, k, max_len)
+            extra = _plus_times(extra, nc, _combinations(plen + 1, k, max_len))
         if n + extra > max_itemsets:
             return depth, min(n + extra, max_itemsets + 1), STATUS_EXPLOSION, 0, 0, 0
         if n + extra > parent.shape[0]:
@@ -912,8 +927,9 @@ def mine_levels_numba(
     ``layout``: "vertical" (one ``n``-bit tidset per item, for dense data), "classes" (pairs
     counted basket by basket, each class mined in its own ``D_a``) or "auto" (vertical when its
     pair ANDs cost less than enumerating the baskets' pairs, and its bitsets fit ``batch_words``).
-    The other options force the per-branch data structures (the tests use them). Returns
-    ``(levels, n_found)``; raises :class:`ItemsetExplosion` past ``max_itemsets``.
+    The other options force the per-branch data structures (the tests use them). Returns the
+    levels; raises :class:`ItemsetExplosion` past ``max_itemsets`` (None, or anything larger:
+    past :data:`MAX_LIMIT`, 2^40 itemsets, which no memory would hold).
     """
     from .limits import ItemsetExplosion
 
@@ -921,7 +937,7 @@ def mine_levels_numba(
         raise ValueError(f"layout must be one of {LAYOUTS}, got {layout!r}")
     n_rows = x.shape[0]
     f = rs.f
-    limit = (1 << 62) if max_itemsets is None else int(max_itemsets)
+    limit = MAX_LIMIT if max_itemsets is None else min(int(max_itemsets), MAX_LIMIT)
     deepest = (1 << 30) if max_len is None else int(max_len)
     indptr = x.indptr.astype(np.int64, copy=False)
     indices = x.indices.astype(np.int32, copy=False)

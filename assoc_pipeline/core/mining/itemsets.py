@@ -1,7 +1,8 @@
 """The result contract shared by every backend: frequent itemsets in integer counts.
 
 Backends hand over *levels*: ``{k: (items, counts)}`` with ``items`` an ``(m, k)`` int array of
-column indices (each row sorted ascending) and ``counts`` the absolute support. Everything that
+column indices (rows in any order, items in a row in any order: :func:`normalise_levels` sorts
+both and makes them int64) and ``counts`` the absolute support. Everything that
 compares or derives from itemsets works on counts, never on float supports, so that thresholds
 behave exactly like arules' (inclusive, ``ceil(min_support * n)``).
 """

@@ -71,14 +71,14 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
         raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if device not in DEVICES:
         raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+    if device == "cuda":  # before the environment: ASSOC_MINING_KERNEL chooses among CPU kernels
+        if kernel != "auto":
+            raise ValueError(f"kernel={kernel!r} runs on the CPU; device='cuda' runs the torch kernel")
+        return "torch"
     if kernel == "auto":
         kernel = os.environ.get(KERNEL_ENV, "").strip().lower() or "auto"
         if kernel not in KERNELS:
             raise ValueError(f"{KERNEL_ENV} must be one of {KERNELS}, got {kernel!r}")
-    if device == "cuda":
-        if kernel != "auto":
-            raise ValueError(f"kernel={kernel!r} runs on the CPU; device='cuda' runs the torch kernel")
-        return "torch"
     if kernel == "auto":
         if not numba_available():
             return "numpy"
