@@ -57,7 +57,7 @@ def popcount64_(x: Any) -> Any:
 
 
 def cuda_device() -> str:
-    """ "cuda" when torch sees a CUDA device; otherwise a clear error (the GPU path is opt-in)."""
+    """The device name to mine on when torch sees a CUDA device; otherwise a clear error."""
     import torch
 
     if not torch.cuda.is_available():
