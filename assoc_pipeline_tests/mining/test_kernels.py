@@ -7,6 +7,8 @@ choice is forced in turn, as is the numpy fallback; the GPU path runs on torch's
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -145,9 +147,16 @@ def test_many_perfect_extensions_stop_with_the_explosion_error(
     assert err.value.reached > err.value.max_itemsets
 
 
-def _torch_levels(lists: list[list[int]], min_count: int, max_len: int | None, limit: int | None = None):
+def _torch_levels(
+    lists: list[list[int]],
+    min_count: int,
+    max_len: int | None,
+    limit: int | None = None,
+    read_only: bool = False,
+):
     """The GPU path (:mod:`.apriori_torch`) on torch's CPU device, with batches of a few bytes so
-    that every chunking path runs (pair counts over chunks of 2 baskets, a few candidates a batch)."""
+    that every chunking path runs (pair counts over chunks of 2 baskets, a few candidates a batch).
+    ``read_only``: the CSR arrays are read-only, as those Arrow lends."""
     pytest.importorskip("torch")
     from assoc_pipeline.core.mining import apriori_torch
     from assoc_pipeline.core.mining.limits import ItemsetBudget
@@ -155,6 +164,8 @@ def _torch_levels(lists: list[list[int]], min_count: int, max_len: int | None, l
 
     x = canonical_csr(matrix_of(lists, N_ITEMS))
     rs = RankSpace.of(x, min_count)
+    for a in (x.indptr, x.indices) if read_only else ():
+        a.flags.writeable = False
     budget = ItemsetBudget(limit, min_count, x.shape[0], max_len)
     budget.add(rs.f)  # the single items, as mine_levels counts them
     with pytest.MonkeyPatch.context() as m:
@@ -162,6 +173,19 @@ def _torch_levels(lists: list[list[int]], min_count: int, max_len: int | None, l
         levels = apriori_torch.mine_levels_torch(x, rs, min_count, max_len, budget, "cpu")
     found = {1: (rs.order[:, None], rs.counts)} if rs.f and (max_len is None or max_len >= 1) else {}
     return {**found, **levels}
+
+
+def test_gpu_path_takes_read_only_arrays_without_a_warning() -> None:
+    """Arrow lends read-only arrays, which torch warns about sharing: the path copies them first,
+    and its itemsets are those of writable arrays."""
+    lists = [[0, 1, 2], [0, 1], [1, 2, 3], [0, 1, 2, 3], [2, 3]] * 3
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        read_only = _torch_levels(lists, 2, None, read_only=True)
+    writable = _torch_levels(lists, 2, None)
+    assert read_only.keys() == writable.keys() and len(read_only) >= 3
+    for k, (rows, counts) in writable.items():
+        assert np.array_equal(read_only[k][0], rows) and np.array_equal(read_only[k][1], counts)
 
 
 @SETTINGS

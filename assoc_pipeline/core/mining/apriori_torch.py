@@ -20,8 +20,9 @@ items, 800 MB at 10,000) and one ``n``-bit tidset per frequent item (1M baskets 
 thousands of frequent items the CPU kernel, which counts only the pairs baskets hold, is the one
 to use.
 
-The host does a constant amount of work per level, never per itemset. Items are ranks
-(:mod:`.rank_space`); the result is levels in column space, as the other kernels return.
+The host does no work per basket entry (the CSR arrays go to the device as they are) and a
+constant amount per level, never per itemset. Items are ranks (:mod:`.rank_space`); the
+result is levels in column space, as the other kernels return.
 """
 
 from __future__ import annotations
@@ -82,11 +83,7 @@ def mine_levels_torch(
     if f < 2 or deepest < 2 or n == 0:
         return {}
     dev = torch.device(device)
-    indptr = np.asarray(x.indptr, dtype=np.int64)
-    ranks = rs.rank_of[np.asarray(x.indices)]
-    rows = np.repeat(np.arange(n, dtype=np.int64), np.diff(indptr))
-    keep = ranks >= 0
-    rows, ranks = rows[keep], ranks[keep].astype(np.int64)
+    rows, ranks = _entries(torch, dev, x, rs)
 
     items, counts = _frequent_pairs(torch, dev, rows, ranks, n, f, min_count)
     budget.add(len(counts))
@@ -103,20 +100,38 @@ def mine_levels_torch(
     return {k: (rs.order[i.cpu().numpy()], c.cpu().numpy().astype(np.int64)) for k, (i, c) in found.items()}
 
 
+def _entries(torch, dev, x, rs: RankSpace):
+    """``(rows, ranks)``, int64 on the device: the basket and the rank of each entry of a
+    frequent item, rows ascending. Built there from the CSR arrays as they are (the int32
+    indices travel, not two int64 columns), so that the host does no work per entry."""
+    indptr = _on(torch, dev, np.asarray(x.indptr, dtype=np.int64))
+    indices = _on(torch, dev, np.asarray(x.indices)).long()
+    ranks = _on(torch, dev, rs.rank_of).long()[indices]
+    n = len(indptr) - 1
+    rows = torch.repeat_interleave(torch.arange(n, device=dev), indptr.diff(), output_size=len(indices))
+    keep = ranks >= 0
+    return rows[keep], ranks[keep]
+
+
+def _on(torch, dev, a: np.ndarray):
+    """``a`` on the device (a read-only array, e.g. one that Arrow lends, is copied first:
+    torch does not share memory it may not write)."""
+    return torch.from_numpy(a if a.flags.writeable else a.copy()).to(dev)
+
+
 def _frequent_pairs(torch, dev, rows, ranks, n: int, f: int, min_count: int):
     """Frequent pairs (lexicographically sorted rank rows) and their counts, from ``X^T X``
     summed over chunks of baskets, each a dense float32 0/1 matrix of at most BATCH_BYTES."""
     per_chunk = int(min(EXACT_FLOAT32 - 1, max(1, BATCH_BYTES // (4 * f))))
     total = torch.zeros((f, f), dtype=torch.int64, device=dev)
-    bounds = np.searchsorted(rows, np.arange(0, n + per_chunk, per_chunk))
+    firsts = torch.arange(0, n + per_chunk, per_chunk, device=dev)
+    bounds = torch.searchsorted(rows, firsts).cpu().numpy()  # one sync for every chunk's slice
     for c, (e0, e1) in enumerate(itertools.pairwise(bounds)):
         if e0 == e1:
             continue
         r0 = c * per_chunk
         dense = torch.zeros((min(per_chunk, n - r0), f), dtype=torch.float32, device=dev)
-        r = torch.from_numpy(rows[e0:e1] - r0).to(dev)
-        a = torch.from_numpy(ranks[e0:e1]).to(dev)
-        dense[r, a] = 1.0
+        dense[rows[e0:e1] - r0, ranks[e0:e1]] = 1.0
         total += (dense.T @ dense).to(torch.int64)
         del dense
     mask = torch.triu(total >= min_count, diagonal=1)
@@ -127,9 +142,8 @@ def _tidsets(torch, dev, rows, ranks, n: int, f: int):
     """``(f, words)`` int64: bit ``r`` of row ``a`` is set when basket ``r`` holds rank ``a``."""
     words = (n + 63) >> 6
     bits = torch.zeros(f * words, dtype=torch.int64, device=dev)
-    r = torch.from_numpy(rows).to(dev)
-    at = torch.from_numpy(ranks).to(dev) * words + (r >> 6)
-    bits.scatter_add_(0, at, torch.ones_like(r) << (r & 63))  # distinct bits: the sum is the OR
+    at = ranks * words + (rows >> 6)
+    bits.scatter_add_(0, at, torch.ones_like(rows) << (rows & 63))  # distinct bits: the sum is the OR
     return bits.view(f, words)
 
 
