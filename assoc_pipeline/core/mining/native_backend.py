@@ -3,8 +3,7 @@
 Kernels (one algorithm per file):
 
 * ``numba`` — :mod:`.eclat_numba`, depth-first Eclat compiled by numba (the default when numba
-  is installed: 3.5-13.7x faster than Borgelt's C FP-growth in ``benchmarks/RESULTS.md``,
-  2.4-7.9x with Python's collector off);
+  is installed; faster than Borgelt's C FP-growth on every case of ``benchmarks/RESULTS.md``);
 * ``numpy`` — :mod:`.eclat_numpy`, the same search vectorised with numpy/scipy: the fallback
   when numba is missing;
 * ``torch`` — :mod:`.apriori_torch`, level-wise Apriori over bitsets on a GPU: what
