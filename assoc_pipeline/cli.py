@@ -134,6 +134,8 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         raise InputError(f"max_len must be >= 1 (the largest itemset, arules' maxlen), got {args.max_len}")
     if args.input_format not in MINE_FORMATS:
         raise InputError(f"input_format must be one of {', '.join(MINE_FORMATS)}, got {args.input_format!r}")
+    if args.device == "cuda":
+        _check_gpu_settings(args)
 
     from assoc_pipeline.core.mining.api import mine_itemsets
     from assoc_pipeline.core.mining.native_backend import kernel_for_one_run
@@ -149,7 +151,10 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     support = support_setting(args.min_support, baskets.n_baskets)
     if progress:
         print(f"mine: itemsets ({args.backend}) ...", file=sys.stderr, flush=True)
-    options = {"kernel": kernel_for_one_run(args.kernel, baskets.nnz)} if args.backend == "native" else {}
+    options = {}
+    if args.backend == "native":
+        kernel = args.kernel if args.device == "cuda" else kernel_for_one_run(args.kernel, baskets.nnz)
+        options = {"kernel": kernel, "device": args.device}
     fi = mine_itemsets(baskets, support, max_len=args.max_len, backend=args.backend, **options)
     if progress:
         print("mine: rules ...", file=sys.stderr, flush=True)
@@ -164,7 +169,8 @@ def _cmd_mine(args: argparse.Namespace) -> int:
     columns = ["rule", "support", "confidence", "lift", "count", "leverage", "conviction"]
     summary = [
         f"input     : {args.input} ({baskets.n_baskets:,} baskets, {baskets.n_items:,} items)",
-        f"itemsets  : {len(fi):,} (min count {fi.min_count}, backend {args.backend})",
+        f"itemsets  : {len(fi):,} (min count {fi.min_count}, backend {args.backend}"
+        + (", on the GPU)" if args.device == "cuda" else ")"),
         f"rules     : {len(rules):,} with confidence >= {args.min_confidence}"
         + (f" and lift >= {args.min_lift}" if args.min_lift is not None else ""),
         f"time      : {seconds:.2f} s",
@@ -195,6 +201,22 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         top = labelled_frame(rules.take(np.arange(min(10, len(rules)))), baskets.labels)
         print("\ntop rules by lift:\n" + top[columns[:5]].round(4).to_string(index=False), file=log)
     return 0
+
+
+def _check_gpu_settings(args: argparse.Namespace) -> None:
+    """``--device cuda`` with settings it cannot honour, or without a GPU: one line, before the
+    file is read."""
+    if args.backend != "native":
+        raise InputError(
+            f"--device cuda runs the native backend's GPU path; --backend {args.backend} runs on the CPU"
+        )
+    if args.kernel != "auto":
+        raise InputError(
+            f"--kernel {args.kernel} runs on the CPU; --device cuda runs the GPU path (leave --kernel auto)"
+        )
+    from assoc_pipeline.core.mining.apriori_torch import cuda_device
+
+    cuda_device()
 
 
 def _mine_input(args: argparse.Namespace) -> tuple[BasketArrays, CleaningReport | None]:
@@ -358,6 +380,13 @@ def build_parser() -> argparse.ArgumentParser:
         choices=["auto", "numba", "numpy"],
         help="native backend: compiled (numba) or numpy kernel; auto: numpy under 5M basket-item "
         "entries (loading numba costs more than it saves there), else numba when installed",
+    )
+    mine.add_argument(
+        "--device",
+        default="auto",
+        choices=["auto", "cpu", "cuda"],
+        help="native backend: cuda mines on the GPU (level-wise Apriori in torch; for a million "
+        "baskets or more, see docs/mining.md); auto and cpu mine on the CPU",
     )
     mine.add_argument(
         "--multi-consequent", action="store_true", help="also rules with several consequent items"

@@ -10,9 +10,11 @@ import dagster as dg
 import pandas as pd
 import pytest
 
+from assoc_pipeline.assets.mining import ItemsetConfig, frequent_itemsets
 from assoc_pipeline.checks.rules_checks import rules_problems
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline_tests.conftest import REFERENCE_DATA
+from assoc_pipeline_tests.evaluation.helpers import make_baskets
 
 
 def latest(instance: dg.DagsterInstance, key: str) -> dict:
@@ -50,6 +52,45 @@ def test_rules_check_passed_and_catches_broken_rules(demo_run) -> None:
     problems = rules_problems(broken)
     assert problems["duplicates"] == 2 and problems["confidence_out_of_range"] == 1
     assert problems["empty_consequent"] == 1
+
+
+@pytest.mark.parametrize(
+    ("settings", "message"),
+    [
+        ({"device": "gpu"}, "device='gpu': expected one of"),
+        ({"device": "cuda", "backend": "mlxtend"}, "not backend"),
+    ],
+)
+def test_itemset_device_setting_is_checked(settings: dict, message: str) -> None:
+    context = dg.build_asset_context(resources={"io_manager": dg.mem_io_manager})
+    baskets = make_baskets([("u1", "2011-01-01", [0, 1]), ("u2", "2011-01-02", [0, 1])], 3)
+    with pytest.raises(ValueError, match=message):
+        frequent_itemsets(context, ItemsetConfig(**settings), baskets)
+
+
+def test_itemsets_on_the_gpu_path_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``device: cuda`` reaches the torch kernel (on torch's CPU device where no GPU is present)."""
+    torch = pytest.importorskip("torch")
+    from assoc_pipeline.core.mining import apriori_torch
+
+    if not torch.cuda.is_available():
+        monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
+    runs: list[str] = []
+    real = apriori_torch.mine_levels_torch
+    monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: runs.append(a[-1]) or real(*a))
+    context = dg.build_asset_context(resources={"io_manager": dg.mem_io_manager})
+    baskets = make_baskets([("u1", "2011-01-01", [0, 1, 2]), ("u2", "2011-01-02", [0, 1])] * 3, 3)
+    out = frequent_itemsets(context, ItemsetConfig(device="cuda", min_support=0.5), baskets)
+    assert len(runs) == 1 and out.metadata["device"].value == "cuda"
+    assert {tuple(t): c for t, c in zip(out.value.table["items"], out.value.table["count"], strict=True)} == {
+        (0,): 6,
+        (1,): 6,
+        (2,): 3,
+        (0, 1): 6,
+        (0, 2): 3,
+        (1, 2): 3,
+        (0, 1, 2): 3,
+    }
 
 
 def run_cli(*args: str) -> subprocess.CompletedProcess:

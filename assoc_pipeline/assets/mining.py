@@ -10,6 +10,7 @@ import pandas as pd
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.mining import BACKENDS, FrequentItemsets
 from assoc_pipeline.core.mining.aggregate import category_rules as mine_category_rules
+from assoc_pipeline.core.mining.native_backend import DEVICES
 from assoc_pipeline.core.mining.rule_pipeline import build_rules
 from assoc_pipeline.core.plots import rules_network, rules_scatter
 from assoc_pipeline.orchestration.images import png_metadata
@@ -27,6 +28,7 @@ class ItemsetConfig(dg.Config):
     max_len: int = 10
     backend: str = "native"  # native | mlxtend | spark
     incremental: bool = True  # update the stored itemsets from the new baskets when they extend the old
+    device: str = "auto"  # native backend: cuda mines on the GPU (docs/mining.md); auto | cpu: the CPU
 
 
 class RulesConfig(dg.Config):
@@ -56,9 +58,15 @@ def frequent_itemsets(
 ) -> dg.Output[FrequentItemsets]:
     if config.backend not in BACKENDS:
         raise ValueError(f"frequent_itemsets config backend={config.backend!r}: expected one of {BACKENDS}")
+    if config.device not in DEVICES:
+        raise ValueError(f"frequent_itemsets config device={config.device!r}: expected one of {DEVICES}")
+    if config.device == "cuda" and config.backend != "native":
+        raise ValueError(
+            f"frequent_itemsets config device='cuda' runs the native backend, not backend={config.backend!r}"
+        )
     started = time.perf_counter()
     support = _support(config.min_support)
-    settings = ItemsetSettings(support, config.max_len, config.backend, config.incremental)
+    settings = ItemsetSettings(support, config.max_len, config.backend, config.incremental, config.device)
     io_manager = getattr(context.resources, "io_manager", None)
     stored = Path(io_manager.stored_path(context.asset_key)) if hasattr(io_manager, "stored_path") else None
     mined = mine_or_update(baskets, settings, stored, log=context.log.warning)
@@ -77,6 +85,7 @@ def frequent_itemsets(
             "min_count": fi.min_count,
             "baskets": fi.n_baskets,
             "backend": config.backend,
+            "device": config.device,
             "mode": mode,
             "reason": reason,
             "seconds": round(seconds, 3),

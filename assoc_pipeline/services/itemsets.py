@@ -28,6 +28,10 @@ class ItemsetSettings:
     max_len: int = 10
     backend: str = "native"
     incremental: bool = True
+    device: str = "auto"  # native backend: "cuda" mines on the GPU; the itemsets are the same
+
+    def backend_options(self) -> dict[str, Any]:
+        return {"device": self.device} if self.backend == "native" else {}
 
 
 @dataclass
@@ -86,7 +90,12 @@ def mine_or_update(
         try:
             item_map = item_map_for(previous.provenance["item_ids"], baskets.vocabulary["item_id"])  # type: ignore[index]
             fi, rep = update_itemsets(
-                previous, baskets.matrix, settings.min_support, item_map=item_map, backend=settings.backend
+                previous,
+                baskets.matrix,
+                settings.min_support,
+                item_map=item_map,
+                backend=settings.backend,
+                **settings.backend_options(),
             )
             mode, reason, report = rep.mode, f"{why}; {rep.reason}", rep.as_dict()
         except ItemsetExplosion as exc:
@@ -94,7 +103,11 @@ def mine_or_update(
             fi = None
     if fi is None:
         fi = mine_itemsets(
-            baskets.matrix, settings.min_support, max_len=settings.max_len, backend=settings.backend
+            baskets.matrix,
+            settings.min_support,
+            max_len=settings.max_len,
+            backend=settings.backend,
+            **settings.backend_options(),
         )
         mode = "full"
         try:

@@ -34,6 +34,14 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         (["--min-support", "0.01", "--min-lift", "-1"], "min_lift must be >= 0"),
         (["--min-support", "0.01", "--input-format", "xml"], "input_format must be one of"),
         (["--min-support", "0.00001"], "itemset explosion"),
+        (
+            ["--min-support", "0.01", "--device", "cuda", "--backend", "mlxtend"],
+            "--backend mlxtend runs on the CPU",
+        ),
+        (
+            ["--min-support", "0.01", "--device", "cuda", "--kernel", "numba"],
+            "--kernel numba runs on the CPU",
+        ),
     ],
 )
 def test_bad_setting_is_one_line_and_exit_2(
@@ -68,16 +76,39 @@ def test_bad_file_is_one_line_and_exit_2(
     assert len(lines) == 1 and message in lines[0] and name in lines[0]
 
 
-@pytest.mark.parametrize("kernel", ["numba", "numpy"])
-def test_csv_to_stdout_is_arules_410_rules(kernel: str, capsys: pytest.CaptureFixture[str]) -> None:
-    args = [str(dataset(GROCERIES)), "--min-support", "0.001", "--format", "csv", "--kernel", kernel]
+@pytest.mark.parametrize("choice", [["--kernel", "numba"], ["--kernel", "numpy"], ["--device", "cuda"]])
+def test_csv_to_stdout_is_arules_410_rules(
+    choice: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each kernel, and the GPU path (on torch's CPU device where no GPU is present)."""
+    gpu_runs: list[str] = []
+    if choice[0] == "--device":
+        torch = pytest.importorskip("torch")
+        from assoc_pipeline.core.mining import apriori_torch
+
+        if not torch.cuda.is_available():
+            monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
+        real = apriori_torch.mine_levels_torch
+        monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: gpu_runs.append(a[-1]) or real(*a))
+    args = [str(dataset(GROCERIES)), "--min-support", "0.001", "--format", "csv", *choice]
     code, out, err = run_cli(args, capsys)
     assert code == 0 and "rules     : 410" in err
+    assert len(gpu_runs) == (choice[0] == "--device") and ("on the GPU" in err) == bool(gpu_runs)
     rows = list(csv.DictReader(io.StringIO(out)))
     assert len(rows) == 410
     top = rows[0]  # sorted by lift
     assert top["rule"] == "{liquor, red/blush wine} => {bottled beer}" and top["count"] == "19"
     assert float(top["lift"]) == pytest.approx(11.23527, abs=5e-6)
+
+
+def test_device_cuda_without_a_gpu_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    code, out, err = run_cli([str(dataset(GROCERIES)), "--min-support", "0.01", "--device", "cuda"], capsys)
+    assert code == 2 and out == "" and "Traceback" not in err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "sees no CUDA device" in lines[0] and "device='cpu'" in lines[0]
 
 
 def test_min_lift_is_applied_like_the_asset(capsys: pytest.CaptureFixture[str]) -> None:

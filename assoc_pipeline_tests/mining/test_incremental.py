@@ -150,6 +150,39 @@ def test_border_and_provenance_persist_and_a_stale_border_is_ignored(tmp_path: P
     assert read_table(path).border is None
 
 
+def test_the_itemset_service_mines_and_updates_on_the_gpu_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``device="cuda"`` as the frequent_itemsets asset passes it: a full mine runs the torch kernel
+    (on torch's CPU device, standing in for a GPU); an incremental update counts, and mines
+    nothing; both equal the CPU's itemsets and border."""
+    pytest.importorskip("torch")
+    from assoc_pipeline.core.mining import apriori_torch
+    from assoc_pipeline.services.itemsets import ItemsetSettings, mine_or_update
+    from assoc_pipeline_tests.evaluation.helpers import make_baskets
+
+    runs: list[str] = []
+    real = apriori_torch.mine_levels_torch
+    monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
+    monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: runs.append(a[-1]) or real(*a))
+    rng = np.random.default_rng(0)
+    # items 6 and 7 only in the new baskets: border itemsets become frequent in the update
+    items = [rng.choice(6 + 2 * (i >= 120), 4, replace=False).tolist() for i in range(180)]
+    rows = [(f"u{i % 7}", f"2011-{1 + i // 60:02d}-{1 + i % 28:02d}", b) for i, b in enumerate(items)]
+    gpu = ItemsetSettings(0.1, device="cuda")
+    stored = tmp_path / "frequent_itemsets.parquet"
+    first = mine_or_update(make_baskets(rows[:120], 8), gpu, stored)
+    assert first.mode == "full" and runs == ["cpu"]
+    write_table(first.itemsets, stored)
+    everything = make_baskets(rows, 8)
+    reference = mine_or_update(everything, ItemsetSettings(0.1), None).itemsets
+    updated = mine_or_update(everything, gpu, stored)
+    again = mine_or_update(everything, ItemsetSettings(0.1, incremental=False, device="cuda"), stored)
+    assert updated.mode == "incremental" and again.mode == "full" and runs == ["cpu", "cpu"]
+    for got in (updated.itemsets, again.itemsets):
+        assert got.digest() == reference.digest() and border_dict(got) == border_dict(reference)
+
+
 # ----------------------------------------------------------------------------- explosion guard
 
 

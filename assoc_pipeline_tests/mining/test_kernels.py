@@ -15,10 +15,13 @@ import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from assoc_pipeline.core.data.basket_line_files import read_fimi
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.mining import ItemsetExplosion, limits, mine_itemsets
 from assoc_pipeline.core.mining import eclat_numba as en
 from assoc_pipeline.core.mining.native_backend import KERNEL_ENV, choose_kernel, mine_levels
 
+from .conftest import dataset
 from .helpers import as_dict, brute_itemsets, matrix_of
 
 N_ITEMS = 8
@@ -214,8 +217,24 @@ def test_gpu_path_needs_a_gpu() -> None:
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():
         pytest.skip("a GPU is present: benchmarks/mining.py --device cuda times this path")
-    with pytest.raises(RuntimeError, match="no CUDA device"):
+    with pytest.raises(InputError, match=r"no CUDA device.*use device='cpu'"):
         mine_itemsets(matrix_of([[0, 1], [0, 1]], N_ITEMS), 1, device="cuda")
+
+
+def test_device_cuda_runs_the_gpu_path_through_mine_itemsets(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``device="cuda"`` reaches the torch kernel (here on torch's CPU device, standing in for a
+    GPU) and gives the CPU kernel's itemsets on real dense data."""
+    pytest.importorskip("torch")
+    from assoc_pipeline.core.mining import apriori_torch
+
+    devices: list[str] = []
+    real = apriori_torch.mine_levels_torch
+    monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
+    monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: devices.append(a[-1]) or real(*a))
+    x = read_fimi(dataset("fimi/chess.dat")).matrix
+    got = mine_itemsets(x, 0.8, device="cuda")
+    assert devices == ["cpu"]
+    assert len(got) == 8227 and got.digest() == mine_itemsets(x, 0.8).digest()
 
 
 def test_environment_forces_the_fallback(monkeypatch) -> None:
@@ -256,10 +275,6 @@ def test_explosion_stops_every_kernel_early(options: dict) -> None:
 
 def test_real_dense_and_sparse_data_agree_across_kernels() -> None:
     """mushroom (dense) and retail (sparse), each kernel and layout: identical digests."""
-    from assoc_pipeline.core.data.basket_line_files import read_fimi
-
-    from .conftest import dataset
-
     for name, support in (("fimi/mushroom.dat", 0.25), ("fimi/retail.dat.gz", 0.004)):
         x = read_fimi(dataset(name)).matrix
         ref = mine_itemsets(x, support, kernel="numpy").digest()

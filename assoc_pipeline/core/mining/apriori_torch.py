@@ -32,6 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assoc_pipeline.core.errors import InputError
+
 from .itemsets import Levels
 from .limits import ItemsetBudget
 from .rank_space import RankSpace
@@ -59,10 +61,15 @@ def popcount64_(x: Any) -> Any:
 
 def cuda_device() -> str:
     """The device name to mine on when torch sees a CUDA device; otherwise a clear error."""
-    import torch
-
+    try:
+        import torch
+    except ImportError:
+        raise InputError("device='cuda' needs torch with CUDA; use device='cpu'") from None
     if not torch.cuda.is_available():
-        raise RuntimeError("native backend: device='cuda' but torch sees no CUDA device")
+        raise InputError(
+            f"device='cuda' but torch {torch.__version__} sees no CUDA device (no GPU, or a CPU-only "
+            "build of torch); use device='cpu'"
+        )
     return "cuda"
 
 

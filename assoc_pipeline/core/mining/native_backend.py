@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.optional_packages import numba_available
 
 from .itemsets import Levels
@@ -67,17 +68,17 @@ def choose_kernel(kernel: str = "auto", device: str = "auto", nnz: int | None = 
     enough (``nnz`` entries) to repay compiling it; otherwise numpy, which gives the same itemsets.
     """
     if kernel not in KERNELS:
-        raise ValueError(f"kernel must be one of {KERNELS}, got {kernel!r}")
+        raise InputError(f"kernel must be one of {KERNELS}, got {kernel!r}")
     if device not in DEVICES:
-        raise ValueError(f"device must be one of {DEVICES}, got {device!r}")
+        raise InputError(f"device must be one of {DEVICES}, got {device!r}")
     if device == "cuda":  # before the environment: ASSOC_MINING_KERNEL chooses among CPU kernels
         if kernel != "auto":
-            raise ValueError(f"kernel={kernel!r} runs on the CPU; device='cuda' runs the torch kernel")
+            raise InputError(f"kernel={kernel!r} runs on the CPU; device='cuda' runs the torch kernel")
         return "torch"
     if kernel == "auto":
         kernel = os.environ.get(KERNEL_ENV, "").strip().lower() or "auto"
         if kernel not in KERNELS:
-            raise ValueError(f"{KERNEL_ENV} must be one of {KERNELS}, got {kernel!r}")
+            raise InputError(f"{KERNEL_ENV} must be one of {KERNELS}, got {kernel!r}")
     if kernel == "auto":
         if not numba_available():
             return "numpy"
