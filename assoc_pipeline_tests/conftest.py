@@ -159,3 +159,19 @@ def _ease_disk_cache_of_this_test_only():
     from assoc_pipeline.core.recsys.baselines import ease
 
     ease.share_on_disk(None)
+
+
+@pytest.fixture
+def gpu_path_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """``device="cuda"`` made to run here: where torch sees no GPU the GPU path (level-wise Apriori
+    in torch) runs on torch's CPU device instead. Returns the device of each run of that path, so a
+    test can tell that a door really reached it."""
+    torch = pytest.importorskip("torch")
+    from assoc_pipeline.core.mining import apriori_torch
+
+    if not torch.cuda.is_available():
+        monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
+    runs: list[str] = []
+    real = apriori_torch.mine_levels_torch
+    monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: runs.append(a[-1]) or real(*a))
+    return runs

@@ -68,20 +68,12 @@ def test_itemset_device_setting_is_checked(settings: dict, message: str) -> None
         frequent_itemsets(context, ItemsetConfig(**settings), baskets)
 
 
-def test_itemsets_on_the_gpu_path_say_so(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_itemsets_on_the_gpu_path_say_so(gpu_path_runs: list[str]) -> None:
     """``device: cuda`` reaches the torch kernel (on torch's CPU device where no GPU is present)."""
-    torch = pytest.importorskip("torch")
-    from assoc_pipeline.core.mining import apriori_torch
-
-    if not torch.cuda.is_available():
-        monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
-    runs: list[str] = []
-    real = apriori_torch.mine_levels_torch
-    monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: runs.append(a[-1]) or real(*a))
     context = dg.build_asset_context(resources={"io_manager": dg.mem_io_manager})
     baskets = make_baskets([("u1", "2011-01-01", [0, 1, 2]), ("u2", "2011-01-02", [0, 1])] * 3, 3)
     out = frequent_itemsets(context, ItemsetConfig(device="cuda", min_support=0.5), baskets)
-    assert len(runs) == 1 and out.metadata["device"].value == "cuda"
+    assert len(gpu_path_runs) == 1 and out.metadata["device"].value == "cuda"
     assert {tuple(t): c for t, c in zip(out.value.table["items"], out.value.table["count"], strict=True)} == {
         (0,): 6,
         (1,): 6,

@@ -78,18 +78,10 @@ def test_bad_file_is_one_line_and_exit_2(
 
 @pytest.mark.parametrize("choice", [["--kernel", "numba"], ["--kernel", "numpy"], ["--device", "cuda"]])
 def test_csv_to_stdout_is_arules_410_rules(
-    choice: list[str], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    choice: list[str], capsys: pytest.CaptureFixture[str], request: pytest.FixtureRequest
 ) -> None:
     """Each kernel, and the GPU path (on torch's CPU device where no GPU is present)."""
-    gpu_runs: list[str] = []
-    if choice[0] == "--device":
-        torch = pytest.importorskip("torch")
-        from assoc_pipeline.core.mining import apriori_torch
-
-        if not torch.cuda.is_available():
-            monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
-        real = apriori_torch.mine_levels_torch
-        monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: gpu_runs.append(a[-1]) or real(*a))
+    gpu_runs = request.getfixturevalue("gpu_path_runs") if choice[0] == "--device" else []
     args = [str(dataset(GROCERIES)), "--min-support", "0.001", "--format", "csv", *choice]
     code, out, err = run_cli(args, capsys)
     assert code == 0 and "rules     : 410" in err
