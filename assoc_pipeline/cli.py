@@ -216,7 +216,7 @@ def _check_gpu_settings(args: argparse.Namespace) -> None:
         )
     from assoc_pipeline.core.mining.apriori_torch import cuda_device
 
-    cuda_device()
+    cuda_device(cpu_setting="--device cpu")
 
 
 def _mine_input(args: argparse.Namespace) -> tuple[BasketArrays, CleaningReport | None]:

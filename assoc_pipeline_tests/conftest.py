@@ -170,7 +170,7 @@ def gpu_path_runs(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     from assoc_pipeline.core.mining import apriori_torch
 
     if not torch.cuda.is_available():
-        monkeypatch.setattr(apriori_torch, "cuda_device", lambda: "cpu")
+        monkeypatch.setattr(apriori_torch, "cuda_device", lambda *args, **kwargs: "cpu")
     runs: list[str] = []
     real = apriori_torch.mine_levels_torch
     monkeypatch.setattr(apriori_torch, "mine_levels_torch", lambda *a: runs.append(a[-1]) or real(*a))

@@ -57,8 +57,8 @@ def test_rules_check_passed_and_catches_broken_rules(demo_run) -> None:
 @pytest.mark.parametrize(
     ("settings", "message"),
     [
-        ({"device": "gpu"}, "device='gpu': expected one of"),
-        ({"device": "cuda", "backend": "mlxtend"}, "not backend"),
+        ({"device": "gpu"}, r"device must be one of \('auto', 'cpu', 'cuda'\), got 'gpu'"),
+        ({"device": "cuda", "backend": "mlxtend"}, "runs the native backend, not backend='mlxtend'"),
     ],
 )
 def test_itemset_device_setting_is_checked(settings: dict, message: str) -> None:

@@ -10,7 +10,6 @@ import pandas as pd
 from assoc_pipeline.core.data.baskets import BasketSet
 from assoc_pipeline.core.mining import BACKENDS, FrequentItemsets
 from assoc_pipeline.core.mining.aggregate import category_rules as mine_category_rules
-from assoc_pipeline.core.mining.native_backend import DEVICES
 from assoc_pipeline.core.mining.rule_pipeline import build_rules
 from assoc_pipeline.core.plots import rules_network, rules_scatter
 from assoc_pipeline.orchestration.images import png_metadata
@@ -58,12 +57,6 @@ def frequent_itemsets(
 ) -> dg.Output[FrequentItemsets]:
     if config.backend not in BACKENDS:
         raise ValueError(f"frequent_itemsets config backend={config.backend!r}: expected one of {BACKENDS}")
-    if config.device not in DEVICES:
-        raise ValueError(f"frequent_itemsets config device={config.device!r}: expected one of {DEVICES}")
-    if config.device == "cuda" and config.backend != "native":
-        raise ValueError(
-            f"frequent_itemsets config device='cuda' runs the native backend, not backend={config.backend!r}"
-        )
     started = time.perf_counter()
     support = _support(config.min_support)
     settings = ItemsetSettings(support, config.max_len, config.backend, config.incremental, config.device)

@@ -16,8 +16,10 @@ from typing import Any
 import numpy as np
 
 from assoc_pipeline.core.data.baskets import BasketSet
+from assoc_pipeline.core.errors import InputError
 from assoc_pipeline.core.mining import FrequentItemsets, ItemsetExplosion, mine_itemsets
 from assoc_pipeline.core.mining.incremental import item_map_for, negative_border, update_itemsets
+from assoc_pipeline.core.mining.native_backend import DEVICES
 from assoc_pipeline.core.tables import read_table
 from assoc_pipeline.services.training import Log
 
@@ -32,6 +34,18 @@ class ItemsetSettings:
 
     def backend_options(self) -> dict[str, Any]:
         return {"device": self.device} if self.backend == "native" else {}
+
+    def check_device(self) -> None:
+        """A device that cannot run fails now: an incremental update only counts, on the CPU,
+        so without this a missing GPU would surface at the next full re-mine, runs later."""
+        if self.device not in DEVICES:
+            raise InputError(f"device must be one of {DEVICES}, got {self.device!r}")
+        if self.device == "cuda":
+            if self.backend != "native":
+                raise InputError(f"device='cuda' runs the native backend, not backend={self.backend!r}")
+            from assoc_pipeline.core.mining.apriori_torch import cuda_device
+
+            cuda_device()
 
 
 @dataclass
@@ -82,6 +96,7 @@ def mine_or_update(
     baskets: BasketSet, settings: ItemsetSettings, stored: Path | None, log: Log = print
 ) -> Mined:
     """Itemsets with their negative border and provenance (so the next run can update them)."""
+    settings.check_device()
     previous, why = previous_itemsets(stored, settings, baskets)
     fi: FrequentItemsets | None = None
     report: dict[str, Any] = {}

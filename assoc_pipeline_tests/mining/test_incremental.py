@@ -177,6 +177,24 @@ def test_the_itemset_service_mines_and_updates_on_the_gpu_path(
         assert got.digest() == reference.digest() and border_dict(got) == border_dict(reference)
 
 
+def test_device_cuda_without_a_gpu_fails_before_an_incremental_update(tmp_path: Path) -> None:
+    """An update only counts, on the CPU: without the up-front check a missing GPU would pass
+    unnoticed until the next full re-mine."""
+    torch = pytest.importorskip("torch")
+    if torch.cuda.is_available():
+        pytest.skip("a GPU is present")
+    from assoc_pipeline.core.errors import InputError
+    from assoc_pipeline.services.itemsets import ItemsetSettings, mine_or_update
+    from assoc_pipeline_tests.evaluation.helpers import make_baskets
+
+    rows = [(f"u{i % 3}", f"2011-01-01 00:{i:02d}", [i % 4, (i + 1) % 4]) for i in range(40)]
+    stored = tmp_path / "frequent_itemsets.parquet"
+    write_table(mine_or_update(make_baskets(rows[:30], 4), ItemsetSettings(0.1), stored).itemsets, stored)
+    assert mine_or_update(make_baskets(rows, 4), ItemsetSettings(0.1), stored).mode == "incremental"
+    with pytest.raises(InputError, match="sees no CUDA device"):
+        mine_or_update(make_baskets(rows, 4), ItemsetSettings(0.1, device="cuda"), stored)
+
+
 # ----------------------------------------------------------------------------- explosion guard
 
 

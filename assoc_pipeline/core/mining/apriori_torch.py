@@ -59,16 +59,17 @@ def popcount64_(x: Any) -> Any:
     return x.mul_(0x0101010101010101).bitwise_right_shift_(56)
 
 
-def cuda_device() -> str:
-    """The device name to mine on when torch sees a CUDA device; otherwise a clear error."""
+def cuda_device(cpu_setting: str = "device='cpu'") -> str:
+    """The device name to mine on when torch sees a CUDA device; otherwise a clear error that
+    points at ``cpu_setting`` (as the caller spells it: the command line says ``--device cpu``)."""
     try:
         import torch
-    except ImportError:
-        raise InputError("device='cuda' needs torch with CUDA; use device='cpu'") from None
+    except (ImportError, OSError) as exc:  # OSError: a torch build whose CUDA libraries are missing
+        raise InputError(f"device='cuda' needs torch with CUDA ({exc}); use {cpu_setting}") from None
     if not torch.cuda.is_available():
         raise InputError(
             f"device='cuda' but torch {torch.__version__} sees no CUDA device (no GPU, or a CPU-only "
-            "build of torch); use device='cpu'"
+            f"build of torch); use {cpu_setting}"
         )
     return "cuda"
 
