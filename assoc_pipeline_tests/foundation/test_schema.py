@@ -67,6 +67,34 @@ def test_generic_event_log_with_column_mapping(tmp_path: Path) -> None:
     assert pd.isna(events["user_id"].iloc[2])
 
 
+def test_csv_ids_are_text_so_that_none_merge(tmp_path: Path) -> None:
+    """Read as numbers, "007" and "7" were one item and "0012" and "12" one basket; with a gap in
+    the column (floats) two 17-digit baskets became one. Rows were kept, so nothing said so."""
+    log = write(
+        tmp_path,
+        "log.csv",
+        "ts,order,sku,customer\n"
+        "2024-01-01,0012,007,00042\n"
+        "2024-01-01,0012,7,00042\n"
+        "2024-01-02,12,7,42\n"
+        "2024-01-02,90071992547409921,a,\n"
+        "2024-01-02,90071992547409922,b,\n"
+        "2024-01-03,,c,\n",
+    )
+    mapping = {"event_time": "ts", "basket_id": "order", "item_id": "sku", "user_id": "customer"}
+    events = read_events(log, "events", mapping)
+    assert events["basket_id"].tolist()[:5] == [
+        "0012",
+        "0012",
+        "12",
+        "90071992547409921",
+        "90071992547409922",
+    ]
+    assert pd.isna(events["basket_id"].iloc[5])
+    assert events["item_id"].tolist() == ["007", "7", "7", "a", "b", "c"]
+    assert events["user_id"].tolist()[:3] == ["00042", "00042", "42"]
+
+
 def test_basket_lines_and_fimi_become_events(tmp_path: Path) -> None:
     groceries = read_events(write(tmp_path, "baskets.csv", "milk,bread\nbread\nmilk,eggs,bread\n"))
     assert groceries.groupby("basket_id")["item_id"].apply(sorted).tolist() == [

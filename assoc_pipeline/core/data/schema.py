@@ -240,10 +240,16 @@ def _read_online_retail(path: Path) -> pd.DataFrame:
     return _finish(df)
 
 
+# read as text from CSV / Excel: as numbers, "007" and "7" would be one item, and long ids in a
+# column with a gap (floats) would lose digits and merge baskets
+TEXT_COLUMNS = ("basket_id", "item_id", "user_id", "item_name", "country")
+
+
 def _read_generic(path: Path, mapping: Mapping[str, str]) -> pd.DataFrame:
     """Any CSV/Parquet event log; ``mapping`` maps canonical names to the file's column names."""
     _check_mapping(mapping)
-    return canonical_from_frame(path, _read_table(path), mapping)
+    text = {mapping.get(c, c): str for c in TEXT_COLUMNS}
+    return canonical_from_frame(path, _read_table(path, dtype=text), mapping)
 
 
 def _check_mapping(mapping: Mapping[str, str]) -> None:
