@@ -40,6 +40,38 @@ def test_csv_strips_names_and_sorts_items(tmp_path: Path) -> None:
     assert read_basket_csv(quoted).vocabulary["item_name"].tolist() == ["a, b", "c"]
 
 
+def test_line_ends_are_lf_crlf_or_cr_in_both_readers(tmp_path: Path) -> None:
+    """An old-Mac file (CR only) was one FIMI basket; a Unicode line separator inside a name split
+    a basket CSV line in two (str.splitlines), unless the file had a quote somewhere."""
+    for ending in ("\n", "\r\n", "\r"):
+        fimi = tmp_path / "cr.dat"
+        fimi.write_bytes(ending.join(["1 2 3", "1 2", "", "2 3", ""]).encode())
+        assert [b.tolist() for b in read_fimi(fimi).item_lists()] == [[0, 1, 2], [0, 1], [1, 2]]
+        for quote in ("", '"'):
+            lines = tmp_path / "b.csv"
+            lines.write_text(
+                ending.join([f"{quote}salt\u2028pepper{quote},bread", "milk", ""]), encoding="utf-8"
+            )
+            names = read_basket_csv(lines).vocabulary["item_name"].tolist()
+            assert names == ["bread", "milk", "salt\u2028pepper"], (repr(ending), quote)
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        'milk,bread\nmilk,bread\n"special,cola\nmilk,bread\nmilk,eggs\n',  # open to the end
+        'milk\n"special,cola\nmilk,"bread"\n',  # open until a later quote
+    ],
+)
+def test_a_quote_left_open_is_an_error_not_one_long_item(tmp_path: Path, content: str) -> None:
+    """It swallowed every line after it into one item: 5 baskets were read as 3."""
+    path = tmp_path / "open.csv"
+    path.write_text(content, encoding="utf-8")
+    line = content.split("\n").index(next(ln for ln in content.split("\n") if ln.startswith('"'))) + 1
+    with pytest.raises(InputError, match=rf"open\.csv: line {line}: .*quote left open"):
+        read_basket_csv(path)
+
+
 @pytest.mark.parametrize(("name", "content"), [("e.dat", b""), ("e.csv", b"\n\n"), ("e.dat", b"  \n")])
 def test_empty_files_name_the_file(tmp_path: Path, name: str, content: bytes) -> None:
     path = tmp_path / name

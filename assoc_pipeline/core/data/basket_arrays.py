@@ -125,8 +125,10 @@ def read_fimi_arrays(path: str | os.PathLike) -> BasketArrays:
     for d in range(1, widest):
         digit = raw[np.minimum(starts + d, last)].astype(dtype) - 48
         values = np.where(lens > d, values * 10 + digit, values)
-    # ids per line from the newline positions; lines without ids (blank) are skipped
-    per_line = np.diff(np.searchsorted(starts, np.flatnonzero(raw == 10)), prepend=0, append=len(starts))
+    # ids per line from the line ends (LF, CR: old Mac files, and CRLF, whose empty "line" between
+    # the two is skipped like any line without ids)
+    ends = np.flatnonzero((raw == 10) | (raw == 13))
+    per_line = np.diff(np.searchsorted(starts, ends), prepend=0, append=len(starts))
     sizes = per_line[per_line > 0]
     indptr = np.zeros(len(sizes) + 1, dtype=np.int64)
     np.cumsum(sizes, out=indptr[1:])
@@ -149,10 +151,7 @@ def read_basket_lines_arrays(path: str | os.PathLike, sep: str = ",") -> BasketA
         text = read_bytes(path).decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc})") from exc
-    if '"' in text:
-        lines = [[t.strip() for t in rec] for rec in csv.reader(io.StringIO(text), delimiter=sep)]
-    else:
-        lines = [[t.strip() for t in ln.split(sep)] for ln in text.splitlines()]
+    lines = [[t.strip() for t in rec] for rec in _records(path, text, sep)]
     lines = [[t for t in ln if t] for ln in lines]
     lines = [ln for ln in lines if ln]
     if not lines:
@@ -164,3 +163,25 @@ def read_basket_lines_arrays(path: str | os.PathLike, sep: str = ",") -> BasketA
     np.cumsum(np.fromiter(map(len, lines), dtype=np.int64, count=len(lines)), out=indptr[1:])
     indptr, indices = canonical_rows(indptr, col)
     return BasketArrays(indptr, indices, names)
+
+
+def _records(path: Path, text: str, sep: str) -> list[list[str]]:
+    """The file's lines split at ``sep``; line ends are LF, CRLF or CR and nothing else (not the
+    Unicode separators ``str.splitlines`` also splits at). Quoted fields go through ``csv``,
+    strictly: a quote left open would otherwise swallow every line after it into one item."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if '"' not in text:
+        return [ln.split(sep) for ln in text.split("\n")]
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=sep, strict=True)
+    records, first = [], 1
+    try:
+        for record in reader:
+            if any("\n" in field for field in record):
+                raise InputError(
+                    f"{path}: line {first}: a quoted item runs over several lines (a quote left open?)"
+                )
+            records.append(record)
+            first = reader.line_num + 1
+    except csv.Error as exc:
+        raise InputError(f"{path}: line {first}: {exc} (a quote left open?)") from None
+    return records
