@@ -136,6 +136,10 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         raise InputError(f"input_format must be one of {', '.join(MINE_FORMATS)}, got {args.input_format!r}")
     if args.device == "cuda":
         _check_gpu_settings(args)
+    if args.output:
+        _check_output(args)
+    if args.level != 2 and not args.categories:
+        raise InputError(f"--level {args.level} applies to --categories only")
 
     from assoc_pipeline.core.mining.api import mine_itemsets
     from assoc_pipeline.core.mining.native_backend import kernel_for_one_run
@@ -185,15 +189,19 @@ def _cmd_mine(args: argparse.Namespace) -> int:
             sys.stdout,
         )
     elif args.output:
-        out = labelled_frame(rules, baskets.labels).drop(columns=["antecedent_names", "consequent_names"])
-        if args.output.endswith(".parquet"):
+        frame = labelled_frame(rules, baskets.labels)
+        # the sides as item labels (the file's ids or names), not as the matrix's column positions
+        out = frame.assign(antecedent=frame["antecedent_names"], consequent=frame["consequent_names"]).drop(
+            columns=["antecedent_names", "consequent_names"]
+        )
+        if args.output.lower().endswith(".parquet"):
             from assoc_pipeline.core.tables import write_table
 
             write_table(out, args.output)
-        else:
+        else:  # arules' DATAFRAME(rules, separate = TRUE) form: {a,b}
             out.assign(
-                antecedent=out["antecedent"].map(lambda t: " ".join(map(str, t))),
-                consequent=out["consequent"].map(lambda t: " ".join(map(str, t))),
+                antecedent=out["antecedent"].map(lambda t: "{" + ",".join(t) + "}"),
+                consequent=out["consequent"].map(lambda t: "{" + ",".join(t) + "}"),
             ).to_csv(args.output, index=False)
         summary.append(f"written   : {args.output}")
     print("\n".join(summary), file=log)
@@ -201,6 +209,19 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         top = labelled_frame(rules.take(np.arange(min(10, len(rules)))), baskets.labels)
         print("\ntop rules by lift:\n" + top[columns[:5]].round(4).to_string(index=False), file=log)
     return 0
+
+
+def _check_output(args: argparse.Namespace) -> None:
+    """``--output`` that could not be written, checked before the mining it would waste."""
+    path = Path(args.output)
+    if args.format == "csv":
+        raise InputError(f"--format csv writes the rules to stdout and --output {path} to a file: use one")
+    if path.suffix.lower() not in (".csv", ".parquet"):
+        raise InputError(f"--output {path}: expected a .csv or .parquet file name")
+    if path.is_dir():
+        raise InputError(f"--output {path}: is a folder, expected a file name")
+    if not path.parent.is_dir():
+        raise InputError(f"--output {path}: folder {path.parent} does not exist")
 
 
 def _check_gpu_settings(args: argparse.Namespace) -> None:

@@ -101,6 +101,8 @@ def test_cli_mines_groceries_like_arules(tmp_path: Path) -> None:
     assert "9,835 baskets, 169 items" in done.stdout and "rules     : 410 " in done.stdout
     rules = read_table(out)
     assert len(rules) == 410 and rules.iloc[0]["rule"] == "{liquor, red/blush wine} => {bottled beer}"
+    assert tuple(rules.iloc[0]["antecedent"]) == ("liquor", "red/blush wine")
+    assert tuple(rules.iloc[0]["consequent"]) == ("bottled beer",)
     csv = run_cli(
         "mine", str(groceries), "--min-support", "0.001", "--min-confidence", "0.8", "--format", "csv"
     )

@@ -34,6 +34,14 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
         (["--min-support", "0.01", "--min-lift", "-1"], "min_lift must be >= 0"),
         (["--min-support", "0.01", "--input-format", "xml"], "input_format must be one of"),
         (["--min-support", "0.00001"], "itemset explosion"),
+        (["--min-support", "inf"], "min_support must be a fraction"),
+        (
+            ["--min-support", "0.01", "--output", "no_such_folder/r.csv"],
+            "folder no_such_folder does not exist",
+        ),
+        (["--min-support", "0.01", "--output", "rules.json"], "expected a .csv or .parquet file name"),
+        (["--min-support", "0.01", "--output", "r.csv", "--format", "csv"], "use one"),
+        (["--min-support", "0.01", "--level", "1"], "--level 1 applies to --categories only"),
         (
             ["--min-support", "0.01", "--device", "cuda", "--backend", "mlxtend"],
             "--backend mlxtend runs on the CPU",
@@ -91,6 +99,29 @@ def test_csv_to_stdout_is_arules_410_rules(
     top = rows[0]  # sorted by lift
     assert top["rule"] == "{liquor, red/blush wine} => {bottled beer}" and top["count"] == "19"
     assert float(top["lift"]) == pytest.approx(11.23527, abs=5e-6)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".PARQUET"])
+def test_output_files_name_the_items(tmp_path: Path, suffix: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """The sides are the file's item ids (arules' {a,b} in CSV), not the matrix's column positions:
+    item 7 was written as 1 and item 5 as 0."""
+    baskets = tmp_path / "tiny.dat"
+    baskets.write_text("5 7\n5 7\n5\n")
+    out = tmp_path / f"rules{suffix}"
+    code, _, _ = run_cli(
+        [str(baskets), "--min-support", "1", "--min-confidence", "0.1", "--output", str(out)], capsys
+    )
+    assert code == 0
+    if suffix == ".csv":
+        rows = list(csv.DictReader(io.StringIO(out.read_text())))
+        sides = {(r["antecedent"], r["consequent"]) for r in rows}
+        assert sides == {("{7}", "{5}"), ("{5}", "{7}")}
+    else:
+        from assoc_pipeline.core.tables import read_table
+
+        table = read_table(out)
+        sides = {(tuple(a), tuple(c)) for a, c in zip(table["antecedent"], table["consequent"], strict=True)}
+        assert sides == {(("7",), ("5",)), (("5",), ("7",))}
 
 
 def test_device_cuda_without_a_gpu_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:

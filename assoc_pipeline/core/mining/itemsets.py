@@ -57,7 +57,7 @@ def support_setting(value: float, n_baskets: int | None = None) -> float | int:
     whole number and at most ``n_baskets`` (a larger one can only give nothing).
     """
     v = float(value)
-    if math.isnan(v) or v <= 0:
+    if not math.isfinite(v) or v <= 0:
         raise InputError(f"min_support must be a fraction in (0, 1) or a count >= 1, got {value}")
     if v < 1:
         return v
