@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from assoc_pipeline.core.data.schema import CANONICAL_COLUMNS, read_events
+from assoc_pipeline.core.data.schema import CANONICAL_COLUMNS, detect_format, read_events
 from assoc_pipeline.core.errors import InputError
 
 RETAIL_CSV = """InvoiceNo,StockCode,Description,Quantity,InvoiceDate,UnitPrice,CustomerID,Country
@@ -93,6 +93,23 @@ def test_csv_ids_are_text_so_that_none_merge(tmp_path: Path) -> None:
     assert pd.isna(events["basket_id"].iloc[5])
     assert events["item_id"].tolist() == ["007", "7", "7", "a", "b", "c"]
     assert events["user_id"].tolist()[:3] == ["00042", "00042", "42"]
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "expected"),
+    [
+        ("retail.txt", "1 3 5\n2 3\n", "fimi"),  # read as a basket CSV: one item "1 3 5" a line
+        ("retail.csv.gz", "1 3 5\r\n2\r\n", "fimi"),
+        ("ids.csv", "123\n456\n", "basket_lines"),  # one id a line: a basket CSV (the same baskets)
+        ("groceries.csv", "milk,bread\n1 2,3\n", "basket_lines"),
+    ],
+)
+def test_a_fimi_file_under_another_name_is_read_as_fimi(
+    tmp_path: Path, name: str, content: str, expected: str
+) -> None:
+    path = tmp_path / name
+    path.write_bytes(gzip.compress(content.encode()) if name.endswith(".gz") else content.encode())
+    assert detect_format(path) == expected
 
 
 def test_basket_lines_and_fimi_become_events(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import difflib
+import gzip
 import os
 import zlib
 from collections.abc import Mapping
@@ -80,11 +81,24 @@ def detect_format(path: Path) -> str:
             return "online_retail"
         if set(REQUIRED_MAPPED) <= set(header):
             return "events"
-        return "basket_lines"
+        return "fimi" if _looks_like_fimi(path) else "basket_lines"
     raise InputError(
         f"{path}: unknown format (extension of {path.name!r}); expected one of .csv, .csv.gz, .xlsx, "
         f".parquet, .dat, .dat.gz, or set the format explicitly ({', '.join(FORMATS[1:])})"
     )
+
+
+def _looks_like_fimi(path: Path, sample: int = 1 << 16) -> bool:
+    """Only digits and whitespace, with several ids on some line: a FIMI file under another name
+    (``retail.txt``). Read as a basket CSV each line would be one item ("1 2 3"), and nothing
+    frequent would be found."""
+    with open(path, "rb") as fh:
+        opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
+    with opener(path, "rb") as fh:
+        head = fh.read(sample)
+    if not head or head.translate(None, b"0123456789 \t\r\n"):
+        return False
+    return any(len(line.split()) > 1 for line in head.splitlines())
 
 
 def read_events(
