@@ -22,7 +22,9 @@ def test_fimi_parses_whitespace_gzip_and_blank_lines(tmp_path: Path) -> None:
     plain.write_bytes(text)
     zipped = tmp_path / "x.dat.gz"
     zipped.write_bytes(gzip.compress(text))
-    for path in (plain, zipped):
+    marked = tmp_path / "bom.dat"  # saved by an editor that starts UTF-8 with a byte-order mark
+    marked.write_bytes(b"\xef\xbb\xbf" + text)
+    for path in (plain, zipped, marked):
         bs = read_baskets(path)
         assert bs.vocabulary["item_id"].tolist() == ["3", "7", "10", "42"]
         assert [b.tolist() for b in bs.item_lists()] == [[0, 1, 2], [0, 2], [3], [1]]

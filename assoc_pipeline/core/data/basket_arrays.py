@@ -103,7 +103,8 @@ def read_bytes(path: Path) -> bytes:
 def read_fimi_arrays(path: str | os.PathLike) -> BasketArrays:
     """A FIMI ``.dat`` / ``.dat.gz`` file (integer item ids separated by whitespace)."""
     path = Path(path)
-    raw = np.frombuffer(read_bytes(path), dtype=np.uint8)
+    data = read_bytes(path)
+    raw = np.frombuffer(data[3:] if data.startswith(b"\xef\xbb\xbf") else data, dtype=np.uint8)  # a BOM
     kind = _FIMI_BYTES[raw]
     if not kind.all():
         at = int(np.argmin(kind))
