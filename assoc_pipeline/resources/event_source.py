@@ -249,7 +249,7 @@ def read_parquet_events_window(
         groups, _ = parquet_row_groups_in_window(path, time_column, start, end)
         if not groups:
             return _empty_events()
-        raw = pq.ParquetFile(path).read_row_groups(groups).to_pandas()
+        raw = pq.ParquetFile(path).read_row_groups(groups).to_pandas(**schema.PARQUET_TO_PANDAS)
     except (pa.ArrowException, OSError) as exc:
         raise InputError(f"{path}: could not be read as a table: {type(exc).__name__}: {exc}") from exc
     if raw.empty:

@@ -112,6 +112,42 @@ def test_a_fimi_file_under_another_name_is_read_as_fimi(
     assert detect_format(path) == expected
 
 
+def test_parquet_integer_ids_with_a_gap_keep_every_digit(tmp_path: Path) -> None:
+    """Through float64 two 17-digit basket ids became one (a whole retailer's log: 20,022 baskets
+    read as 5,337), in the whole-file read and in the event source's window read alike."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from assoc_pipeline.resources.event_source import read_parquet_events_window
+
+    orders = [20000000000000001, 20000000000000001, 20000000000000002, 20000000000000003, None]
+    table = pa.table({"ts": ["2024-01-01"] * 5, "order": pa.array(orders, pa.int64()), "sku": list("abacd")})
+    pq.write_table(table, tmp_path / "log.parquet")
+    mapping = {"event_time": "ts", "basket_id": "order", "item_id": "sku"}
+    whole = read_events(tmp_path / "log.parquet", "events", mapping)
+    window = read_parquet_events_window(tmp_path / "log.parquet", None, None, mapping)
+    for events in (whole, window):
+        assert events["basket_id"].iloc[:4].tolist() == [str(o) for o in orders[:4]]
+        assert pd.isna(events["basket_id"].iloc[4])
+
+
+def test_blank_ids_are_missing_not_one_basket(tmp_path: Path) -> None:
+    """A blank basket id was the id "": every blank row of every order went into one basket."""
+    log = write(tmp_path, "log.csv", "ts,order,sku\n2024-01-01,  ,a\n2024-01-01,  ,b\n2024-01-02,7, \n")
+    events = read_events(log, "events", {"event_time": "ts", "basket_id": "order", "item_id": "sku"})
+    assert events["basket_id"].isna().tolist() == [True, True, False]
+    assert events["item_id"].isna().tolist() == [False, False, True]
+
+
+@pytest.mark.parametrize("canonical", ["quantity", "user_id", "unit_price"])
+def test_a_mapped_column_missing_from_the_file_is_named(tmp_path: Path, canonical: str) -> None:
+    """A misspelt quantity column made every return a purchase of 1, without a word."""
+    log = write(tmp_path, "log.csv", "ts,order,sku,Qty,cust,Price\n2024-01-01,1,a,-1,u1,2.5\n")
+    mapping = {"event_time": "ts", "basket_id": "order", "item_id": "sku", canonical: "missing_column"}
+    with pytest.raises(InputError, match=r"log\.csv: missing column\(s\) 'missing_column'"):
+        read_events(log, "events", mapping)
+
+
 def test_basket_lines_and_fimi_become_events(tmp_path: Path) -> None:
     groceries = read_events(write(tmp_path, "baskets.csv", "milk,bread\nbread\nmilk,eggs,bread\n"))
     assert groceries.groupby("basket_id")["item_id"].apply(sorted).tolist() == [

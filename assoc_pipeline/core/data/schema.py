@@ -129,7 +129,7 @@ def _read_table(path: Path, dtype: Mapping[str, object] | None = None) -> pd.Dat
     name = path.name.lower()
     try:
         if name.endswith(".parquet"):
-            df = pd.read_parquet(path)
+            df = pd.read_parquet(path, to_pandas_kwargs=PARQUET_TO_PANDAS)
         elif name.endswith((".xlsx", ".xls")):
             df = pd.read_excel(path, dtype=dtype)
         else:
@@ -220,8 +220,8 @@ def _ids(values: pd.Series) -> pd.Series:
         f = f[~np.isnan(f)]
         if np.isfinite(f).all() and (f == np.round(f)).all() and (np.abs(f) < 2.0**63).all():
             values = values.astype("Int64")
-    out = values.astype("str")
-    return out.where(values.notna(), None).str.strip()
+    out = values.astype("str").where(values.notna(), None).str.strip()
+    return out.where(out != "", None)  # a blank id is a missing one, not one basket of all blanks
 
 
 def _finish(df: pd.DataFrame) -> pd.DataFrame:
@@ -254,6 +254,10 @@ def _read_online_retail(path: Path) -> pd.DataFrame:
     return _finish(df)
 
 
+# integer columns with a gap stay integers (Python ints), not float64: 17-digit basket ids read
+# through float lost their last digits, and 20,022 baskets became 5,337
+PARQUET_TO_PANDAS = {"integer_object_nulls": True}
+
 # read as text from CSV / Excel: as numbers, "007" and "7" would be one item, and long ids in a
 # column with a gap (floats) would lose digits and merge baskets
 TEXT_COLUMNS = ("basket_id", "item_id", "user_id", "item_name", "country")
@@ -281,7 +285,11 @@ def canonical_from_frame(path: Path, raw: pd.DataFrame, mapping: Mapping[str, st
     """
     _check_mapping(mapping)
     colmap = {c: mapping.get(c, c) for c in CANONICAL_COLUMNS}
-    _require_columns(path, raw, [colmap[c] for c in REQUIRED_MAPPED])
+    # a column the mapping names must be there: a misspelt quantity column made every return a
+    # purchase of 1, a misspelt customer column made every basket anonymous, without a word
+    _require_columns(
+        path, raw, list(dict.fromkeys([colmap[c] for c in REQUIRED_MAPPED] + list(mapping.values())))
+    )
     has = {c: colmap[c] in raw.columns for c in CANONICAL_COLUMNS}
     df = pd.DataFrame(index=raw.index)
     df["event_time"] = _parse_times(path, colmap["event_time"], raw[colmap["event_time"]])
