@@ -18,7 +18,7 @@ from assoc_pipeline.core.data import schema
 from assoc_pipeline.core.data.schema import FORMATS, detect_format, read_events
 from assoc_pipeline.core.errors import InputError
 
-EVENT_FILE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".xlsx")
+EVENT_FILE_SUFFIXES = (".csv", ".csv.gz", ".txt", ".txt.gz", ".parquet", ".xlsx", ".xls")
 
 
 def event_files(folder: Path) -> list[Path]:
@@ -63,6 +63,17 @@ class EventSourceResource(dg.ConfigurableResource):
         if not found:
             raise InputError(
                 f"event source {root}: folder holds no event files ({', '.join(EVENT_FILE_SUFFIXES)})"
+            )
+        # a file the source would skip is refused, not skipped: a month saved as .tsv or .bak
+        # vanished from the partitions, and nothing looked missing
+        others = sorted(
+            p.name for p in root.iterdir() if p.is_file() and not p.name.startswith(".") and p not in found
+        )
+        if others:
+            raise InputError(
+                f"event source {root}: {len(others)} file(s) that are not event files: "
+                f"{', '.join(others[:5])}{' ...' if len(others) > 5 else ''} (event files end with "
+                f"{', '.join(EVENT_FILE_SUFFIXES)}): convert them, or move them out of the folder"
             )
         return found
 

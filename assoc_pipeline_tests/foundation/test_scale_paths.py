@@ -120,3 +120,18 @@ def test_streaming_baskets_merge_baskets_split_across_parts(clean_sample: pd.Dat
 def test_streaming_baskets_reject_no_events(clean_sample: pd.DataFrame) -> None:
     with pytest.raises(ValueError, match="no clean events"):
         basket_set_from_partitions([clean_sample.iloc[:0]])
+
+
+def test_a_folder_source_refuses_files_it_would_skip(tmp_path: Path) -> None:
+    """A month saved as .tsv (or a .bak copy) was skipped: its rows and its partition vanished
+    without a word. Such a file is now named, and the read refused."""
+    from assoc_pipeline.core.errors import InputError
+
+    events = synthetic_events(600, n_items=20, n_users=30, start="2011-01-01", end="2011-03-01", seed=1)
+    for month, part in events.groupby(events["event_time"].dt.to_period("M")):
+        part.to_csv(tmp_path / f"events_{month}.csv", index=False)
+    assert len(EventSourceResource(path=str(tmp_path)).read()) == len(events)
+    (tmp_path / "events_2011-03.tsv").write_text("event_time\tbasket_id\titem_id\n")
+    (tmp_path / ".hidden.swp").write_text("")  # hidden and temporary files stay ignored
+    with pytest.raises(InputError, match=r"1 file\(s\) that are not event files: events_2011-03\.tsv"):
+        EventSourceResource(path=str(tmp_path)).read()
