@@ -19,6 +19,9 @@ C536379,D,Discount,-1,2010-12-01 09:41:00,27.5,14527,United Kingdom
 """
 
 
+MAPPING_TS = {"event_time": "ts", "basket_id": "order", "item_id": "sku"}
+
+
 def write(tmp_path: Path, name: str, text: str) -> Path:
     path = tmp_path / name
     if name.endswith(".gz"):
@@ -146,6 +149,23 @@ def test_a_mapped_column_missing_from_the_file_is_named(tmp_path: Path, canonica
     mapping = {"event_time": "ts", "basket_id": "order", "item_id": "sku", canonical: "missing_column"}
     with pytest.raises(InputError, match=r"log\.csv: missing column\(s\) 'missing_column'"):
         read_events(log, "events", mapping)
+
+
+@pytest.mark.parametrize(
+    ("times", "expected"),
+    [
+        (["10/01/2023 08:03", "15/02/2023 09:00"], ["2023-01-10", "2023-02-15"]),  # day-first
+        (["31/01/2023", "10/01/2023"], ["2023-01-31", "2023-01-10"]),
+        (["01/10/2023", "02/15/2023"], ["2023-01-10", "2023-02-15"]),  # month-first
+        (["2011-12-09 12:50:00", "2010-12-01 08:26:00"], ["2011-12-09", "2010-12-01"]),
+    ],
+)
+def test_a_date_column_is_read_with_one_format(tmp_path: Path, times: list[str], expected: list[str]) -> None:
+    """Row by row, a day-first log's "10/01/2023" was October 1st beside "15/02/2023" as February
+    15th: a third of a retailer's rows got the wrong month, silently."""
+    rows = "".join(f"{t},{i},a\n" for i, t in enumerate(times))
+    events = read_events(write(tmp_path, "log.csv", "ts,order,sku\n" + rows), "events", MAPPING_TS)
+    assert events["event_time"].dt.strftime("%Y-%m-%d").tolist() == expected
 
 
 def test_basket_lines_and_fimi_become_events(tmp_path: Path) -> None:

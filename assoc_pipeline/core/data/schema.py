@@ -23,6 +23,7 @@ import csv
 import difflib
 import gzip
 import os
+import warnings
 import zlib
 from collections.abc import Mapping
 from pathlib import Path
@@ -156,11 +157,28 @@ def _require_columns(path: Path, df: pd.DataFrame, required: list[str]) -> None:
     )
 
 
+def _one_format(values: pd.Series) -> pd.Series | None:
+    """The column parsed with one format for every row (pandas infers it), month-first when that
+    fits every row, else day-first; None when neither fits. Guessing row by row read a day-first
+    log's "10/01/2023" as October 1st beside "15/02/2023" as February 15th: a third of a
+    retailer's rows got the wrong month, without a word."""
+    for dayfirst in (False, True):
+        try:
+            with warnings.catch_warnings():  # pandas warns when the format it infers is day-first
+                warnings.simplefilter("ignore", UserWarning)
+                return pd.to_datetime(values, errors="raise", dayfirst=dayfirst)
+        except (ValueError, TypeError, OverflowError):
+            continue
+    return None
+
+
 def _parse_times(path: Path, column: str, values: pd.Series) -> pd.Series:
-    try:
-        parsed = pd.to_datetime(values, errors="coerce", format="mixed")
-    except (ValueError, TypeError, OverflowError) as exc:  # e.g. mixed time zones, timedeltas
-        raise InputError(f"{path}: column {column!r} cannot be read as dates: {exc}") from exc
+    parsed = _one_format(values)
+    if parsed is None:  # no single format fits: row by row, and unparsable rows are reported below
+        try:
+            parsed = pd.to_datetime(values, errors="coerce", format="mixed")
+        except (ValueError, TypeError, OverflowError) as exc:  # e.g. mixed time zones, timedeltas
+            raise InputError(f"{path}: column {column!r} cannot be read as dates: {exc}") from exc
     bad = parsed.isna() & values.notna()
     if values.isna().any() or bad.any():
         row = int(np.flatnonzero((bad | values.isna()).to_numpy())[0])
