@@ -180,7 +180,12 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         f"time      : {seconds:.2f} s",
     ]
     if report is not None:
-        summary.insert(1, f"cleaning  : kept {report.kept_rows:,} of {report.raw_rows:,} event rows")
+        reasons = ", ".join(f"{reason} {n:,}" for reason, n in report.dropped.items() if n)
+        summary.insert(
+            1,
+            f"cleaning  : kept {report.kept_rows:,} of {report.raw_rows:,} event rows"
+            + (f" (dropped: {reasons})" if reasons else ""),
+        )
     if to_stdout:
         measures = rules.measures(("support", "confidence", "lift", "leverage", "conviction"))
         text = rules.rule_texts(baskets.labels)
@@ -209,6 +214,18 @@ def _cmd_mine(args: argparse.Namespace) -> int:
         top = labelled_frame(rules.take(np.arange(min(10, len(rules)))), baskets.labels)
         print("\ntop rules by lift:\n" + top[columns[:5]].round(4).to_string(index=False), file=log)
     return 0
+
+
+def _mine_mapping(args: argparse.Namespace) -> dict[str, str] | None:
+    """The event log's column names: ``--map``, else ASSOC_COLUMN_MAP or the project file's
+    [column_mapping], as every other command reads them; none for a FIMI file."""
+    from assoc_pipeline.settings import parse_mapping, project_column_mapping
+
+    if args.map:
+        return parse_mapping(args.map, "--map")
+    if args.input_format == "fimi" or args.input.lower().endswith((".dat", ".dat.gz")):
+        return None
+    return project_column_mapping() or None
 
 
 def _check_output(args: argparse.Namespace) -> None:
@@ -244,13 +261,14 @@ def _mine_input(args: argparse.Namespace) -> tuple[BasketArrays, CleaningReport 
     """The baskets ``mine`` works on: the file's, or its items' categories (``--categories``)."""
     from assoc_pipeline.core.data.baskets_from_file import basket_arrays_of, load_basket_arrays, load_baskets
 
+    mapping = _mine_mapping(args)
     if not args.categories:
-        return load_basket_arrays(args.input, args.input_format)
+        return load_basket_arrays(args.input, args.input_format, mapping)
     # multi-level rules: mine the items' categories (arules' aggregate)
     from assoc_pipeline.core.mining.aggregate import aggregate_baskets
     from assoc_pipeline.core.mining.categories import load_label_hierarchy
 
-    bs, report = load_baskets(args.input, args.input_format)
+    bs, report = load_baskets(args.input, args.input_format, mapping=mapping)
     bs = aggregate_baskets(bs, load_label_hierarchy(args.categories, args.level))
     return basket_arrays_of(bs), report
 
@@ -388,6 +406,11 @@ def build_parser() -> argparse.ArgumentParser:
         "input", help="Online Retail CSV/XLSX, event CSV/Parquet, one-basket-per-line CSV, FIMI .dat"
     )
     mine.add_argument("--input-format", default="auto", help=" | ".join(MINE_FORMATS))
+    mine.add_argument(
+        "--map",
+        help="an event log's column mapping canonical=yours, comma-separated (default: ASSOC_COLUMN_MAP "
+        "or the project file's [column_mapping])",
+    )
     mine.add_argument(
         "--min-support", type=float, required=True, help="fraction of baskets, or a count if >= 1"
     )

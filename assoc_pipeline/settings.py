@@ -156,6 +156,14 @@ def parse_mapping(text: str, what: str = f"{ENV_PREFIX}COLUMN_MAP") -> dict[str,
     return mapping
 
 
+def project_column_mapping() -> dict[str, str]:
+    """The column mapping every command applies to a generic event log: ASSOC_COLUMN_MAP, else
+    the project file's [column_mapping] (read without building the whole :class:`Settings`)."""
+    if os.environ.get(ENV_PREFIX + "COLUMN_MAP"):
+        return parse_mapping(os.environ[ENV_PREFIX + "COLUMN_MAP"])
+    return dict(read_project_file().get("column_mapping", {}))
+
+
 def redact_uri(uri: str) -> str:
     """``scheme://user:secret@host/db`` -> ``scheme://user:***@host/db`` (for logs and metadata)."""
     return re.sub(r"^([A-Za-z][\w+.-]*://[^:/@]*):[^@]*@", rf"\1:{MASK}@", uri)

@@ -124,6 +124,26 @@ def test_output_files_name_the_items(tmp_path: Path, suffix: str, capsys: pytest
         assert sides == {(("7",), ("5",)), (("5",), ("7",))}
 
 
+def test_another_retailers_log_is_mined_through_its_column_mapping(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without the mapping (which `mine` ignored) each CSV line, header included, was one basket of
+    one item, and the 'rules' were between prices and SKUs; now --map, or the mapping every other
+    command reads, makes it an event log, with the rows dropped counted by reason."""
+    from assoc_pipeline.core.data.example_retailer import COLUMN_MAPPING, example_retailer_log
+
+    log = example_retailer_log(n_customers=60)
+    log.to_csv(tmp_path / "shop.csv", index=False)
+    mapping = ",".join(f"{k}={v}" for k, v in COLUMN_MAPPING.items())
+    args = [str(tmp_path / "shop.csv"), "--min-support", "0.05"]
+    code, out, _ = run_cli([*args, "--map", mapping], capsys)
+    baskets = f"({log.loc[log['qty'] > 0, 'order_id'].nunique():,} baskets"  # returns are dropped
+    assert code == 0 and baskets in out and "(dropped: return " in out
+    monkeypatch.setenv("ASSOC_COLUMN_MAP", mapping)
+    code, from_settings, _ = run_cli(args, capsys)
+    assert code == 0 and from_settings.splitlines()[:2] == out.splitlines()[:2]
+
+
 def test_device_cuda_without_a_gpu_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     torch = pytest.importorskip("torch")
     if torch.cuda.is_available():

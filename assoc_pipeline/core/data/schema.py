@@ -62,8 +62,9 @@ FORMATS = ("auto", "online_retail", "events", "basket_lines", "fimi")
 _READ_ERRORS = (ValueError, OSError, EOFError, zlib.error, csv.Error)
 
 
-def detect_format(path: Path) -> str:
-    """Guess a file's format from its name and (for CSV) its header line."""
+def detect_format(path: Path, column_mapping: Mapping[str, str] | None = None) -> str:
+    """Guess a file's format from its name and (for CSV) its header line: an event log when the
+    header holds the required columns under their canonical or mapped names."""
     name = path.name.lower()
     if name.endswith((".dat", ".dat.gz")):
         return "fimi"
@@ -80,7 +81,7 @@ def detect_format(path: Path) -> str:
             raise InputError(f"{path}: could not be read as CSV: {type(exc).__name__}: {exc}") from exc
         if {"InvoiceNo", "StockCode"} <= set(header):
             return "online_retail"
-        if set(REQUIRED_MAPPED) <= set(header):
+        if {(column_mapping or {}).get(c, c) for c in REQUIRED_MAPPED} <= set(header):
             return "events"
         return "fimi" if _looks_like_fimi(path) else "basket_lines"
     raise InputError(
@@ -118,7 +119,7 @@ def read_events(
     if path.stat().st_size == 0:
         raise InputError(f"{path}: file is empty")
     if fmt == "auto":
-        fmt = detect_format(path)
+        fmt = detect_format(path, column_mapping)
     if fmt == "online_retail":
         return _read_online_retail(path)
     if fmt == "events":
