@@ -94,10 +94,13 @@ def _looks_like_fimi(path: Path, sample: int = 1 << 16) -> bool:
     """Only digits and whitespace, with several ids on some line: a FIMI file under another name
     (``retail.txt``). Read as a basket CSV each line would be one item ("1 2 3"), and nothing
     frequent would be found."""
-    with open(path, "rb") as fh:
-        opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
-    with opener(path, "rb") as fh:
-        head = fh.read(sample)
+    try:
+        with open(path, "rb") as fh:
+            opener = gzip.open if fh.read(2) == b"\x1f\x8b" else open
+        with opener(path, "rb") as fh:
+            head = fh.read(sample)
+    except (OSError, EOFError, zlib.error):  # a damaged file: the reader it goes to names the damage
+        return False
     if not head or head.translate(None, b"0123456789 \t\r\n"):
         return False
     return any(len(line.split()) > 1 for line in head.splitlines())
